@@ -1,0 +1,1 @@
+"""The LLM client layer: providers, model resolution, calls, retries and cost."""

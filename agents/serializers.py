@@ -1,0 +1,69 @@
+"""Agent input validation, wire shape (presenter) and its OpenAPI description."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from agents.models import Agent, Provider
+from config.api.formatting import iso
+
+PROMPT_MAX_LENGTH = 200_000
+
+
+class AgentIn(serializers.Serializer):
+    name = serializers.CharField(min_length=1, max_length=200)
+    version = serializers.CharField(min_length=1, max_length=100)
+    promptTemplate = serializers.CharField(
+        min_length=1, max_length=PROMPT_MAX_LENGTH, trim_whitespace=False
+    )
+    provider = serializers.ChoiceField(choices=Provider.values, required=False, allow_null=True)
+    model = serializers.CharField(max_length=200, required=False, allow_null=True)
+    metadata = serializers.DictField(required=False, allow_null=True)
+
+
+class AgentListQuery(serializers.Serializer):
+    name = serializers.CharField(required=False)
+    active = serializers.CharField(
+        required=False, help_text="`true` lists active agents; any other value inactive ones."
+    )
+
+
+class AgentOut(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    version = serializers.CharField()
+    promptTemplate = serializers.CharField()
+    provider = serializers.CharField(allow_null=True)
+    model = serializers.CharField(allow_null=True)
+    active = serializers.BooleanField()
+    metadata = serializers.JSONField(allow_null=True)
+    createdAt = serializers.DateTimeField()
+    updatedAt = serializers.DateTimeField()
+
+
+def agent_payload(agent: Agent) -> dict[str, Any]:
+    return {
+        "id": agent.id,
+        "name": agent.name,
+        "version": agent.version,
+        "promptTemplate": agent.prompt_template,
+        "provider": agent.provider,
+        "model": agent.model,
+        "active": agent.active,
+        "metadata": agent.metadata,
+        "createdAt": iso(agent.created_at),
+        "updatedAt": iso(agent.updated_at),
+    }
+
+
+# Input keys → model fields.
+AGENT_FIELDS = {
+    "name": "name",
+    "version": "version",
+    "promptTemplate": "prompt_template",
+    "provider": "provider",
+    "model": "model",
+    "metadata": "metadata",
+}

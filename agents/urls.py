@@ -1,0 +1,14 @@
+from django.urls import path
+
+from agents import views
+
+urlpatterns = [
+    path("agents", views.AgentListCreateApi.as_view(), name="agent-list"),
+    path("agents/resolve/<str:name>", views.AgentResolveApi.as_view(), name="agent-resolve"),
+    path("agents/<str:agent_id>", views.AgentDetailApi.as_view(), name="agent-detail"),
+    path(
+        "agents/<str:agent_id>/activate",
+        views.AgentActivateApi.as_view(),
+        name="agent-activate",
+    ),
+]

@@ -1,0 +1,1 @@
+# Artifacts are files under ARTIFACTS_DIR: no models here.

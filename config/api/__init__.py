@@ -1,0 +1,1 @@
+"""Project-wide API plumbing shared by every app's views."""

@@ -1,0 +1,188 @@
+"""Liveness and readiness: database, Redis, Celery workers, schedules and the LLM set-up.
+
+Readiness checks run in parallel with a deadline and are cached briefly per process, so the
+endpoint answers fast and never hangs on an unreachable dependency.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import connection
+
+from agents.llm.providers import (
+    UnknownProvider,
+    canonical_provider,
+    provider_configured,
+    resolve_model,
+)
+from config.api.formatting import iso
+
+logger = logging.getLogger(__name__)
+
+_executor = ThreadPoolExecutor(max_workers=3, thread_name_prefix="health")
+_cache_lock = threading.Lock()
+_cache: dict[str, Any] = {"at": 0.0, "value": None}
+
+
+def _timed(check) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        detail = check() or {}
+        result = {"ok": True, **detail}
+    except Exception as error:  # any failure is a finding, not a crash
+        result = {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
+    result["latencyMs"] = round((time.perf_counter() - started) * 1000, 1)
+    return result
+
+
+def _check_database() -> dict[str, Any]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    finally:
+        connection.close()
+    return {"vendor": connection.vendor}
+
+
+def _check_redis() -> dict[str, Any]:
+    timeout = settings.HEALTH_CHECK_TIMEOUT_SECONDS
+    client = redis.Redis.from_url(
+        settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout
+    )
+    try:
+        client.ping()
+    finally:
+        client.close()
+    return {}
+
+
+def _check_workers() -> dict[str, Any]:
+    from config.celery import app
+
+    replies = app.control.ping(timeout=settings.HEALTH_CHECK_TIMEOUT_SECONDS)
+    names = sorted(name for reply in replies for name in reply)
+    if not names:
+        raise RuntimeError("no Celery worker answered")
+    return {"workers": len(names), "names": names}
+
+
+def _run_checks() -> dict[str, dict[str, Any]]:
+    deadline = settings.HEALTH_CHECK_TIMEOUT_SECONDS * 2 + 0.5
+    futures = {
+        "database": _executor.submit(_timed, _check_database),
+        "redis": _executor.submit(_timed, _check_redis),
+    }
+    results: dict[str, dict[str, Any]] = {}
+    for name, future in futures.items():
+        try:
+            results[name] = future.result(timeout=deadline)
+        except FutureTimeout:
+            results[name] = {"ok": False, "error": "timed out"}
+    if results["redis"]["ok"]:
+        try:
+            results["celery"] = _executor.submit(_timed, _check_workers).result(timeout=deadline)
+        except FutureTimeout:
+            results["celery"] = {"ok": False, "error": "timed out"}
+    else:
+        results["celery"] = {"ok": False, "error": "Redis is unreachable"}
+    return results
+
+
+def cached_checks() -> dict[str, dict[str, Any]]:
+    with _cache_lock:
+        if _cache["value"] is not None and time.monotonic() - _cache["at"] < (
+            settings.HEALTH_CACHE_SECONDS
+        ):
+            return _cache["value"]
+    value = _run_checks()
+    with _cache_lock:
+        _cache.update(at=time.monotonic(), value=value)
+    return value
+
+
+def reset_cache() -> None:
+    with _cache_lock:
+        _cache.update(at=0.0, value=None)
+
+
+def llm_status() -> dict[str, Any]:
+    try:
+        provider = canonical_provider(None)
+    except UnknownProvider as error:
+        return {
+            "provider": settings.LLM_PROVIDER,
+            "model": settings.LLM_MODEL,
+            "configured": False,
+            "error": str(error),
+        }
+    return {
+        "provider": provider,
+        "model": resolve_model(provider),
+        "configured": provider_configured(provider),
+    }
+
+
+def schedule_summary() -> dict[str, Any]:
+    """Schedule and run-queue figures, read from the database (no in-process state)."""
+    from dags.models import Dag
+    from goals.models import Goal, Schedule
+    from runs.models import Run
+
+    active_goal_schedules = Schedule.objects.filter(
+        active=True, goal__status=Goal.Status.ACTIVE
+    ).count()
+    scheduled_dags = list(
+        Dag.objects.filter(schedule_active=True, cron_schedule__isnull=False)
+        .exclude(cron_schedule="")
+        .values_list("id", flat=True)
+    )
+    queued = Run.objects.filter(status=Run.Status.PENDING).count()
+    running = Run.objects.filter(status=Run.Status.RUNNING).count()
+    return {
+        "scheduler": {
+            "activeSchedules": active_goal_schedules,
+            "maxConcurrency": settings.MAX_CONCURRENT_RUNS,
+            "queue": {
+                "size": queued,
+                "pending": running,
+                "concurrency": settings.MAX_CONCURRENT_RUNS,
+                "isPaused": False,
+            },
+        },
+        "dagScheduler": {"activeSchedules": len(scheduled_dags), "schedules": scheduled_dags},
+    }
+
+
+def readiness(now_iso: str) -> tuple[int, dict[str, Any]]:
+    checks = cached_checks()
+    llm = llm_status()
+    body: dict[str, Any] = {"status": "ready", "provider": llm["provider"], "model": llm["model"]}
+    if checks["database"]["ok"]:
+        try:
+            body.update(schedule_summary())
+        except Exception as error:
+            logger.warning("schedule summary failed: %s", error)
+    body["llm"] = llm
+    body["checks"] = checks
+    body["timestamp"] = now_iso
+    if not (checks["database"]["ok"] and checks["redis"]["ok"]):
+        body["status"] = "unavailable"
+        return 503, body
+    if not checks["celery"]["ok"] or not llm["configured"]:
+        body["status"] = "degraded"
+    return 200, body
+
+
+def liveness() -> dict[str, Any]:
+    from django.utils.timezone import now
+
+    return {"status": "ok", "timestamp": iso(now())}

@@ -1,0 +1,273 @@
+"""Settings, read from the environment (and a `.env` file at the project root).
+
+Every variable is documented with its default in `.env.example`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if not env.bool("ASYNC_AGENT_SKIP_DOTENV", default=False):
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# --- Core ---------------------------------------------------------------------------------------
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="dev-insecure-change-me-0f6f1d0e8f9a4b7c")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "corsheaders",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "channels",
+    "agents",
+    "goals",
+    "runs",
+    "dags",
+    "tools",
+    "artifacts",
+]
+
+MIDDLEWARE = [
+    "corsheaders.middleware.CorsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+# The original API has no trailing slashes; never redirect to add one.
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------------------------
+# SQLite by default (WAL, busy timeout, immediate transactions so writers queue instead of
+# failing with "database is locked"); PostgreSQL through DATABASE_URL.
+SQLITE_PATH = Path(env.str("SQLITE_PATH", default=str(VAR_DIR / "db.sqlite3")))
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{SQLITE_PATH}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=30),
+            "transaction_mode": "IMMEDIATE",
+            "init_command": (
+                "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA foreign_keys=ON;"
+            ),
+        }
+    )
+    if env.str("SQLITE_TEST_PATH", default=""):
+        # A file (not :memory:) so that worker processes started by the tests share it.
+        DATABASES["default"]["TEST"] = {"NAME": env.str("SQLITE_TEST_PATH")}
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth ---------------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/admin/login/"
+# SPEC D2: the API needs a token or a session unless a trusted local set-up opts out.
+API_AUTH_REQUIRED = env.bool("API_AUTH_REQUIRED", default=True)
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="600/min")
+
+# --- I18N / time --------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static -------------------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+
+# --- Redis, cache, channels ---------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "aa",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }
+}
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            # redis-py 8 defaults to a 5 s socket timeout, which breaks channels-redis's idle
+            # blocking reads; None keeps them open.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+            "prefix": "aa:channels",
+        },
+    }
+}
+
+# --- Celery -------------------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_TIMEZONE = "UTC"
+CELERY_ENABLE_UTC = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 * 60)
+CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", default="threads")
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=16)
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Above the hard time limit, so a long task is never redelivered while still running.
+    "visibility_timeout": CELERY_TASK_TIME_LIMIT + 15 * 60,
+    "socket_connect_timeout": 5,
+}
+DJANGO_CELERY_BEAT_TZ_AWARE = True
+
+# --- CORS ---------------------------------------------------------------------------------------
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+if DEBUG:
+    # The original web app's dev servers.
+    CORS_ALLOWED_ORIGINS += ["http://localhost:5173", "http://localhost:5174"]
+CORS_ALLOW_CREDENTIALS = True
+CORS_EXPOSE_HEADERS = ["Content-Type", "Cache-Control", "Retry-After"]
+
+# --- REST framework -----------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "config.api.authentication.TokenOrBearerAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["config.api.permissions.ApiAccess"],
+    "DEFAULT_THROTTLE_CLASSES": ["config.api.throttles.PerUserThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": API_THROTTLE_RATE},
+    "DEFAULT_RENDERER_CLASSES": ["config.api.renderers.JsonRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "config.api.parsers.LimitedJsonParser",
+        "config.api.parsers.PlainTextParser",
+    ],
+    "EXCEPTION_HANDLER": "config.api.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+}
+API_JSON_BODY_LIMIT = 1024 * 1024
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Async Agent API",
+    "DESCRIPTION": (
+        "Runs LLM agents in the background: goals with runs, versioned agents, planned DAGs "
+        "executed on Celery workers, tools, artifacts and costs. Authenticate with "
+        "`Authorization: Token <token>` (or `Bearer <token>`)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "GoalStatusEnum": ["active", "paused", "archived"],
+        "RunStatusEnum": ["pending", "running", "completed", "failed"],
+        "ExecutionStatusEnum": [
+            "pending",
+            "running",
+            "waiting",
+            "completed",
+            "failed",
+            "partial",
+            "suspended",
+            "cancelled",
+        ],
+        "SubStepStatusEnum": ["pending", "running", "waiting", "completed", "failed", "cancelled"],
+        "ReadinessStatusEnum": ["ready", "degraded", "unavailable"],
+    },
+}
+
+# --- Application --------------------------------------------------------------------------------
+ARTIFACTS_DIR = Path(env.str("ARTIFACTS_DIR", default=str(BASE_DIR / "artifacts_data")))
+MAX_MESSAGE_LENGTH = env.int("MAX_MESSAGE_LENGTH", default=10000)
+DEFAULT_STEP_BUDGET = env.int("DEFAULT_STEP_BUDGET", default=20)
+MAX_CONCURRENT_RUNS = env.int("MAX_CONCURRENT_RUNS", default=3)
+LLM_PROVIDER = env.str("LLM_PROVIDER", default="openai")
+LLM_MODEL = env.str("LLM_MODEL", default="gpt-4o-mini")
+OPENAI_MODEL = env.str("OPENAI_MODEL", default="")
+OPENROUTER_MODEL = env.str("OPENROUTER_MODEL", default="")
+OLLAMA_MODEL = env.str("OLLAMA_MODEL", default="")
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENROUTER_API_KEY = env.str("OPENROUTER_API_KEY", default="")
+HEALTH_CACHE_SECONDS = env.float("HEALTH_CACHE_SECONDS", default=5.0)
+HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=1.0)
+
+# --- Logging ------------------------------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "kv": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "kv"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "daphne": {"level": "WARNING"},
+    },
+}
+
+if not API_AUTH_REQUIRED:
+    logging.getLogger("config").warning(
+        "API_AUTH_REQUIRED=false: the API accepts requests without a token. "
+        "Use this only on a trusted local machine."
+    )

@@ -1,0 +1,92 @@
+"""Fixtures shared by every test: API clients, real servers (HTTP, chat completions, Celery)."""
+
+from __future__ import annotations
+
+# First: private Redis, temporary folders and settings, before Django reads its settings.
+from tests import bootstrap
+
+bootstrap.setup_django()
+
+from collections.abc import Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+from rest_framework.test import APIClient  # noqa: E402
+
+from tests.factories import TokenFactory, UserFactory  # noqa: E402
+from tests.fakes.http import LocalHttpServer  # noqa: E402
+from tests.fakes.openai_server import FakeChatCompletions  # noqa: E402
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory(username="alice")
+
+
+@pytest.fixture
+def token(user):
+    return TokenFactory(user=user)
+
+
+@pytest.fixture
+def anon_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def api(token) -> APIClient:
+    """A client that sends `Authorization: Token <key>` on every request."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def artifacts_dir(settings, tmp_path):
+    path = tmp_path / "artifacts"
+    path.mkdir()
+    settings.ARTIFACTS_DIR = path
+    return path
+
+
+@pytest.fixture(scope="session")
+def fake_llm_server() -> Iterator[FakeChatCompletions]:
+    server = FakeChatCompletions().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_llm(fake_llm_server: FakeChatCompletions, settings, monkeypatch) -> FakeChatCompletions:
+    """The scripted chat-completions server, configured as the default OpenAI provider."""
+    fake_llm_server.reset()
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_llm_server.base_url)
+    settings.OPENAI_BASE_URL = fake_llm_server.base_url
+    settings.OPENAI_API_KEY = "sk-test-fake"
+    settings.LLM_PROVIDER = "openai"
+    settings.LLM_MODEL = "gpt-4o-mini"
+    return fake_llm_server
+
+
+@pytest.fixture
+def http_server() -> Iterator[LocalHttpServer]:
+    server = LocalHttpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def celery_worker_thread(transactional_db) -> Iterator[object]:
+    """A real Celery worker (thread pool) consuming from the real test Redis."""
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app
+
+    with start_worker(
+        app,
+        pool="threads",
+        concurrency=8,
+        perform_ping_check=False,
+        shutdown_timeout=30,
+        loglevel="WARNING",
+    ) as worker:
+        yield worker

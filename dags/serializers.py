@@ -1,0 +1,278 @@
+"""DAG, execution and sub-step wire shapes, query validation and OpenAPI description."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from config.api.formatting import iso, money
+from config.api.validation import PageQuery
+from dags.models import Dag, DagExecution, SubStep
+from goals.cron import CronError, normalize_cron, validate_timezone
+
+EXECUTION_STATUSES = DagExecution.Status.values
+
+
+class DagListQuery(PageQuery):
+    status = serializers.CharField(required=False)
+
+
+class ExecutionListQuery(PageQuery):
+    status = serializers.ChoiceField(choices=EXECUTION_STATUSES, required=False)
+
+
+class DagExecutionsQuery(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=50)
+    offset = serializers.IntegerField(min_value=0, default=0)
+    status = serializers.ChoiceField(choices=EXECUTION_STATUSES, required=False)
+
+
+class DagUpdateIn(serializers.Serializer):
+    status = serializers.CharField(max_length=64, required=False)
+    result = serializers.DictField(required=False, allow_null=True)
+    params = serializers.DictField(required=False, allow_null=True)
+    dagTitle = serializers.CharField(
+        max_length=500, required=False, allow_null=True, allow_blank=True
+    )
+    cronSchedule = serializers.CharField(
+        max_length=200, required=False, allow_null=True, allow_blank=True
+    )
+    scheduleActive = serializers.BooleanField(required=False)
+    timezone = serializers.CharField(max_length=64, required=False)
+
+    def validate_cronSchedule(self, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            normalize_cron(value)
+        except CronError as error:
+            raise serializers.ValidationError(str(error)) from None
+        return value.strip()
+
+    def validate_timezone(self, value: str) -> str:
+        try:
+            return validate_timezone(value)
+        except CronError as error:
+            raise serializers.ValidationError(str(error)) from None
+
+    def validate_dagTitle(self, value: str | None) -> str | None:
+        return (value or "").strip() or None
+
+
+class UsageOut(serializers.Serializer):
+    promptTokens = serializers.IntegerField()
+    completionTokens = serializers.IntegerField()
+    totalTokens = serializers.IntegerField()
+
+
+class DagOut(serializers.Serializer):
+    id = serializers.CharField()
+    status = serializers.CharField()
+    result = serializers.JSONField(allow_null=True, help_text="The DecomposerJob (snake_case).")
+    usage = UsageOut(allow_null=True)
+    generationStats = serializers.JSONField(allow_null=True)
+    attempts = serializers.IntegerField()
+    params = serializers.JSONField(allow_null=True)
+    agentName = serializers.CharField(allow_null=True)
+    dagTitle = serializers.CharField(allow_null=True)
+    cronSchedule = serializers.CharField(allow_null=True)
+    scheduleActive = serializers.BooleanField()
+    lastRunAt = serializers.DateTimeField(allow_null=True)
+    timezone = serializers.CharField()
+    createdAt = serializers.DateTimeField()
+    updatedAt = serializers.DateTimeField()
+    planningTotalUsage = UsageOut(allow_null=True)
+    planningTotalCostUsd = serializers.CharField(allow_null=True)
+    planningAttempts = serializers.JSONField(allow_null=True)
+
+
+class PaginationOut(serializers.Serializer):
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    count = serializers.IntegerField(help_text="Items in this page.")
+
+
+class DagListOut(serializers.Serializer):
+    dags = DagOut(many=True)
+    pagination = PaginationOut()
+
+
+class ScheduledDagOut(serializers.Serializer):
+    id = serializers.CharField()
+    dag_title = serializers.CharField(allow_null=True)
+    cron_schedule = serializers.CharField()
+    schedule_description = serializers.CharField()
+    schedule_active = serializers.BooleanField()
+    timezone = serializers.CharField()
+
+
+class DagDeletedOut(serializers.Serializer):
+    message = serializers.CharField()
+    dagId = serializers.CharField()
+
+
+class ExecutionOut(serializers.Serializer):
+    id = serializers.CharField()
+    dagId = serializers.CharField(allow_null=True)
+    originalRequest = serializers.CharField()
+    primaryIntent = serializers.CharField()
+    status = serializers.ChoiceField(choices=EXECUTION_STATUSES)
+    startedAt = serializers.DateTimeField(allow_null=True)
+    completedAt = serializers.DateTimeField(allow_null=True)
+    durationMs = serializers.IntegerField(allow_null=True)
+    totalTasks = serializers.IntegerField()
+    completedTasks = serializers.IntegerField()
+    failedTasks = serializers.IntegerField()
+    waitingTasks = serializers.IntegerField()
+    finalResult = serializers.CharField(allow_null=True)
+    synthesisResult = serializers.CharField(allow_null=True)
+    suspendedReason = serializers.CharField(allow_null=True)
+    suspendedAt = serializers.DateTimeField(allow_null=True)
+    retryCount = serializers.IntegerField()
+    lastRetryAt = serializers.DateTimeField(allow_null=True)
+    totalUsage = UsageOut(allow_null=True)
+    totalCostUsd = serializers.CharField(allow_null=True)
+    createdAt = serializers.DateTimeField()
+    updatedAt = serializers.DateTimeField()
+
+
+class ExecutionWithTitleOut(ExecutionOut):
+    dagTitle = serializers.CharField(allow_null=True)
+
+
+class SubStepOut(serializers.Serializer):
+    id = serializers.CharField()
+    executionId = serializers.CharField()
+    taskId = serializers.CharField()
+    description = serializers.CharField()
+    thought = serializers.CharField()
+    actionType = serializers.ChoiceField(choices=SubStep.ActionType.values)
+    toolOrPromptName = serializers.CharField()
+    toolOrPromptParams = serializers.JSONField(allow_null=True)
+    dependencies = serializers.ListField(child=serializers.CharField())
+    status = serializers.ChoiceField(choices=SubStep.Status.values)
+    startedAt = serializers.DateTimeField(allow_null=True)
+    completedAt = serializers.DateTimeField(allow_null=True)
+    durationMs = serializers.IntegerField(allow_null=True)
+    result = serializers.JSONField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+    usage = UsageOut(allow_null=True)
+    costUsd = serializers.CharField(allow_null=True)
+    generationStats = serializers.JSONField(allow_null=True)
+    createdAt = serializers.DateTimeField()
+    updatedAt = serializers.DateTimeField()
+
+
+class ExecutionDetailOut(ExecutionWithTitleOut):
+    subSteps = SubStepOut(many=True)
+
+
+class ExecutionListOut(serializers.Serializer):
+    executions = ExecutionWithTitleOut(many=True)
+    pagination = PaginationOut()
+
+
+class DagExecutionListOut(serializers.Serializer):
+    executions = ExecutionOut(many=True)
+    total = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+
+
+class SubStepListOut(serializers.Serializer):
+    executionId = serializers.CharField()
+    subSteps = SubStepOut(many=True)
+
+
+class CascadeInfoOut(serializers.Serializer):
+    relatedSubStepsDeleted = serializers.IntegerField()
+
+
+class ExecutionDeletedOut(serializers.Serializer):
+    message = serializers.CharField()
+    executionId = serializers.CharField()
+    cascadeInfo = CascadeInfoOut()
+
+
+def dag_payload(dag: Dag) -> dict[str, Any]:
+    return {
+        "id": dag.id,
+        "status": dag.status,
+        "result": dag.result,
+        "usage": dag.usage,
+        "generationStats": dag.generation_stats,
+        "attempts": dag.attempts,
+        "params": dag.params,
+        "agentName": dag.agent_name,
+        "dagTitle": dag.dag_title,
+        "cronSchedule": dag.cron_schedule,
+        "scheduleActive": dag.schedule_active,
+        "lastRunAt": iso(dag.last_run_at),
+        "timezone": dag.timezone,
+        "createdAt": iso(dag.created_at),
+        "updatedAt": iso(dag.updated_at),
+        "planningTotalUsage": dag.planning_total_usage,
+        "planningTotalCostUsd": money(dag.planning_total_cost_usd),
+        "planningAttempts": dag.planning_attempts,
+    }
+
+
+def execution_payload(execution: DagExecution, *, with_title: bool = False) -> dict[str, Any]:
+    """The execution row; `with_title` gives the original's view shape (`dagTitle` first).
+
+    The title comes from the `dag_title` annotation of `selectors.executions_with_title()`.
+    """
+    payload: dict[str, Any] = {"dagTitle": execution.dag_title} if with_title else {}
+    payload.update(
+        {
+            "id": execution.id,
+            "dagId": execution.dag_id,
+            "originalRequest": execution.original_request,
+            "primaryIntent": execution.primary_intent,
+            "status": execution.status,
+            "startedAt": iso(execution.started_at),
+            "completedAt": iso(execution.completed_at),
+            "durationMs": execution.duration_ms,
+            "totalTasks": execution.total_tasks,
+            "completedTasks": execution.completed_tasks,
+            "failedTasks": execution.failed_tasks,
+            "waitingTasks": execution.waiting_tasks,
+            "finalResult": execution.final_result,
+            "synthesisResult": execution.synthesis_result,
+            "suspendedReason": execution.suspended_reason,
+            "suspendedAt": iso(execution.suspended_at),
+            "retryCount": execution.retry_count,
+            "lastRetryAt": iso(execution.last_retry_at),
+            "totalUsage": execution.total_usage,
+            "totalCostUsd": money(execution.total_cost_usd),
+            "createdAt": iso(execution.created_at),
+            "updatedAt": iso(execution.updated_at),
+        }
+    )
+    return payload
+
+
+def sub_step_payload(sub_step: SubStep) -> dict[str, Any]:
+    return {
+        "id": sub_step.id,
+        "executionId": sub_step.execution_id,
+        "taskId": sub_step.task_id,
+        "description": sub_step.description,
+        "thought": sub_step.thought,
+        "actionType": sub_step.action_type,
+        "toolOrPromptName": sub_step.tool_or_prompt_name,
+        "toolOrPromptParams": sub_step.tool_or_prompt_params,
+        "dependencies": sub_step.dependencies,
+        "status": sub_step.status,
+        "startedAt": iso(sub_step.started_at),
+        "completedAt": iso(sub_step.completed_at),
+        "durationMs": sub_step.duration_ms,
+        "result": sub_step.result,
+        "error": sub_step.error,
+        "usage": sub_step.usage,
+        "costUsd": money(sub_step.cost_usd),
+        "generationStats": sub_step.generation_stats,
+        "createdAt": iso(sub_step.created_at),
+        "updatedAt": iso(sub_step.updated_at),
+    }

@@ -1,0 +1,59 @@
+"""Changes to stored DAGs and executions made from the API."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.db.models import ProtectedError
+from django.utils.timezone import now
+
+from config.errors import Conflict
+from dags.models import Dag, DagExecution, SubStep
+
+logger = logging.getLogger(__name__)
+
+
+@transaction.atomic
+def dag_update(*, dag: Dag, changes: dict[str, Any]) -> Dag:
+    """Write the given model-field changes (already validated) and bump `updated_at`."""
+    for field, value in changes.items():
+        setattr(dag, field, value)
+    dag.updated_at = now()
+    dag.save(update_fields=[*changes, "updated_at"])
+    return dag
+
+
+def _has_executions_error(dag_id: str, count: int) -> Conflict:
+    return Conflict(
+        f"Cannot delete DAG: {count} execution(s) exist for this DAG",
+        dagId=dag_id,
+        executionCount=count,
+    )
+
+
+def dag_delete(*, dag: Dag) -> None:
+    """Delete a DAG that has no executions (409 otherwise: they keep their history)."""
+    dag_id = dag.id
+    try:
+        with transaction.atomic():
+            count = DagExecution.objects.filter(dag=dag).count()
+            if count:
+                raise _has_executions_error(dag_id, count)
+            dag.delete()
+    except ProtectedError as error:  # an execution was created concurrently
+        raise _has_executions_error(
+            dag_id, DagExecution.objects.filter(dag_id=dag_id).count()
+        ) from error
+    logger.info("dag deleted id=%s", dag_id)
+
+
+@transaction.atomic
+def execution_delete(*, execution: DagExecution) -> int:
+    """Delete an execution with its sub-steps and events; returns the sub-steps deleted."""
+    deleted = SubStep.objects.filter(execution=execution).count()
+    execution_id = execution.id
+    execution.delete()
+    logger.info("execution deleted id=%s sub_steps=%d", execution_id, deleted)
+    return deleted

@@ -1,0 +1,124 @@
+"""The one cron grammar (SPEC D16): five fields, or an `@daily`-style macro; IANA time zones."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from celery.schedules import crontab
+from cron_descriptor import Options, get_description
+from croniter import croniter
+
+from config.errors import FieldInvalid
+
+MACROS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+
+class CronError(ValueError):
+    pass
+
+
+def normalize_cron(expression: str) -> str:
+    """The five-field form of a valid expression; CronError with a clear message otherwise."""
+    text = " ".join(str(expression).split())
+    if not text:
+        raise CronError("The cron expression is empty.")
+    if text.startswith("@"):
+        try:
+            return MACROS[text.lower()]
+        except KeyError:
+            names = ", ".join(sorted(MACROS))
+            raise CronError(f"Unknown cron macro '{text}'. Use one of {names}.") from None
+    fields = text.split(" ")
+    if len(fields) != 5:
+        raise CronError(
+            f"A cron expression has 5 fields (minute hour day-of-month month day-of-week); "
+            f"got {len(fields)} in '{text}'."
+        )
+    try:
+        croniter(text)
+        # The beat scheduler parses the same fields; reject what it would not accept.
+        minute, hour, day_of_month, month_of_year, day_of_week = fields
+        crontab(
+            minute=minute,
+            hour=hour,
+            day_of_month=day_of_month,
+            month_of_year=month_of_year,
+            day_of_week=day_of_week,
+        )
+    except (ValueError, KeyError, TypeError) as error:
+        raise CronError(f"Invalid cron expression '{text}': {error}") from None
+    return text
+
+
+def cron_fields(expression: str) -> dict[str, str]:
+    """The normalized expression split into django-celery-beat CrontabSchedule fields."""
+    minute, hour, day_of_month, month_of_year, day_of_week = normalize_cron(expression).split(" ")
+    return {
+        "minute": minute,
+        "hour": hour,
+        "day_of_month": day_of_month,
+        "month_of_year": month_of_year,
+        "day_of_week": day_of_week,
+    }
+
+
+def describe_cron(expression: str | None) -> str:
+    """An English description, e.g. `0 9 * * *` → `At 09:00 AM`; `Invalid schedule` otherwise."""
+    try:
+        normalized = normalize_cron(expression or "")
+        options = Options()
+        options.verbose = False
+        return get_description(normalized, options)
+    except Exception:  # the describer raises several exception types on odd input
+        return "Invalid schedule"
+
+
+def next_run_times(expression: str, tz_name: str, count: int = 3, after: datetime | None = None):
+    zone = ZoneInfo(validate_timezone(tz_name))
+    start = (after or datetime.now(zone)).astimezone(zone)
+    iterator = croniter(normalize_cron(expression), start)
+    return [iterator.get_next(datetime) for _ in range(count)]
+
+
+def validate_timezone(name: str) -> str:
+    if not name or name not in _zone_names():
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise CronError(
+                f"Unknown time zone '{name}'. Use an IANA name such as 'Europe/Paris'."
+            ) from None
+    return name
+
+
+def require_cron(expression: str, path: list[str | int]) -> str:
+    try:
+        return normalize_cron(expression)
+    except CronError as error:
+        raise FieldInvalid(path, str(error)) from None
+
+
+def require_timezone(name: str, path: list[str | int]) -> str:
+    try:
+        return validate_timezone(name)
+    except CronError as error:
+        raise FieldInvalid(path, str(error)) from None
+
+
+_ZONES: frozenset[str] | None = None
+
+
+def _zone_names() -> frozenset[str]:
+    global _ZONES
+    if _ZONES is None:
+        _ZONES = frozenset(available_timezones()) | {"UTC"}
+    return _ZONES

@@ -1,0 +1,163 @@
+"""Goal and schedule input validation, wire shapes and their OpenAPI description."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers
+
+from agents.serializers import AgentOut, agent_payload
+from config.api.formatting import iso
+from goals.cron import CronError, normalize_cron, validate_timezone
+from goals.models import Goal, Schedule
+
+
+class HttpUrlField(serializers.URLField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 2048)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if not value.lower().startswith(("http://", "https://")):
+            raise serializers.ValidationError("Enter an http:// or https:// URL.")
+        return value
+
+
+class ConstraintsField(serializers.JSONField):
+    """Constraints for the agent: a string, a list of strings, or an object."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str | dict):
+            return data
+        if isinstance(data, list) and all(isinstance(item, str) for item in data):
+            return data
+        raise serializers.ValidationError("Expected a string, a list of strings, or an object.")
+
+
+class GoalParamsIn(serializers.Serializer):
+    """Unknown keys are dropped, as the original does."""
+
+    stepBudget = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    allowedTools = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, max_length=100
+    )
+    constraints = ConstraintsField(required=False)
+
+
+class ScheduleIn(serializers.Serializer):
+    cronExpr = serializers.CharField(max_length=200)
+    timezone = serializers.CharField(max_length=64, default="UTC")
+
+    def validate_cronExpr(self, value: str) -> str:
+        try:
+            normalize_cron(value)
+        except CronError as error:
+            raise serializers.ValidationError(str(error)) from None
+        return value.strip()
+
+    def validate_timezone(self, value: str) -> str:
+        try:
+            return validate_timezone(value)
+        except CronError as error:
+            raise serializers.ValidationError(str(error)) from None
+
+
+class ObjectiveField(serializers.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_length=10, **kwargs)
+
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        value = super().run_validation(data)
+        limit = settings.MAX_MESSAGE_LENGTH
+        if isinstance(value, str) and len(value) > limit:
+            raise serializers.ValidationError(
+                f"Ensure this field has no more than {limit} characters."
+            )
+        return value
+
+
+class GoalCreateIn(serializers.Serializer):
+    objective = ObjectiveField()
+    params = GoalParamsIn(required=False)
+    webhookUrl = HttpUrlField(required=False, allow_null=True)
+    agentName = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    agentId = serializers.CharField(required=False, allow_blank=True, max_length=40)
+    schedule = ScheduleIn(required=False)
+
+
+class GoalUpdateIn(serializers.Serializer):
+    objective = ObjectiveField(required=False)
+    params = GoalParamsIn(required=False)
+    webhookUrl = HttpUrlField(required=False, allow_null=True)
+    status = serializers.ChoiceField(choices=Goal.Status.values, required=False)
+
+
+class GoalListQuery(serializers.Serializer):
+    status = serializers.CharField(required=False)
+
+
+class ScheduleOut(serializers.Serializer):
+    id = serializers.CharField()
+    goalId = serializers.CharField()
+    cronExpr = serializers.CharField()
+    timezone = serializers.CharField()
+    active = serializers.BooleanField()
+    lastRunAt = serializers.DateTimeField(allow_null=True)
+    createdAt = serializers.DateTimeField()
+
+
+class GoalOut(serializers.Serializer):
+    id = serializers.CharField()
+    objective = serializers.CharField()
+    params = serializers.JSONField()
+    webhookUrl = serializers.CharField(allow_null=True)
+    agentId = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=Goal.Status.values)
+    createdAt = serializers.DateTimeField()
+    updatedAt = serializers.DateTimeField()
+
+
+class GoalWithSchedulesOut(GoalOut):
+    schedules = ScheduleOut(many=True)
+
+
+class GoalListItemOut(GoalWithSchedulesOut):
+    agent = AgentOut(allow_null=True)
+
+
+class MessageOut(serializers.Serializer):
+    message = serializers.CharField()
+
+
+def schedule_payload(schedule: Schedule) -> dict[str, Any]:
+    return {
+        "id": schedule.id,
+        "goalId": schedule.goal_id,
+        "cronExpr": schedule.cron_expr,
+        "timezone": schedule.timezone,
+        "active": schedule.active,
+        "lastRunAt": iso(schedule.last_run_at),
+        "createdAt": iso(schedule.created_at),
+    }
+
+
+def goal_payload(
+    goal: Goal, *, with_schedules: bool = False, with_agent: bool = False
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "id": goal.id,
+        "objective": goal.objective,
+        "params": goal.params,
+        "webhookUrl": goal.webhook_url,
+        "agentId": goal.agent_id,
+        "status": goal.status,
+        "createdAt": iso(goal.created_at),
+        "updatedAt": iso(goal.updated_at),
+    }
+    if with_schedules:
+        payload["schedules"] = [schedule_payload(s) for s in goal.schedules.all()]
+    if with_agent:
+        payload["agent"] = agent_payload(goal.agent) if goal.agent is not None else None
+    return payload

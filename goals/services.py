@@ -1,0 +1,111 @@
+"""Goal lifecycle: create (with an optional schedule), update, pause, resume, delete."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.utils.timezone import now
+
+from agents.models import Agent
+from agents.selectors import agent_get_active
+from config.errors import InvalidInput
+from goals.cron import require_cron, require_timezone
+from goals.models import Goal, Schedule
+from goals.selectors import goal_get
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_AGENT_NAME = "defaultAgent"
+
+
+def _resolve_agent(agent_name: str | None, agent_id: str | None) -> Agent | None:
+    if agent_name:
+        agent = agent_get_active(name=agent_name)
+        if agent is None:
+            raise InvalidInput(f"No active agent found with name: {agent_name}")
+        return agent
+    if agent_id:
+        agent = Agent.objects.filter(pk=agent_id).first()
+        if agent is None:
+            raise InvalidInput(f"Agent not found with id: {agent_id}")
+        return agent
+    return agent_get_active(name=DEFAULT_AGENT_NAME)
+
+
+@transaction.atomic
+def goal_create(
+    *,
+    objective: str,
+    params: dict[str, Any] | None = None,
+    webhook_url: str | None = None,
+    agent_name: str | None = None,
+    agent_id: str | None = None,
+    schedule: dict[str, str] | None = None,
+) -> Goal:
+    agent = _resolve_agent(agent_name, agent_id)
+    if schedule is not None:
+        require_cron(schedule["cron_expr"], ["schedule", "cronExpr"])
+        require_timezone(schedule.get("timezone", "UTC"), ["schedule", "timezone"])
+    goal = Goal.objects.create(
+        objective=objective,
+        params=params or {},
+        webhook_url=webhook_url,
+        agent=agent,
+    )
+    if schedule is not None:
+        schedule_add(
+            goal=goal,
+            cron_expr=schedule["cron_expr"],
+            timezone=schedule.get("timezone", "UTC"),
+        )
+    logger.info(
+        "goal created id=%s agent=%s scheduled=%s", goal.id, goal.agent_id, schedule is not None
+    )
+    return goal
+
+
+def schedule_add(*, goal: Goal, cron_expr: str, timezone: str = "UTC") -> Schedule:
+    return Schedule.objects.create(goal=goal, cron_expr=cron_expr.strip(), timezone=timezone)
+
+
+@transaction.atomic
+def goal_update(*, goal: Goal, changes: dict[str, Any]) -> Goal:
+    if not changes:
+        return goal
+    for field, value in changes.items():
+        setattr(goal, field, value)
+    goal.updated_at = now()
+    goal.save(update_fields=[*changes, "updated_at"])
+    return goal
+
+
+@transaction.atomic
+def goal_pause(*, goal_id: str) -> Goal:
+    goal = goal_get(goal_id=goal_id)
+    goal.status = Goal.Status.PAUSED
+    goal.updated_at = now()
+    goal.save(update_fields=["status", "updated_at"])
+    goal.schedules.update(active=False)
+    logger.info("goal paused id=%s", goal.id)
+    return goal
+
+
+@transaction.atomic
+def goal_resume(*, goal_id: str) -> Goal:
+    goal = goal_get(goal_id=goal_id)
+    goal.status = Goal.Status.ACTIVE
+    goal.updated_at = now()
+    goal.save(update_fields=["status", "updated_at"])
+    goal.schedules.update(active=True)
+    logger.info("goal resumed id=%s", goal.id)
+    return goal
+
+
+@transaction.atomic
+def goal_delete(*, goal: Goal) -> None:
+    """Delete the goal with its schedules, runs, steps, outputs and memories."""
+    goal_id = goal.id
+    goal.delete()
+    logger.info("goal deleted id=%s", goal_id)

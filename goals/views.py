@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api.validation import validated, validated_query
+from goals import selectors, services
+from goals.serializers import (
+    GoalCreateIn,
+    GoalListItemOut,
+    GoalListQuery,
+    GoalOut,
+    GoalUpdateIn,
+    GoalWithSchedulesOut,
+    MessageOut,
+    goal_payload,
+)
+
+GOAL_FIELDS = {
+    "objective": "objective",
+    "params": "params",
+    "webhookUrl": "webhook_url",
+    "status": "status",
+}
+
+
+class GoalListCreateApi(APIView):
+    @extend_schema(
+        operation_id="list_goals",
+        parameters=[GoalListQuery],
+        responses=GoalListItemOut(many=True),
+        tags=["goals"],
+    )
+    def get(self, request: Request) -> Response:
+        query = validated_query(GoalListQuery, request.query_params)
+        goals = selectors.goal_list(status=query.get("status"))
+        return Response([goal_payload(g, with_schedules=True, with_agent=True) for g in goals])
+
+    @extend_schema(
+        operation_id="create_goal", request=GoalCreateIn, responses={201: GoalOut}, tags=["goals"]
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(GoalCreateIn, request.data)
+        schedule = data.get("schedule")
+        goal = services.goal_create(
+            objective=data["objective"],
+            params=data.get("params"),
+            webhook_url=data.get("webhookUrl"),
+            agent_name=data.get("agentName") or None,
+            agent_id=data.get("agentId") or None,
+            schedule=(
+                {"cron_expr": schedule["cronExpr"], "timezone": schedule["timezone"]}
+                if schedule
+                else None
+            ),
+        )
+        return Response(goal_payload(goal), status=201)
+
+
+class GoalDetailApi(APIView):
+    @extend_schema(operation_id="get_goal", responses=GoalWithSchedulesOut, tags=["goals"])
+    def get(self, request: Request, goal_id: str) -> Response:
+        goal = selectors.goal_get(goal_id=goal_id, with_schedules=True)
+        return Response(goal_payload(goal, with_schedules=True))
+
+    @extend_schema(
+        operation_id="update_goal", request=GoalUpdateIn, responses=GoalOut, tags=["goals"]
+    )
+    def patch(self, request: Request, goal_id: str) -> Response:
+        data = validated(GoalUpdateIn, request.data)
+        goal = selectors.goal_get(goal_id=goal_id)
+        changes = {GOAL_FIELDS[key]: value for key, value in data.items()}
+        goal = services.goal_update(goal=goal, changes=changes)
+        return Response(goal_payload(goal))
+
+    @extend_schema(operation_id="delete_goal", responses={204: None}, tags=["goals"])
+    def delete(self, request: Request, goal_id: str) -> Response:
+        services.goal_delete(goal=selectors.goal_get(goal_id=goal_id))
+        return Response(status=204)
+
+
+class GoalPauseApi(APIView):
+    @extend_schema(operation_id="pause_goal", request=None, responses=MessageOut, tags=["goals"])
+    def post(self, request: Request, goal_id: str) -> Response:
+        services.goal_pause(goal_id=goal_id)
+        return Response({"message": "Goal paused"})
+
+
+class GoalResumeApi(APIView):
+    @extend_schema(operation_id="resume_goal", request=None, responses=MessageOut, tags=["goals"])
+    def post(self, request: Request, goal_id: str) -> Response:
+        services.goal_resume(goal_id=goal_id)
+        return Response({"message": "Goal resumed"})

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api.validation import validated_query
+from runs import selectors, services
+from runs.serializers import (
+    RunListQuery,
+    RunWithGoalOut,
+    StepOut,
+    run_payload,
+    step_payload,
+)
+
+
+class RunListApi(APIView):
+    @extend_schema(
+        operation_id="list_runs",
+        parameters=[RunListQuery],
+        responses=RunWithGoalOut(many=True),
+        tags=["runs"],
+        description="The 50 newest runs, optionally filtered by goal and status.",
+    )
+    def get(self, request: Request) -> Response:
+        query = validated_query(RunListQuery, request.query_params)
+        runs = selectors.run_list(goal_id=query.get("goalId"), status=query.get("status"))
+        return Response([run_payload(run, with_goal=True) for run in runs])
+
+
+class RunDetailApi(APIView):
+    @extend_schema(operation_id="get_run", responses=RunWithGoalOut, tags=["runs"])
+    def get(self, request: Request, run_id: str) -> Response:
+        return Response(run_payload(selectors.run_get(run_id=run_id), with_goal=True))
+
+    @extend_schema(operation_id="delete_run", responses={204: None}, tags=["runs"])
+    def delete(self, request: Request, run_id: str) -> Response:
+        services.run_delete(run=selectors.run_get(run_id=run_id))
+        return Response(status=204)
+
+
+class RunStepsApi(APIView):
+    @extend_schema(operation_id="get_run_steps", responses=StepOut(many=True), tags=["runs"])
+    def get(self, request: Request, run_id: str) -> Response:
+        run = selectors.run_get(run_id=run_id)
+        return Response([step_payload(step) for step in selectors.run_steps(run=run)])

@@ -1,0 +1,1 @@
+# The tool registry is code, not data: no models here.
