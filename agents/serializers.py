@@ -8,18 +8,19 @@ from rest_framework import serializers
 
 from agents.models import Agent, Provider
 from config.api.formatting import iso
+from config.api.validation import StrictCharField
 
 PROMPT_MAX_LENGTH = 200_000
 
 
 class AgentIn(serializers.Serializer):
-    name = serializers.CharField(min_length=1, max_length=200)
-    version = serializers.CharField(min_length=1, max_length=100)
-    promptTemplate = serializers.CharField(
+    name = StrictCharField(min_length=1, max_length=200)
+    version = StrictCharField(min_length=1, max_length=100)
+    promptTemplate = StrictCharField(
         min_length=1, max_length=PROMPT_MAX_LENGTH, trim_whitespace=False
     )
     provider = serializers.ChoiceField(choices=Provider.values, required=False, allow_null=True)
-    model = serializers.CharField(max_length=200, required=False, allow_null=True)
+    model = StrictCharField(max_length=200, required=False, allow_null=True)
     metadata = serializers.DictField(required=False, allow_null=True)
 
 

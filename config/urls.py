@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path, re_path
+from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import views
@@ -18,7 +19,12 @@ urlpatterns = [
     path("health", views.HealthApi.as_view(), name="health"),
     path("health/ready", views.ReadinessApi.as_view(), name="health-ready"),
     path("api/v1/", include(api_v1)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # JSON first, so that errors (401) are JSON too; `?format=yaml` for YAML.
+    path(
+        "api/schema/",
+        SpectacularAPIView.as_view(renderer_classes=[OpenApiJsonRenderer, OpenApiYamlRenderer]),
+        name="api-schema",
+    ),
     path(
         "api/docs/",
         login_required(SpectacularSwaggerView.as_view(url_name="api-schema")),

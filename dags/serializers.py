@@ -7,7 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from config.api.formatting import iso, money
-from config.api.validation import PageQuery
+from config.api.validation import PageQuery, StrictCharField
 from dags.models import Dag, DagExecution, SubStep
 from goals.cron import CronError, normalize_cron, validate_timezone
 
@@ -29,17 +29,15 @@ class DagExecutionsQuery(serializers.Serializer):
 
 
 class DagUpdateIn(serializers.Serializer):
-    status = serializers.CharField(max_length=64, required=False)
+    status = StrictCharField(max_length=64, required=False)
     result = serializers.DictField(required=False, allow_null=True)
     params = serializers.DictField(required=False, allow_null=True)
-    dagTitle = serializers.CharField(
-        max_length=500, required=False, allow_null=True, allow_blank=True
-    )
-    cronSchedule = serializers.CharField(
+    dagTitle = StrictCharField(max_length=500, required=False, allow_null=True, allow_blank=True)
+    cronSchedule = StrictCharField(
         max_length=200, required=False, allow_null=True, allow_blank=True
     )
     scheduleActive = serializers.BooleanField(required=False)
-    timezone = serializers.CharField(max_length=64, required=False)
+    timezone = StrictCharField(max_length=64, required=False)
 
     def validate_cronSchedule(self, value: str | None) -> str | None:
         if value is None or not value.strip():

@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from agents.serializers import AgentOut, agent_payload
 from config.api.formatting import iso
+from config.api.validation import StrictCharField
 from goals.cron import CronError, normalize_cron, validate_timezone
 from goals.models import Goal, Schedule
 
@@ -41,14 +42,14 @@ class GoalParamsIn(serializers.Serializer):
 
     stepBudget = serializers.IntegerField(min_value=1, max_value=1000, required=False)
     allowedTools = serializers.ListField(
-        child=serializers.CharField(max_length=100), required=False, max_length=100
+        child=StrictCharField(max_length=100), required=False, max_length=100
     )
     constraints = ConstraintsField(required=False)
 
 
 class ScheduleIn(serializers.Serializer):
-    cronExpr = serializers.CharField(max_length=200)
-    timezone = serializers.CharField(max_length=64, default="UTC")
+    cronExpr = StrictCharField(max_length=200)
+    timezone = StrictCharField(max_length=64, default="UTC")
 
     def validate_cronExpr(self, value: str) -> str:
         try:
@@ -64,7 +65,7 @@ class ScheduleIn(serializers.Serializer):
             raise serializers.ValidationError(str(error)) from None
 
 
-class ObjectiveField(serializers.CharField):
+class ObjectiveField(StrictCharField):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(min_length=10, **kwargs)
 
@@ -82,8 +83,8 @@ class GoalCreateIn(serializers.Serializer):
     objective = ObjectiveField()
     params = GoalParamsIn(required=False)
     webhookUrl = HttpUrlField(required=False, allow_null=True)
-    agentName = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    agentId = serializers.CharField(required=False, allow_blank=True, max_length=40)
+    agentName = StrictCharField(required=False, allow_blank=True, max_length=200)
+    agentId = StrictCharField(required=False, allow_blank=True, max_length=40)
     schedule = ScheduleIn(required=False)
 
 

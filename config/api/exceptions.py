@@ -15,7 +15,6 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
-from rest_framework.views import set_rollback
 
 from config.errors import DomainError, FieldInvalid
 
@@ -105,6 +104,9 @@ def validation_body(detail: Any, label: str = INPUT_LABEL, **extra: Any) -> dict
 
 
 def api_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response:
+    # Imported here: rest_framework.views loads the parsers, which import this module.
+    from rest_framework.views import set_rollback
+
     headers: dict[str, str] = {}
     if isinstance(exc, Http404):
         exc = drf.NotFound()

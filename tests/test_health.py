@@ -1,0 +1,79 @@
+import re
+
+import pytest
+
+from config import health
+from tests.factories import DagFactory, GoalFactory, RunFactory, ScheduleFactory
+
+ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_health_cache():
+    health.reset_cache()
+    yield
+    health.reset_cache()
+
+
+def test_liveness(anon_client):
+    body = anon_client.get("/health").json()
+    assert body["status"] == "ok"
+    assert ISO_MS.match(body["timestamp"])
+
+
+@pytest.mark.django_db
+def test_readiness_reports_schedules_and_runs_from_the_database(anon_client, settings):
+    settings.MAX_CONCURRENT_RUNS = 4
+    ScheduleFactory(goal=GoalFactory())
+    ScheduleFactory(goal=GoalFactory(status="paused"), active=False)
+    scheduled = DagFactory(cron_schedule="0 9 * * *", schedule_active=True)
+    DagFactory(cron_schedule="0 9 * * *", schedule_active=False)
+    RunFactory(status="running")
+    RunFactory(status="pending")
+    RunFactory(status="pending")
+
+    body = anon_client.get("/health/ready").json()
+
+    assert body["scheduler"] == {
+        "activeSchedules": 1,
+        "maxConcurrency": 4,
+        "queue": {"size": 2, "pending": 1, "concurrency": 4, "isPaused": False},
+    }
+    assert body["dagScheduler"] == {"activeSchedules": 1, "schedules": [scheduled.id]}
+    assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["redis"]["ok"] is True
+
+
+@pytest.mark.django_db
+def test_readiness_reports_the_llm_setup(anon_client, settings):
+    settings.LLM_PROVIDER = "openai"
+    settings.LLM_MODEL = "gpt-4o-mini"
+    settings.OPENAI_MODEL = ""
+    settings.OPENAI_API_KEY = ""
+    body = anon_client.get("/health/ready").json()
+    assert (body["provider"], body["model"]) == ("openai", "gpt-4o-mini")
+    assert body["llm"]["configured"] is False
+    assert body["status"] == "degraded"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readiness_is_ready_with_a_live_worker(anon_client, settings, celery_worker_thread):
+    settings.OPENAI_API_KEY = "sk-test"
+    response = anon_client.get("/health/ready")
+    body = response.json()
+    assert response.status_code == 200
+    assert body["checks"]["celery"]["ok"] is True
+    assert body["checks"]["celery"]["workers"] >= 1
+    assert body["status"] == "ready"
+
+
+@pytest.mark.django_db
+@pytest.mark.timeout(15)
+def test_readiness_answers_503_fast_when_redis_is_down(anon_client, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    response = anon_client.get("/health/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["redis"]["ok"] is False
+    assert body["checks"]["celery"]["ok"] is False
