@@ -158,7 +158,11 @@ def goal_payload(
         "updatedAt": iso(goal.updated_at),
     }
     if with_schedules:
-        payload["schedules"] = [schedule_payload(s) for s in goal.schedules.all()]
+        # `schedule_list` is attached by the goal selectors in one query for all goals.
+        schedules = getattr(goal, "schedule_list", None)
+        if schedules is None:
+            schedules = goal.schedules.order_by("created_at")
+        payload["schedules"] = [schedule_payload(s) for s in schedules]
     if with_agent:
         payload["agent"] = agent_payload(goal.agent) if goal.agent is not None else None
     return payload

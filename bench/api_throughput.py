@@ -1,0 +1,101 @@
+"""Throughput of list endpoints served by daphne, printed as JSON.
+
+    uv run python bench/api_throughput.py [--seconds 10] [--connections 8]
+
+Seeds 100 goals (each with a schedule and an agent) and 100 DAG executions in a throwaway
+SQLite database, starts daphne on loopback, and measures `GET /api/v1/goals` and
+`GET /api/v1/dag-executions?limit=50` with keep-alive connections from this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+
+from _support import isolated_environment, load, setup_django, start_daphne
+
+
+def seed() -> str:
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from agents.models import Agent
+    from dags.models import Dag, DagExecution
+    from goals.models import Goal, Schedule
+
+    for index in range(100):
+        agent = Agent.objects.create(
+            name=f"agent-{index}", version="1.0.0", prompt_template="You help. " * 20, active=True
+        )
+        goal = Goal.objects.create(
+            objective=f"Track the news about topic {index} and summarise it every morning.",
+            params={"stepBudget": 10, "allowedTools": ["webSearch", "writeFile"]},
+            agent=agent,
+        )
+        Schedule.objects.create(goal=goal, cron_expr="0 9 * * *", timezone="Europe/Paris")
+    dags = [
+        Dag.objects.create(dag_title=f"Report {index}", result={"sub_tasks": []})
+        for index in range(10)
+    ]
+    for index in range(100):
+        DagExecution.objects.create(
+            dag=dags[index % 10],
+            original_request=f"Write report {index}",
+            primary_intent="report",
+            status="completed",
+            total_tasks=3,
+            completed_tasks=3,
+            final_result="# Report\n" + "text " * 100,
+            total_usage={"promptTokens": 100, "completionTokens": 50, "totalTokens": 150},
+        )
+    user = get_user_model().objects.create_user("bench", password="bench-password-123")
+    return Token.objects.create(user=user).key
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args()
+
+    env, services = isolated_environment()
+    daphne = None
+    try:
+        setup_django()
+        token = seed()
+        daphne, port = start_daphne(env)
+        results = []
+        for path in ["/api/v1/goals", "/api/v1/dag-executions?limit=50"]:
+            load(port, path, token, seconds=2, connections=args.connections)  # warm-up
+            results.append(
+                load(port, path, token, seconds=args.seconds, connections=args.connections)
+            )
+        print(
+            json.dumps(
+                {
+                    "benchmark": "api_throughput",
+                    "server": "daphne (1 process)",
+                    "machine": {
+                        "cpus": __import__("os").cpu_count(),
+                        "python": platform.python_version(),
+                    },
+                    "target_goals_rps": 300,
+                    "results": results,
+                },
+                indent=2,
+            )
+        )
+    finally:
+        for process in [daphne, *services]:
+            if process is not None:
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+
+if __name__ == "__main__":
+    main()
