@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 
 def redis_server_binary() -> Path:
@@ -41,8 +42,14 @@ def wait_for_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> 
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout} s")
 
 
-def start_redis(data_dir: Path, port: int, *, persist: bool = True) -> subprocess.Popen:
-    """Start redis-server bound to 127.0.0.1 and wait until it accepts connections."""
+def start_redis(
+    data_dir: Path, port: int, *, persist: bool = True, **popen_options: Any
+) -> subprocess.Popen:
+    """Start redis-server bound to 127.0.0.1 and wait until it accepts connections.
+
+    `popen_options` go to `subprocess.Popen` (e.g. a process group of its own, so that a
+    supervisor decides when Redis stops).
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     args = [
         str(redis_server_binary()),
@@ -65,7 +72,7 @@ def start_redis(data_dir: Path, port: int, *, persist: bool = True) -> subproces
         args += ["--appendonly", "yes", "--save", "60 1"]
     else:
         args += ["--appendonly", "no", "--save", ""]
-    process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, **popen_options)
     try:
         wait_for_port(port)
     except TimeoutError:

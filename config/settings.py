@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "dags",
     "tools",
     "artifacts",
+    "ops",
 ]
 
 MIDDLEWARE = [
@@ -99,9 +100,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if env.str("SQLITE_TEST_PATH", default=""):
         # A file (not :memory:) so that worker processes started by the tests share it.
         DATABASES["default"]["TEST"] = {"NAME": env.str("SQLITE_TEST_PATH")}
-else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
-    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# Persistent connections: closing a SQLite connection checkpoints the WAL (slow), and
+# PostgreSQL connections are costly to open.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=600))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -154,7 +156,10 @@ CHANNEL_LAYERS = {
 
 # --- Celery -------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
-CELERY_RESULT_BACKEND = None
+# Results are off for every task except those that set ignore_result=False (dag-experiments
+# waits for its planning group); they live in Redis only until read, at most an hour.
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
@@ -173,6 +178,31 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 5,
 }
 DJANGO_CELERY_BEAT_TZ_AWARE = True
+EXECUTION_SWEEP_SECONDS = env.float("EXECUTION_SWEEP_SECONDS", default=30.0)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stalled-nodes": {
+        "task": "dags.sweep_stalled_nodes",
+        "schedule": EXECUTION_SWEEP_SECONDS,
+    },
+    "sweep-stalled-runs": {
+        "task": "runs.sweep_stalled_runs",
+        "schedule": EXECUTION_SWEEP_SECONDS,
+    },
+}
+
+# --- DAG execution ------------------------------------------------------------------------------
+EXECUTION_MAX_PARALLEL_NODES = env.int("EXECUTION_MAX_PARALLEL_NODES", default=16)
+NODE_LEASE_SECONDS = env.float("NODE_LEASE_SECONDS", default=60.0)
+NODE_HEARTBEAT_SECONDS = env.float("NODE_HEARTBEAT_SECONDS", default=15.0)
+NODE_MAX_ATTEMPTS = env.int("NODE_MAX_ATTEMPTS", default=3)
+NODE_DISPATCH_STALE_SECONDS = env.float("NODE_DISPATCH_STALE_SECONDS", default=600.0)
+NODE_DEPENDENCY_RESULT_CHARS = env.int("NODE_DEPENDENCY_RESULT_CHARS", default=2000)
+NODE_ERROR_MAX_CHARS = env.int("NODE_ERROR_MAX_CHARS", default=4000)
+SYNTHESIS_AGENT_NAME = env.str("SYNTHESIS_AGENT_NAME", default="Synthesizer")
+SYNTHESIS_RESULT_CHARS = env.int("SYNTHESIS_RESULT_CHARS", default=8000)
+SYNTHESIS_TOTAL_CHARS = env.int("SYNTHESIS_TOTAL_CHARS", default=60000)
+# How long POST /dag-experiments waits for its parallel planning runs.
+DAG_EXPERIMENTS_TIMEOUT_SECONDS = env.float("DAG_EXPERIMENTS_TIMEOUT_SECONDS", default=600.0)
 
 # --- CORS ---------------------------------------------------------------------------------------
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
@@ -218,6 +248,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.api.schema.add_streaming_endpoints",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "GoalStatusEnum": ["active", "paused", "archived"],
         "RunStatusEnum": ["pending", "running", "completed", "failed"],
@@ -241,6 +275,20 @@ ARTIFACTS_DIR = Path(env.str("ARTIFACTS_DIR", default=str(BASE_DIR / "artifacts_
 MAX_MESSAGE_LENGTH = env.int("MAX_MESSAGE_LENGTH", default=10000)
 DEFAULT_STEP_BUDGET = env.int("DEFAULT_STEP_BUDGET", default=20)
 MAX_CONCURRENT_RUNS = env.int("MAX_CONCURRENT_RUNS", default=3)
+# Goal runs (runs/loop.py): a running run's lease is renewed by its worker; a lapsed lease means
+# the worker died and the run is marked failed, so it never blocks MAX_CONCURRENT_RUNS.
+RUN_LEASE_SECONDS = env.float("RUN_LEASE_SECONDS", default=60.0)
+RUN_HEARTBEAT_SECONDS = env.float("RUN_HEARTBEAT_SECONDS", default=15.0)
+# A pending run not picked up for this long has lost its queue message and is queued again.
+RUN_DISPATCH_STALE_SECONDS = env.float("RUN_DISPATCH_STALE_SECONDS", default=600.0)
+# Bounds of what the step loop sends to the model (characters).
+RUN_CONTEXT_MAX_CHARS = env.int("RUN_CONTEXT_MAX_CHARS", default=60000)
+RUN_TOOL_RESULT_MAX_CHARS = env.int("RUN_TOOL_RESULT_MAX_CHARS", default=8000)
+RUN_WORKING_MEMORY_MAX_CHARS = env.int("RUN_WORKING_MEMORY_MAX_CHARS", default=6000)
+RUN_MEMORY_NOTES = env.int("RUN_MEMORY_NOTES", default=5)
+RUN_WEBHOOK_ATTEMPTS = env.int("RUN_WEBHOOK_ATTEMPTS", default=4)
+# How many recent schedule ticks (started/skipped/failed) are kept per schedule.
+SCHEDULE_TICKS_KEPT = env.int("SCHEDULE_TICKS_KEPT", default=100)
 LLM_PROVIDER = env.str("LLM_PROVIDER", default="openai")
 LLM_MODEL = env.str("LLM_MODEL", default="gpt-4o-mini")
 OPENAI_MODEL = env.str("OPENAI_MODEL", default="")
@@ -250,6 +298,69 @@ OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENROUTER_API_KEY = env.str("OPENROUTER_API_KEY", default="")
 HEALTH_CACHE_SECONDS = env.float("HEALTH_CACHE_SECONDS", default=5.0)
 HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=1.0)
+# Idle SSE streams send a `: heartbeat` comment this often, so proxies keep them open.
+SSE_HEARTBEAT_SECONDS = env.float("SSE_HEARTBEAT_SECONDS", default=15.0)
+
+# --- LLM providers (agents/llm) -------------------------------------------------------------------
+# Each provider is reached through its OpenAI-compatible endpoint with the `openai` SDK.
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="https://api.openai.com/v1")
+OPENROUTER_BASE_URL = env.str("OPENROUTER_BASE_URL", default="https://openrouter.ai/api/v1")
+# Ollama's OpenAI-compatible API lives under /v1 (added when a bare host URL is given).
+OLLAMA_BASE_URL = env.str("OLLAMA_BASE_URL", default="http://localhost:11434/v1")
+DEFAULT_MAX_TOKENS = env.int("DEFAULT_MAX_TOKENS", default=10000)
+DEFAULT_TEMPERATURE = env.float("DEFAULT_TEMPERATURE", default=0.7)
+DEFAULT_REASONING_EFFORT = env.str("DEFAULT_REASONING_EFFORT", default="medium")
+LLM_REQUEST_TIMEOUT_SECONDS = env.float("LLM_REQUEST_TIMEOUT_SECONDS", default=120.0)
+# Retries of 429/5xx/timeouts/connection errors: at most this many after the first attempt,
+# and never past LLM_RETRY_MAX_SECONDS since the first attempt started.
+LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", default=4)
+LLM_RETRY_MAX_SECONDS = env.float("LLM_RETRY_MAX_SECONDS", default=90.0)
+LLM_RETRY_BASE_DELAY_SECONDS = env.float("LLM_RETRY_BASE_DELAY_SECONDS", default=1.0)
+LLM_RETRY_MAX_DELAY_SECONDS = env.float("LLM_RETRY_MAX_DELAY_SECONDS", default=30.0)
+# A JSON price table (USD per million tokens) laid over the bundled agents/llm/prices.json;
+# `manage.py refresh_llm_prices` writes OpenRouter's prices into it.
+LLM_PRICES_FILE = env.str("LLM_PRICES_FILE", default=str(VAR_DIR / "llm-prices.json"))
+
+# --- POST /api/v1/task uploads --------------------------------------------------------------------
+TASK_MAX_FILE_BYTES = env.int("TASK_MAX_FILE_BYTES", default=10 * 1024 * 1024)
+TASK_MAX_REQUEST_BYTES = env.int("TASK_MAX_REQUEST_BYTES", default=25 * 1024 * 1024)
+TASK_MAX_FILES = env.int("TASK_MAX_FILES", default=20)
+
+# --- Tools --------------------------------------------------------------------------------------
+# Host names (or addresses) tools may reach even when they resolve to private addresses;
+# `.example.internal` also allows sub-domains. Empty: only public addresses.
+TOOLS_ALLOWED_HOSTS = env.list("TOOLS_ALLOWED_HOSTS", default=[])
+TOOL_TIMEOUT_SECONDS = env.float("TOOL_TIMEOUT_SECONDS", default=60.0)
+TOOLS_FETCH_TIMEOUT_SECONDS = env.float("TOOLS_FETCH_TIMEOUT_SECONDS", default=15.0)
+TOOLS_FETCH_MAX_BYTES = env.int("TOOLS_FETCH_MAX_BYTES", default=10 * 1024 * 1024)
+TOOLS_FETCH_CONCURRENCY = env.int("TOOLS_FETCH_CONCURRENCY", default=4)
+TOOLS_FETCH_MAX_URLS = env.int("TOOLS_FETCH_MAX_URLS", default=20)
+TOOLS_FILE_MAX_BYTES = env.int("TOOLS_FILE_MAX_BYTES", default=10 * 1024 * 1024)
+# Extra trusted CA certificates (PEM file) for https requests made by tools, e.g. an internal CA.
+TOOLS_CA_BUNDLE = env.str("TOOLS_CA_BUNDLE", default="")
+WEBHOOK_SECRET = env.str("WEBHOOK_SECRET", default="")
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+TOOLS_RETRY_BACKOFF_SECONDS = env.float("TOOLS_RETRY_BACKOFF_SECONDS", default=1.0)
+WEBHOOK_RESPONSE_MAX_BYTES = env.int("WEBHOOK_RESPONSE_MAX_BYTES", default=1024 * 1024)
+# webSearch: `duckduckgo` (HTML results page) or `searxng` (its JSON API).
+WEB_SEARCH_BACKEND = env.str("WEB_SEARCH_BACKEND", default="duckduckgo").strip().lower()
+SEARXNG_BASE_URL = env.str("SEARXNG_BASE_URL", default="")
+# Overrides the chosen backend's base URL (for DuckDuckGo: https://html.duckduckgo.com).
+WEB_SEARCH_BASE_URL = env.str("WEB_SEARCH_BASE_URL", default="")
+WEB_SEARCH_TIMEOUT_SECONDS = env.float("WEB_SEARCH_TIMEOUT_SECONDS", default=10.0)
+
+# --- E-mail (sendEmail tool, goal-run e-mails) ---------------------------------------------------
+# Django's names win; the original's SMTP_* names are accepted as fallbacks.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default=env.str("SMTP_HOST", default=""))
+EMAIL_PORT = env.int("EMAIL_PORT", default=env.int("SMTP_PORT", default=587))
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default=env.str("SMTP_USER", default=""))
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default=env.str("SMTP_PASS", default=""))
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=EMAIL_PORT == 465)
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=EMAIL_PORT == 587 and not EMAIL_USE_SSL)
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=30.0)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=env.str("SMTP_FROM", default=""))
+EMAIL_MAX_ATTACHMENT_BYTES = env.int("EMAIL_MAX_ATTACHMENT_BYTES", default=20 * 1024 * 1024)
 
 # --- Logging ------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()

@@ -1,2 +1,7 @@
-# The tools API (`GET /api/v1/tools`) is added with the tool registry.
-urlpatterns: list = []
+from django.urls import path
+
+from tools import views
+
+urlpatterns = [
+    path("tools", views.ToolListApi.as_view(), name="tool-list"),
+]
