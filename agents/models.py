@@ -44,3 +44,31 @@ class Agent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}@{self.version}"
+
+
+class LlmCheck(models.Model):
+    """The last readiness check of one provider/model (`manage.py check_llm`).
+
+    Kept in the database so that every web process reports the same result on /health/ready.
+    """
+
+    provider = models.CharField(max_length=32)
+    model = models.CharField(max_length=200)
+    configured = models.BooleanField(default=False)
+    ok = models.BooleanField(default=False)
+    tool_calling = models.BooleanField(default=False)
+    latency_ms = models.IntegerField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    # What asked for this pair: "default" and/or the agent names that use it.
+    used_by = models.JSONField(default=list, blank=True)
+    checked_at = models.DateTimeField(default=now)
+
+    class Meta:
+        db_table = "llm_checks"
+        ordering = ["-checked_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "model"], name="uniq_llm_check_target")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model}: {'ok' if self.ok else 'failed'}"

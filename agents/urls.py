@@ -1,6 +1,7 @@
 from django.urls import path
 
 from agents import views
+from agents.task_views import TaskApi
 
 urlpatterns = [
     path("agents", views.AgentListCreateApi.as_view(), name="agent-list"),
@@ -11,4 +12,5 @@ urlpatterns = [
         views.AgentActivateApi.as_view(),
         name="agent-activate",
     ),
+    path("task", TaskApi.as_view(), name="task"),
 ]

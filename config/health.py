@@ -124,11 +124,24 @@ def llm_status() -> dict[str, Any]:
             "configured": False,
             "error": str(error),
         }
+    model = resolve_model(provider)
     return {
         "provider": provider,
-        "model": resolve_model(provider),
+        "model": model,
         "configured": provider_configured(provider),
+        "lastCheck": _last_llm_check(provider, model),
     }
+
+
+def _last_llm_check(provider: str, model: str) -> dict[str, Any] | None:
+    """The stored result of the last `manage.py check_llm` for this pair (None if never run)."""
+    from agents.llm.checks import llm_last_check
+
+    try:
+        return llm_last_check(provider=provider, model=model)
+    except Exception as error:  # the database check reports an unreachable database
+        logger.warning("could not read the last LLM check: %s", error)
+        return None
 
 
 def schedule_summary() -> dict[str, Any]:
@@ -177,7 +190,9 @@ def readiness(now_iso: str) -> tuple[int, dict[str, Any]]:
     if not (checks["database"]["ok"] and checks["redis"]["ok"]):
         body["status"] = "unavailable"
         return 503, body
-    if not checks["celery"]["ok"] or not llm["configured"]:
+    last_llm_check = llm.get("lastCheck")
+    llm_failed = last_llm_check is not None and not last_llm_check["ok"]
+    if not checks["celery"]["ok"] or not llm["configured"] or llm_failed:
         body["status"] = "degraded"
     return 200, body
 
