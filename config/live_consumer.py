@@ -1,0 +1,112 @@
+"""WebSocket delivery of stored live events (see config/live_events.py), for the browser UI.
+
+Messages are JSON `{"id": seq, "event": type, "data": {...}}`: first the snapshot (`id` null),
+then the stored events after `?lastEventId=` (all of them without it), then live events. The
+server closes with 1000 after a terminal event. Refusals are an `{"error": ...}` message and a
+close code: 4400 bad lastEventId, 4401 not authenticated, 4404 unknown subject.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from config.api.renderers import dumps
+from config.api.stream_auth import StreamAuthError, authenticate_scope
+from config.live_events import EventStore, Follower, StoredEvent, layer_call
+from config.sse import parse_last_event_id
+
+logger = logging.getLogger(__name__)
+
+CLOSE_NORMAL = 1000
+CLOSE_BAD_REQUEST = 4400
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_NOT_FOUND = 4404
+
+
+class LiveEventsConsumer(AsyncJsonWebsocketConsumer):
+    """Subclasses set `store` and `subject_kwarg` (the URL route's keyword for the id)."""
+
+    store: EventStore
+    subject_kwarg: str
+
+    async def connect(self) -> None:
+        self.group: str | None = None
+        self.follower: Follower | None = None
+        subject_id = str(self.scope["url_route"]["kwargs"][self.subject_kwarg])
+        await self.accept()
+        try:
+            await database_sync_to_async(authenticate_scope)(self.scope)
+        except StreamAuthError as error:
+            await self._refuse(error.message, CLOSE_UNAUTHORIZED)
+            return
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
+        try:
+            position = parse_last_event_id((query.get("lastEventId") or [None])[0]) or 0
+        except ValueError:
+            await self._refuse("lastEventId must be a non-negative integer.", CLOSE_BAD_REQUEST)
+            return
+
+        # Join the group before reading, as the SSE stream does; group messages that arrive
+        # meanwhile wait until this handler returns and are then deduplicated by the follower.
+        self.group = self.store.group_name(subject_id)
+        await layer_call(self.channel_layer.group_add, self.group, self.channel_name)
+        state = await database_sync_to_async(self.store.read)(subject_id, position)
+        if state is None:
+            await self._refuse(self.store.not_found_message(subject_id), CLOSE_NOT_FOUND)
+            return
+        await self._send_event(None, self.store.snapshot_type, state.snapshot)
+        self.follower = Follower(self.store, subject_id, min(position, state.last_seq))
+        replay = self.follower.accept(state.events)
+        for event in replay:
+            await self._send_stored(event)
+        if self.follower.ends_with_terminal(replay) or (
+            state.settled and self.follower.position >= state.last_seq
+        ):
+            await self._finish(CLOSE_NORMAL)
+
+    async def live_event(self, message: dict[str, Any]) -> None:
+        if self.follower is None:
+            return
+        events = await self.follower.on_message(message)
+        for event in events:
+            await self._send_stored(event)
+        if self.follower.ends_with_terminal(events) or self.follower.finished:
+            await self._finish(CLOSE_NORMAL)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        """Clients have nothing to say on this socket; their messages are ignored."""
+
+    async def disconnect(self, code: int) -> None:
+        await self._leave()
+
+    async def _send_stored(self, event: StoredEvent) -> None:
+        await self._send_event(event.seq, event.type, event.data)
+
+    async def _send_event(self, seq: int | None, event_type: str, data: dict[str, Any]) -> None:
+        await self.send(text_data=dumps({"id": seq, "event": event_type, "data": data}).decode())
+
+    async def _refuse(self, message: str, code: int) -> None:
+        await self.send(text_data=dumps({"error": message}).decode())
+        await self._finish(code)
+
+    async def _finish(self, code: int) -> None:
+        self.follower = None
+        await self._leave()
+        await self.close(code=code)
+
+    async def _leave(self) -> None:
+        if self.group is not None:
+            group, self.group = self.group, None
+            try:
+                await layer_call(self.channel_layer.group_discard, group, self.channel_name)
+            except Exception:
+                logger.warning("could not leave %s", group, exc_info=True)
+
+    @classmethod
+    async def encode_json(cls, content: Any) -> str:
+        return dumps(content).decode()

@@ -1,0 +1,435 @@
+"""Durable live events (SPEC D11): one way to store and publish them, one way to follow them.
+
+An *event store* keeps the events of one kind of subject (a DAG execution, a goal run) in the
+database with a per-subject sequence number, and publishes each event on commit to the subject's
+group on the Channels layer (Redis). Followers (the SSE views and the WebSocket consumers)
+subscribe to the group *before* reading the stored events, then drop live events they already
+sent and re-read from the database when they notice a gap, so a subscriber that arrives late,
+reconnects or loses a message on the layer still receives every event exactly once, in order.
+
+The database is the source of truth; the layer is only transport. Nothing here keeps state that
+another web or worker process would need to see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import threading
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+import orjson
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.db import models, transaction
+from django.utils.timezone import now
+
+from config.api.formatting import epoch_ms
+from config.api.renderers import dumps
+from config.errors import NotFound
+
+logger = logging.getLogger(__name__)
+
+# Channels message type of a published event; consumers handle it in `live_event()`.
+LAYER_MESSAGE_TYPE = "live.event"
+# A subject whose status is final but whose last event is not terminal (the terminal event may be
+# a moment behind the status change, or was pruned) counts as settled after this long.
+SETTLE_GRACE = timedelta(seconds=5)
+# How long an emitter waits for the layer to accept a published event.
+PUBLISH_TIMEOUT_SECONDS = 5.0
+
+_GROUP_NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,90}$")
+
+
+@dataclass(frozen=True)
+class EventLayout:
+    """Where an event's own keys go on the wire: `leading` before `timestamp`, `trailing` after."""
+
+    leading: tuple[str, ...] = ()
+    trailing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    type: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What a follower needs at one moment: the snapshot, the events after a position, and
+    whether the subject is finished with nothing more to come."""
+
+    snapshot: dict[str, Any]
+    events: list[StoredEvent]
+    last_seq: int
+    settled: bool
+
+
+@dataclass
+class EventStore:
+    """Storage, wire format and publication of one kind of subject's events.
+
+    `subject_model` has `status` and `last_event_seq`; `event_model` has a FK named
+    `subject_field` to it plus `seq`, `type`, `payload` and `created_at`.
+    """
+
+    name: str
+    subject_model: type[models.Model]
+    event_model: type[models.Model]
+    subject_field: str
+    subject_key: str
+    layouts: Mapping[str, EventLayout]
+    terminal_types: frozenset[str]
+    final_statuses: frozenset[str]
+    snapshot_type: str
+    snapshot_fields: Callable[[Any], dict[str, Any]]
+    not_found_message: Callable[[str], str]
+    settle_grace: timedelta = field(default=SETTLE_GRACE)
+
+    # --- wire format ----------------------------------------------------------------------------
+
+    def wire(self, event_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The event in the original's key order: `type`, the subject id, the layout's leading
+        keys, `timestamp`, the trailing keys, then any other keys in the order given.
+
+        Applied on every send, because PostgreSQL's jsonb does not keep the stored key order.
+        """
+        layout = self.layouts.get(event_type, EventLayout())
+        ordered: dict[str, Any] = {"type": event_type, self.subject_key: data.get(self.subject_key)}
+        for key in layout.leading:
+            ordered[key] = data.get(key)
+        ordered["timestamp"] = data.get("timestamp")
+        for key in layout.trailing:
+            ordered[key] = data.get(key)
+        for key, value in data.items():
+            if key not in ordered:
+                ordered[key] = value
+        return ordered
+
+    def group_name(self, subject_id: str) -> str:
+        """The subject's group on the Channels layer (whose names allow only [A-Za-z0-9._-])."""
+        name = f"{self.name}.{subject_id}"
+        if _GROUP_NAME_RE.match(name):
+            return name
+        return f"{self.name}.h.{hashlib.sha256(subject_id.encode()).hexdigest()[:40]}"
+
+    # --- writing --------------------------------------------------------------------------------
+
+    def emit(self, *, subject_id: str, event_type: str, payload: Mapping[str, Any] | None) -> Any:
+        """Store the event with the subject's next sequence number and publish it on commit.
+
+        Runs inside the caller's transaction when there is one (the event then becomes visible,
+        and is published, only if that transaction commits), otherwise in its own.
+        """
+        if event_type not in self.layouts:
+            raise ValueError(f"unknown {self.name} event type {event_type!r}")
+        given = dict(payload or {})
+        layout = self.layouts[event_type]
+        missing = [key for key in (*layout.leading, *layout.trailing) if key not in given]
+        if missing:
+            logger.warning("%s event %s emitted without %s", self.name, event_type, missing)
+        with transaction.atomic():
+            current = (
+                self.subject_model.objects.select_for_update()
+                .filter(pk=subject_id)
+                .values_list("last_event_seq", flat=True)
+                .first()
+            )
+            if current is None:
+                raise NotFound(self.not_found_message(subject_id))
+            seq = current + 1
+            self.subject_model.objects.filter(pk=subject_id).update(last_event_seq=seq)
+            created_at = now()
+            given.update(
+                {
+                    "type": event_type,
+                    self.subject_key: subject_id,
+                    "timestamp": epoch_ms(created_at),
+                }
+            )
+            # Through JSON once, so live and replayed copies are identical (Decimal, datetime...).
+            data = self.wire(event_type, orjson.loads(dumps(given)))
+            event = self.event_model.objects.create(
+                **{f"{self.subject_field}_id": subject_id},
+                seq=seq,
+                type=event_type,
+                payload=data,
+                created_at=created_at,
+            )
+            message = {"type": LAYER_MESSAGE_TYPE, "seq": seq, "event": event_type, "data": data}
+            transaction.on_commit(partial(publish, self.group_name(subject_id), message))
+        return event
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def read(self, subject_id: str, after_seq: int) -> FeedState | None:
+        """The snapshot and the stored events after `after_seq` (None when the subject is gone)."""
+        subject = self.subject_model.objects.filter(pk=subject_id).first()
+        if subject is None:
+            return None
+        own_events = self.event_model.objects.filter(**{f"{self.subject_field}_id": subject_id})
+        events = [
+            StoredEvent(e.seq, e.type, self.wire(e.type, e.payload))
+            for e in own_events.filter(seq__gt=after_seq).order_by("seq")
+        ]
+        last = own_events.order_by("-seq").values_list("type", "created_at").first()
+        snapshot = self.wire(
+            self.snapshot_type,
+            {
+                self.subject_key: subject_id,
+                "timestamp": epoch_ms(now()),
+                **self.snapshot_fields(subject),
+            },
+        )
+        return FeedState(
+            snapshot=snapshot,
+            events=events,
+            last_seq=subject.last_event_seq,
+            settled=self._settled(subject.status, last),
+        )
+
+    def _settled(self, status: str, last: tuple[str, Any] | None) -> bool:
+        """Finished, with no further event to expect."""
+        if last is not None and last[0] in self.terminal_types:
+            return True
+        if status not in self.final_statuses:
+            return False
+        return last is None or last[1] <= now() - self.settle_grace
+
+
+# --- publishing ----------------------------------------------------------------------------------
+
+
+class _Publisher:
+    """One event loop thread per process that publishes to the Channels layer.
+
+    Reusing a loop keeps the layer's Redis connection open between events (a fresh loop per
+    event, as `async_to_sync` would use from a worker thread, reconnects every time). Callers
+    wait for each publication, so events from one thread leave in commit order.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid: int | None = None
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid() or not self._loop.is_running():
+                loop = asyncio.new_event_loop()
+                started = threading.Event()
+
+                def run() -> None:
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(started.set)
+                    loop.run_forever()
+
+                threading.Thread(target=run, name="live-events-publisher", daemon=True).start()
+                started.wait(5)
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+    def send(self, group: str, message: dict[str, Any]) -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(
+            layer.group_send(group, message), self._ensure_loop()
+        )
+        try:
+            future.result(PUBLISH_TIMEOUT_SECONDS)
+        except TimeoutError:
+            future.cancel()
+            raise
+
+
+_publisher = _Publisher()
+
+
+def publish(group: str, message: dict[str, Any]) -> None:
+    """Send a stored event to its group. A failure is logged, never raised: the event is in the
+    database and followers pick it up on their next gap check or heartbeat."""
+    try:
+        _publisher.send(group, message)
+    except Exception:
+        logger.warning("could not publish event %s to %s", message.get("seq"), group, exc_info=True)
+
+
+# --- following -----------------------------------------------------------------------------------
+
+
+class Follower:
+    """One subscriber's position in a subject's event sequence.
+
+    Live events at or below the position are dropped (already sent from the replay or twice on
+    the layer); a live event beyond the next number means something was missed, so the missing
+    ones are read from the database first.
+    """
+
+    def __init__(self, store: EventStore, subject_id: str, position: int) -> None:
+        self.store = store
+        self.subject_id = subject_id
+        self.position = position
+        self.finished = False
+
+    def accept(self, events: Iterable[StoredEvent]) -> list[StoredEvent]:
+        fresh = []
+        for event in events:
+            if event.seq > self.position:
+                fresh.append(event)
+                self.position = event.seq
+        return fresh
+
+    async def on_message(self, message: Mapping[str, Any]) -> list[StoredEvent]:
+        try:
+            live = StoredEvent(int(message["seq"]), str(message["event"]), dict(message["data"]))
+        except (KeyError, TypeError, ValueError):
+            logger.warning("ignoring malformed %s layer message", self.store.name)
+            return []
+        if live.seq <= self.position:
+            return []
+        if live.seq == self.position + 1:
+            return self.accept([live])
+        events = await self.catch_up()
+        if live.seq > self.position:
+            # Not in the database (yet): deliver rather than lose it.
+            logger.warning(
+                "%s %s: event %s arrived before %s",
+                self.store.name,
+                self.subject_id,
+                live.seq,
+                self.position + 1,
+            )
+            events += self.accept([live])
+        return events
+
+    async def catch_up(self) -> list[StoredEvent]:
+        """Stored events after the position; marks the follower finished when the subject is
+        gone or settled with nothing left."""
+        state = await database_sync_to_async(self.store.read)(self.subject_id, self.position)
+        if state is None:
+            self.finished = True
+            return []
+        events = self.accept(state.events)
+        if state.settled and self.position >= state.last_seq:
+            self.finished = True
+        return events
+
+    def ends_with_terminal(self, events: list[StoredEvent]) -> bool:
+        return bool(events) and events[-1].type in self.store.terminal_types
+
+
+# Group membership changes share the layer's Redis connection pool (100 connections by default)
+# with everything else in the process; a burst of new subscribers waits its turn here instead of
+# failing with "Too many connections".
+LAYER_CALL_CONCURRENCY = 16
+LAYER_CALL_ATTEMPTS = 4
+_layer_call_limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def layer_call(method: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    """Call a channel layer method with bounded concurrency, retrying brief failures."""
+    loop = asyncio.get_running_loop()
+    limit = _layer_call_limits.get(loop)
+    if limit is None:
+        limit = _layer_call_limits[loop] = asyncio.Semaphore(LAYER_CALL_CONCURRENCY)
+    delay = 0.05
+    for attempt in range(1, LAYER_CALL_ATTEMPTS + 1):
+        try:
+            async with limit:
+                return await method(*args)
+        except Exception:
+            if attempt == LAYER_CALL_ATTEMPTS:
+                raise
+            await asyncio.sleep(delay)
+            delay *= 2
+    return None
+
+
+class Subscription:
+    """Membership of one private channel in a subject's group, with a task that moves the
+    channel's messages into a bounded inbox (a full inbox drops messages; the follower's gap
+    check recovers them from the database)."""
+
+    INBOX_SIZE = 1000
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+        self.layer = get_channel_layer()
+        self.channel: str | None = None
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self.INBOX_SIZE)
+        self._pump: asyncio.Task | None = None
+
+    async def open(self) -> bool:
+        """Join the group; False (the follower then polls the database) when the layer is
+        unavailable."""
+        if self.layer is None:
+            return False
+        try:
+            if self.channel is None:
+                self.channel = await self.layer.new_channel()
+            await layer_call(self.layer.group_add, self.group, self.channel)
+        except Exception:
+            logger.warning(
+                "channel layer unavailable; following %s by polling", self.group, exc_info=True
+            )
+            return False
+        self._pump = asyncio.create_task(self._run())
+        return True
+
+    @property
+    def live(self) -> bool:
+        return self._pump is not None and not self._pump.done()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except Exception:
+                # The follower notices (`live` turns false) and polls the database instead.
+                logger.warning(
+                    "lost the channel layer while following %s", self.group, exc_info=True
+                )
+                return
+            try:
+                self.inbox.put_nowait(message)
+            except asyncio.QueueFull:
+                logger.warning("inbox of %s full; dropping a live event", self.group)
+
+    async def refresh(self) -> None:
+        """Renew the membership, which the Redis layer expires after `group_expiry`, or try
+        again to subscribe after the layer was unavailable."""
+        if not self.live:
+            await self.open()
+            return
+        try:
+            await layer_call(self.layer.group_add, self.group, self.channel)
+        except Exception:
+            logger.warning("could not renew membership of %s", self.group, exc_info=True)
+
+    async def close(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+        if self.channel is not None:
+            try:
+                await asyncio.wait_for(
+                    layer_call(self.layer.group_discard, self.group, self.channel), 10
+                )
+            except Exception:
+                logger.warning("could not leave %s", self.group, exc_info=True)
+            self.channel = None

@@ -1,0 +1,163 @@
+"""Server-Sent Events for stored live events (see config/live_events.py).
+
+A stream sends a snapshot of the subject (no `id:`, so it does not move the client's
+Last-Event-ID), then the stored events after Last-Event-ID, then live ones, each framed as
+`id: <seq>` / `event: <type>` / `data: <json>`, with `: heartbeat` comments while idle. It ends
+after a terminal event; a reconnect with nothing left to send gets 204, which tells EventSource
+to stop. The async generator ends as soon as the client disconnects (Django cancels it) and
+always leaves its Channels group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+
+from config.api.exceptions import PARAMS_LABEL
+from config.api.renderers import dumps
+from config.api.stream_auth import StreamAuthError, authenticate_http
+from config.live_events import EventStore, Follower, StoredEvent, Subscription
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT = b": heartbeat\n\n"
+# While the channel layer is unreachable, followers poll the database this often.
+POLL_SECONDS = 1.0
+
+
+def sse_frame(event_type: str, data: dict[str, Any], seq: int | None = None) -> bytes:
+    head = f"id: {seq}\n" if seq is not None else ""
+    return f"{head}event: {event_type}\n".encode() + b"data: " + dumps(data) + b"\n\n"
+
+
+def _event_frame(event: StoredEvent) -> bytes:
+    return sse_frame(event.type, event.data, event.seq)
+
+
+def json_response(body: dict[str, Any], status: int, **headers: str) -> HttpResponse:
+    response = HttpResponse(dumps(body), status=status, content_type="application/json")
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def parse_last_event_id(raw: str | None) -> int | None:
+    """The position a client resumes from; None when it sent none. ValueError when malformed."""
+    if raw is None or raw.strip() == "":
+        return None
+    value = int(raw.strip())
+    if value < 0:
+        raise ValueError("negative")
+    return value
+
+
+def heartbeat_seconds() -> float:
+    return float(getattr(settings, "SSE_HEARTBEAT_SECONDS", 15.0))
+
+
+async def stream_events(request: HttpRequest, *, store: EventStore, subject_id: str) -> Any:
+    """The whole SSE endpoint for one subject: auth, 404, 204 or the event stream."""
+    if request.method != "GET":
+        return json_response({"error": f'Method "{request.method}" not allowed.'}, 405, Allow="GET")
+    try:
+        await sync_to_async(authenticate_http)(request)
+    except StreamAuthError as error:
+        return json_response({"error": error.message}, 401, WWW_Authenticate="Token")
+
+    raw_position = request.headers.get("Last-Event-ID") or request.GET.get("lastEventId")
+    try:
+        position = parse_last_event_id(raw_position)
+    except ValueError:
+        return json_response(
+            {
+                "error": PARAMS_LABEL,
+                "validation_errors": [
+                    {
+                        "path": ["lastEventId"],
+                        "message": "Last-Event-ID must be a non-negative integer.",
+                    }
+                ],
+            },
+            400,
+        )
+
+    state = await database_sync_to_async(store.read)(subject_id, position or 0)
+    if state is None:
+        return json_response({"error": store.not_found_message(subject_id)}, 404)
+    if position is not None and not state.events and state.settled:
+        # Finished and nothing new since the client's last event: 204 makes EventSource stop.
+        return HttpResponse(status=204)
+    # A position beyond the last stored event (a stale or invented id) would hide new events.
+    start = min(position or 0, state.last_seq)
+
+    response = StreamingHttpResponse(
+        follow(store, subject_id, start, heartbeat=heartbeat_seconds()),
+        content_type="text/event-stream",
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+async def follow(
+    store: EventStore, subject_id: str, position: int, *, heartbeat: float
+) -> AsyncIterator[bytes]:
+    """Frames for one subscriber: snapshot, replay after `position`, then live events."""
+    subscription = Subscription(store.group_name(subject_id))
+    try:
+        # Subscribe first, then read: an event committed after the read is published after the
+        # subscription exists, so it cannot fall between the two.
+        await subscription.open()
+        state = await database_sync_to_async(store.read)(subject_id, position)
+        if state is None:
+            return
+        yield sse_frame(store.snapshot_type, state.snapshot)
+        follower = Follower(store, subject_id, position)
+        replay = follower.accept(state.events)
+        for event in replay:
+            yield _event_frame(event)
+        if follower.ends_with_terminal(replay) or (
+            state.settled and follower.position >= state.last_seq
+        ):
+            return
+
+        loop = asyncio.get_running_loop()
+        next_heartbeat = loop.time() + heartbeat
+        while True:
+            wait = max(0.0, next_heartbeat - loop.time())
+            if not subscription.live:
+                wait = min(wait, POLL_SECONDS)
+            message = None
+            try:
+                if subscription.live:
+                    message = await asyncio.wait_for(subscription.inbox.get(), wait)
+                else:
+                    await asyncio.sleep(wait)
+            except TimeoutError:
+                pass
+
+            if message is not None:
+                events = await follower.on_message(message)
+            else:
+                if loop.time() >= next_heartbeat:
+                    yield HEARTBEAT
+                    next_heartbeat = loop.time() + heartbeat
+                    await subscription.refresh()
+                # Also covers anything the layer lost (a full inbox, a Redis hiccup).
+                events = await follower.catch_up()
+            for event in events:
+                yield _event_frame(event)
+            if events:
+                next_heartbeat = loop.time() + heartbeat
+            if follower.ends_with_terminal(events) or follower.finished:
+                return
+    finally:
+        # Shielded: the cleanup must finish even though the request task is being cancelled.
+        await asyncio.shield(subscription.close())

@@ -1,0 +1,17 @@
+"""`GET /api/v1/dag-executions/<id>/events`: the execution's events as Server-Sent Events.
+
+An async Django view (not a DRF APIView): it streams under daphne and is never throttled (D3).
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponseBase
+from django.views.decorators.csrf import csrf_exempt
+
+from config.sse import stream_events
+from dags.events import EXECUTION_EVENTS
+
+
+@csrf_exempt
+async def execution_events_stream(request: HttpRequest, execution_id: str) -> HttpResponseBase:
+    return await stream_events(request, store=EXECUTION_EVENTS, subject_id=execution_id)

@@ -1,0 +1,407 @@
+"""`GET /api/v1/dag-executions/<id>/events` through the project's ASGI application."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from dags.events import EXECUTION_EVENTS, emit_execution_event
+from dags.models import DagExecution
+from tests.factories import DagExecutionFactory, TokenFactory, UserFactory
+from tests.sse_client import AsgiSseClient, group_member_count, wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _close_streams():
+    yield
+    AsgiSseClient.close_all()
+
+
+@pytest.fixture
+def key(transactional_db) -> str:
+    return TokenFactory(user=UserFactory(username="streamer")).key
+
+
+def events_path(execution_id: str) -> str:
+    return f"/api/v1/dag-executions/{execution_id}/events"
+
+
+def connect(execution_id: str, key: str | None = None, headers=None, **query) -> AsgiSseClient:
+    headers = dict(headers or {})
+    if key:
+        headers.setdefault("authorization", f"Token {key}")
+    return AsgiSseClient(events_path(execution_id), query=query, headers=headers).start()
+
+
+def emit_substep(execution_id: str, task_id: str, kind: str = "substep.started") -> None:
+    payload = {"subStepId": task_id, "description": f"task {task_id}"}
+    if kind == "substep.completed":
+        payload = {"subStepId": task_id, "durationMs": 3, "result": f"result {task_id}"}
+    emit_execution_event(execution_id=execution_id, type=kind, payload=payload)
+
+
+def emit_completed(execution_id: str) -> None:
+    DagExecution.objects.filter(pk=execution_id).update(status="completed", completed_tasks=2)
+    emit_execution_event(
+        execution_id=execution_id,
+        type="execution.completed",
+        payload={
+            "status": "completed",
+            "completedTasks": 2,
+            "failedTasks": 0,
+            "durationMs": 10,
+            "finalResult": "done",
+        },
+    )
+
+
+def test_headers_snapshot_and_replay_of_everything_stored(key):
+    execution = DagExecutionFactory(status="running", completed_tasks=1, waiting_tasks=1)
+    emit_execution_event(
+        execution_id=execution.id,
+        type="execution.started",
+        payload={"totalTasks": 2, "originalRequest": "Write"},
+    )
+    emit_substep(execution.id, "001")
+    client = connect(execution.id, key)
+    try:
+        assert client.status == 200
+        assert client.response.headers["content-type"].startswith("text/event-stream")
+        assert client.response.headers["cache-control"] == "no-cache"
+        assert client.response.headers["x-accel-buffering"] == "no"
+
+        snapshot = client.next_frame()
+        assert snapshot.event == "execution.updated"
+        assert snapshot.id is None  # does not move the client's Last-Event-ID
+        assert list(snapshot.data) == [
+            "type",
+            "executionId",
+            "timestamp",
+            "status",
+            "completedTasks",
+            "failedTasks",
+            "waitingTasks",
+        ]
+        assert snapshot.data["status"] == "running"
+        assert snapshot.data["completedTasks"] == 1
+        assert snapshot.data["waitingTasks"] == 1
+
+        first, second = client.next_frame(), client.next_frame()
+        assert (first.id, first.event) == (1, "execution.started")
+        assert (second.id, second.event) == (2, "substep.started")
+        assert list(second.data) == [
+            "type",
+            "executionId",
+            "subStepId",
+            "taskId",
+            "timestamp",
+            "description",
+        ]
+        assert b"id: 2\nevent: substep.started\ndata: {" in client.body
+    finally:
+        client.disconnect()
+
+
+def test_replay_after_last_event_id_returns_exactly_the_missing_events(key):
+    execution = DagExecutionFactory(status="running")
+    for number in range(1, 8):
+        emit_substep(execution.id, f"{number:03d}")
+    by_header = connect(execution.id, key, headers={"last-event-id": "4"})
+    by_query = connect(execution.id, key, lastEventId="5")
+    try:
+        assert by_header.next_frame().event == "execution.updated"
+        assert [by_header.next_frame().id for _ in range(3)] == [5, 6, 7]
+        assert by_query.next_frame().event == "execution.updated"
+        assert [by_query.next_frame().id for _ in range(2)] == [6, 7]
+        # Nothing else is pending: the next frame is the live event emitted now.
+        emit_substep(execution.id, "008")
+        assert by_header.next_frame().id == 8
+        assert by_query.next_frame().id == 8
+    finally:
+        by_header.disconnect()
+        by_query.disconnect()
+
+
+def test_subscriber_joining_a_running_execution_misses_nothing_and_gets_no_duplicates(key):
+    execution = DagExecutionFactory(status="running")
+    for number in range(1, 6):
+        emit_substep(execution.id, f"{number:03d}")
+    total = 60
+    started = threading.Event()
+
+    def worker() -> None:
+        from django.db import connection
+
+        started.set()
+        try:
+            for number in range(6, total):
+                emit_substep(execution.id, f"{number:03d}", "substep.completed")
+            emit_completed(execution.id)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    started.wait()
+    # Connect while the worker is emitting: the switch from replay to live happens mid-stream.
+    client = connect(execution.id, key)
+    frames = client.events_until_end(timeout=30)
+    thread.join(30)
+    client.wait_finished()
+    assert frames[0].event == "execution.updated"
+    ids = [frame.id for frame in frames[1:]]
+    assert ids == list(range(1, total + 1))
+    assert frames[-1].event == "execution.completed"
+
+
+def test_stream_ends_after_the_terminal_event_and_a_reconnect_gets_204(key):
+    execution = DagExecutionFactory(status="running")
+    emit_substep(execution.id, "001")
+    client = connect(execution.id, key)
+    assert client.next_frame().event == "execution.updated"
+    assert client.next_frame().id == 1
+    emit_substep(execution.id, "001", "substep.completed")
+    emit_completed(execution.id)
+    rest = client.events_until_end()
+    assert [(f.id, f.event) for f in rest] == [(2, "substep.completed"), (3, "execution.completed")]
+    client.wait_finished()  # the response is over, the application returned
+
+    again = connect(execution.id, key, headers={"last-event-id": "3"})
+    again.wait_finished()
+    assert again.status == 204
+    assert again.read_all() == b""
+
+    # Reconnecting from an earlier id still gets what was missed, then the stream ends.
+    behind = connect(execution.id, key, headers={"last-event-id": "2"})
+    frames = behind.events_until_end()
+    assert [(f.id, f.event) for f in frames[1:]] == [(3, "execution.completed")]
+    assert behind.status == 200
+
+
+def test_a_fresh_connection_to_a_finished_execution_gets_its_history_then_ends(key):
+    execution = DagExecutionFactory(status="running")
+    emit_substep(execution.id, "001")
+    emit_execution_event(
+        execution_id=execution.id, type="execution.suspended", payload={"reason": "task failed"}
+    )
+    DagExecution.objects.filter(pk=execution.id).update(status="suspended")
+    frames = connect(execution.id, key).events_until_end()
+    assert [f.event for f in frames] == [
+        "execution.updated",
+        "substep.started",
+        "execution.suspended",
+    ]
+    assert frames[0].data["status"] == "suspended"
+
+
+def test_finished_execution_without_stored_events_sends_the_snapshot_then_ends(key):
+    execution = DagExecutionFactory(status="completed")
+    frames = connect(execution.id, key).events_until_end()
+    assert [f.event for f in frames] == ["execution.updated"]
+    assert connect(execution.id, key, lastEventId="0").status == 204
+
+
+def test_a_resumed_execution_keeps_streaming_past_its_earlier_suspension(key):
+    execution = DagExecutionFactory(status="running")
+    emit_execution_event(
+        execution_id=execution.id, type="execution.suspended", payload={"reason": "r"}
+    )
+    emit_execution_event(
+        execution_id=execution.id, type="execution.resumed", payload={"totalTasks": 2}
+    )
+    client = connect(execution.id, key)
+    try:
+        assert [client.next_frame().event for _ in range(3)] == [
+            "execution.updated",
+            "execution.suspended",
+            "execution.resumed",
+        ]
+        emit_substep(execution.id, "001")
+        assert client.next_frame().id == 3
+    finally:
+        client.disconnect()
+
+
+def test_client_disconnect_stops_the_generator_and_leaves_the_group(key):
+    execution = DagExecutionFactory(status="running")
+    group = EXECUTION_EVENTS.group_name(execution.id)
+    client = connect(execution.id, key)
+    assert client.next_frame().event == "execution.updated"
+    assert wait_until(lambda: group_member_count(group) == 1)
+    other = connect(execution.id, key)
+    assert other.next_frame().event == "execution.updated"
+    assert wait_until(lambda: group_member_count(group) == 2)
+
+    client.disconnect(timeout=5)  # raises if the application is still running
+    assert client.error is None and client.finished
+    assert wait_until(lambda: group_member_count(group) == 1)
+    other.disconnect(timeout=5)
+    assert wait_until(lambda: group_member_count(group) == 0)
+
+
+def test_heartbeat_comments_keep_an_idle_stream_open(key, settings):
+    settings.SSE_HEARTBEAT_SECONDS = 0.2
+    execution = DagExecutionFactory(status="running")
+    client = connect(execution.id, key)
+    try:
+        assert client.next_frame().event == "execution.updated"
+        frame = client.next_frame(timeout=5)
+        assert frame.is_heartbeat and frame.comment == "heartbeat"
+        assert b"\n: heartbeat\n\n" in client.body
+        emit_substep(execution.id, "001")
+        while (frame := client.next_frame(timeout=5)).is_heartbeat:
+            pass
+        assert frame.id == 1
+    finally:
+        client.disconnect()
+
+
+def test_an_event_lost_on_the_layer_is_recovered_from_the_database(key, monkeypatch):
+    import config.live_events as live_events
+
+    execution = DagExecutionFactory(status="running")
+    client = connect(execution.id, key)
+    try:
+        assert client.next_frame().event == "execution.updated"
+        real_publish = live_events.publish
+        monkeypatch.setattr(live_events, "publish", lambda group, message: None)
+        emit_substep(execution.id, "001")  # stored, never published
+        monkeypatch.setattr(live_events, "publish", real_publish)
+        emit_substep(execution.id, "002")  # the gap shows; 1 is read from the database
+        assert [client.next_frame().id for _ in range(2)] == [1, 2]
+    finally:
+        client.disconnect()
+
+
+def test_the_stream_falls_back_to_polling_without_the_channel_layer(key, monkeypatch):
+    import config.live_events as live_events
+
+    async def unavailable(self) -> bool:
+        return False
+
+    monkeypatch.setattr(live_events.Subscription, "open", unavailable)
+    execution = DagExecutionFactory(status="running")
+    client = connect(execution.id, key)
+    try:
+        assert client.next_frame().event == "execution.updated"
+        emit_substep(execution.id, "001")
+        started = time.monotonic()
+        assert client.next_frame(timeout=5).id == 1
+        assert time.monotonic() - started < 3
+    finally:
+        client.disconnect()
+
+
+def test_a_last_event_id_beyond_the_stored_events_does_not_hide_new_ones(key):
+    execution = DagExecutionFactory(status="running")
+    emit_substep(execution.id, "001")
+    client = connect(execution.id, key, headers={"last-event-id": "999"})
+    try:
+        assert client.next_frame().event == "execution.updated"
+        emit_substep(execution.id, "002")
+        assert client.next_frame().id == 2
+    finally:
+        client.disconnect()
+
+
+def test_unknown_execution_is_a_json_404(key):
+    client = connect("dag-exec_doesnotexist0001", key)
+    assert client.status == 404
+    assert client.response.headers["content-type"] == "application/json"
+    assert client.json() == {"error": "DAG execution with id 'dag-exec_doesnotexist0001' not found"}
+
+
+def test_malformed_last_event_id_is_a_400(key):
+    execution = DagExecutionFactory()
+    client = connect(execution.id, key, headers={"last-event-id": "abc"})
+    assert client.status == 400
+    body = client.json()
+    assert body["error"] == "Invalid parameters"
+    assert body["validation_errors"][0]["path"] == ["lastEventId"]
+
+
+def test_authentication(key, settings):
+    execution = DagExecutionFactory()
+    anonymous = connect(execution.id)
+    assert anonymous.status == 401
+    assert anonymous.json() == {"error": "Authentication credentials were not provided."}
+    assert anonymous.response.headers["www-authenticate"] == "Token"
+
+    bad = connect(execution.id, token="not-a-token")
+    assert bad.status == 401
+    assert bad.json() == {"error": "Invalid token."}
+
+    wrong_header = connect(execution.id, headers={"authorization": "Token nope"})
+    assert wrong_header.status == 401
+
+    for client in (
+        connect(execution.id, token=key),
+        connect(execution.id, headers={"authorization": f"Bearer {key}"}),
+    ):
+        assert client.status == 200
+        assert client.next_frame().event == "execution.updated"
+        client.disconnect()
+
+    settings.API_AUTH_REQUIRED = False
+    open_client = connect(execution.id)
+    assert open_client.status == 200
+    open_client.disconnect()
+
+
+def test_session_authentication(key, client):
+    user = UserFactory(username="browser")
+    client.force_login(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}"
+    execution = DagExecutionFactory()
+    stream = connect(execution.id, headers={"cookie": cookie})
+    assert stream.status == 200
+    stream.disconnect()
+
+
+def test_cors_headers_for_a_configured_origin(key, settings):
+    settings.CORS_ALLOWED_ORIGINS = ["http://ui.example.test"]
+    execution = DagExecutionFactory()
+    client = connect(execution.id, key, headers={"origin": "http://ui.example.test"})
+    try:
+        assert client.status == 200
+        assert client.response.headers["access-control-allow-origin"] == "http://ui.example.test"
+        assert client.response.headers["access-control-allow-credentials"] == "true"
+    finally:
+        client.disconnect()
+    stranger = connect(execution.id, key, headers={"origin": "http://evil.example.test"})
+    assert "access-control-allow-origin" not in stranger.response.headers
+    stranger.disconnect()
+
+
+def test_the_stream_is_never_throttled(key, settings):
+    settings.API_THROTTLE_RATE = "1/min"
+    execution = DagExecutionFactory(status="completed")
+    for _ in range(3):
+        client = connect(execution.id, key)
+        assert client.status == 200
+        client.events_until_end()
+
+
+def test_a_burst_of_subscribers_all_get_live_subscriptions():
+    """More simultaneous subscribers than the layer's Redis pool has connections (100)."""
+    import asyncio
+
+    from config.live_events import Subscription
+    from tests.sse_client import run_in_server_loop
+
+    group = EXECUTION_EVENTS.group_name("dag-exec_burst")
+
+    async def burst() -> list[bool]:
+        subscriptions = [Subscription(group) for _ in range(250)]
+        opened = await asyncio.gather(*(s.open() for s in subscriptions))
+        members = await asyncio.to_thread(group_member_count, group)
+        live = [s.live for s in subscriptions]
+        await asyncio.gather(*(s.close() for s in subscriptions))
+        return [*opened, *live, members == 250]
+
+    assert all(run_in_server_loop(burst(), timeout=60))
+    assert group_member_count(group) == 0
