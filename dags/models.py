@@ -86,6 +86,9 @@ class DagExecution(models.Model):
     last_retry_at = models.DateTimeField(null=True, blank=True)
     total_usage = models.JSONField(null=True, blank=True)
     total_cost_usd = models.DecimalField(**COST_FIELD)
+    # The plan's global context (request, intents, entities, synthesis plan) as it was when
+    # the execution was created, so later edits of the DAG do not change a running execution.
+    plan_context = models.JSONField(default=dict, blank=True)
     # Sequence number of the last stored event (SPEC D11); bumped under a row lock.
     last_event_seq = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(default=now, db_index=True)
@@ -137,11 +140,26 @@ class SubStep(models.Model):
     generation_stats = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=now)
     updated_at = models.DateTimeField(default=now)
+    # Scheduling state (not part of the API): the database, not the queue, decides what runs.
+    dispatched_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the node was handed to the queue."
+    )
+    lease_expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="A running node whose lease lapsed lost its worker."
+    )
+    attempts = models.PositiveIntegerField(default=0, help_text="Times a worker started it.")
+    remaining_dependencies = models.PositiveIntegerField(default=0)
+    dependants = models.JSONField(default=list, blank=True, help_text="Task ids waiting on it.")
+    queue_task_id = models.CharField(max_length=100, null=True, blank=True)
 
     class Meta:
         db_table = "sub_steps"
         ordering = ["task_id"]
         verbose_name = "sub-step"
+        indexes = [
+            models.Index(fields=["execution", "status"], name="sub_steps_exec_status_idx"),
+            models.Index(fields=["status", "lease_expires_at"], name="sub_steps_lease_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["execution", "task_id"], name="sub_steps_execution_task_uniq"

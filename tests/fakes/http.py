@@ -54,6 +54,9 @@ class LocalHttpServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body leave in separate writes; without this, Nagle's algorithm and
+            # delayed ACKs add tens of milliseconds to every reply.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass

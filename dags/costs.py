@@ -1,0 +1,166 @@
+"""Cost read-outs: per execution, per DAG, and a summary over time (USD as decimal strings)."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.timezone import now
+
+from config.api.formatting import iso, money
+from config.errors import FieldInvalid
+from dags.models import SYNTHESIS_TASK_ID, Dag, DagExecution, SubStep
+
+ZERO = Decimal(0)
+_RELATIVE = re.compile(r"^(\d{1,4})([dwm])$")
+
+
+def _planning(dag: Dag) -> dict[str, Any]:
+    return {
+        "totalUsage": dag.planning_total_usage,
+        "totalCostUsd": money(dag.planning_total_cost_usd),
+        "attempts": dag.planning_attempts,
+    }
+
+
+def execution_costs(*, execution: DagExecution) -> dict[str, Any]:
+    rows = list(
+        SubStep.objects.filter(execution=execution)
+        .order_by("task_id")
+        .only("id", "task_id", "action_type", "tool_or_prompt_name", "usage", "cost_usd")
+    )
+    synthesis = next((row for row in rows if row.task_id == SYNTHESIS_TASK_ID), None)
+    dag = execution.dag
+    planning_cost = dag.planning_total_cost_usd if dag else None
+    return {
+        "dagId": execution.dag_id,
+        "executionId": execution.id,
+        "planning": _planning(dag) if dag else None,
+        "execution": {
+            "totalUsage": execution.total_usage,
+            "totalCostUsd": money(execution.total_cost_usd),
+            "subSteps": [
+                {
+                    "id": row.id,
+                    "taskId": row.task_id,
+                    "actionType": row.action_type,
+                    "toolOrPromptName": row.tool_or_prompt_name,
+                    "usage": row.usage,
+                    "costUsd": money(row.cost_usd),
+                }
+                for row in rows
+                if row.task_id != SYNTHESIS_TASK_ID
+            ],
+            "synthesis": (
+                {"usage": synthesis.usage, "costUsd": money(synthesis.cost_usd)}
+                if synthesis
+                else None
+            ),
+        },
+        "totals": {
+            "planningCostUsd": money(planning_cost or ZERO),
+            "executionCostUsd": money(execution.total_cost_usd or ZERO),
+            "grandTotalCostUsd": money(
+                (planning_cost or ZERO) + (execution.total_cost_usd or ZERO)
+            ),
+        },
+    }
+
+
+def dag_costs(*, dag: Dag) -> dict[str, Any]:
+    executions = list(
+        DagExecution.objects.filter(dag=dag)
+        .order_by("-created_at")
+        .only("id", "status", "total_cost_usd", "started_at", "completed_at")
+    )
+    executions_total = sum((e.total_cost_usd or ZERO for e in executions), ZERO)
+    planning = dag.planning_total_cost_usd or ZERO
+    return {
+        "dagId": dag.id,
+        "planning": _planning(dag),
+        "executions": [
+            {
+                "executionId": e.id,
+                "status": e.status,
+                "totalCostUsd": money(e.total_cost_usd),
+                "startedAt": iso(e.started_at),
+                "completedAt": iso(e.completed_at),
+            }
+            for e in executions
+        ],
+        "totals": {
+            "planningCostUsd": money(planning),
+            "executionsCostUsd": money(executions_total),
+            "grandTotalCostUsd": money(planning + executions_total),
+        },
+    }
+
+
+def parse_moment(value: str | None, *, default: datetime, field: str) -> datetime:
+    """An ISO date/date-time, or `<n>d` / `<n>w` / `<n>m` back from now (months as 30 days)."""
+    if value is None or value == "":
+        return default
+    text = value.strip()
+    relative = _RELATIVE.match(text)
+    if relative:
+        amount, unit = int(relative.group(1)), relative.group(2)
+        days = {"d": 1, "w": 7, "m": 30}[unit] * amount
+        return now() - timedelta(days=days)
+    moment = parse_datetime(text)
+    if moment is None:
+        day = parse_date(text) if len(text) == 10 else None
+        if day is not None:
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    if moment is None:
+        raise FieldInvalid(
+            [field], f"Invalid time value '{value}': use an ISO date or <n>d, <n>w, <n>m."
+        )
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _bucket(moment: datetime, group_by: str) -> str:
+    day: date = moment.astimezone(UTC).date()
+    if group_by == "week":
+        day -= timedelta(days=(day.weekday() + 1) % 7)  # back to Sunday
+        return day.isoformat()
+    if group_by == "month":
+        return day.strftime("%Y-%m")
+    return day.isoformat()
+
+
+def cost_summary(*, start: datetime, end: datetime, group_by: str) -> dict[str, Any]:
+    planning: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    execution: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for created_at, cost in Dag.objects.filter(
+        created_at__gte=start, created_at__lte=end, planning_total_cost_usd__isnull=False
+    ).values_list("created_at", "planning_total_cost_usd"):
+        planning[_bucket(created_at, group_by)] += cost
+    for completed_at, cost in DagExecution.objects.filter(
+        completed_at__gte=start, completed_at__lte=end, total_cost_usd__isnull=False
+    ).values_list("completed_at", "total_cost_usd"):
+        execution[_bucket(completed_at, group_by)] += cost
+    keys = sorted(set(planning) | set(execution))
+    summary = [
+        {
+            "date": key,
+            "planningCostUsd": money(planning[key]),
+            "executionCostUsd": money(execution[key]),
+            "totalCostUsd": money(planning[key] + execution[key]),
+        }
+        for key in keys
+    ]
+    planning_total = sum(planning.values(), ZERO)
+    execution_total = sum(execution.values(), ZERO)
+    return {
+        "dateRange": {"from": iso(start), "to": iso(end), "groupBy": group_by},
+        "summary": summary,
+        "totals": {
+            "planningCostUsd": money(planning_total),
+            "executionCostUsd": money(execution_total),
+            "totalCostUsd": money(planning_total + execution_total),
+        },
+    }

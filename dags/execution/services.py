@@ -1,0 +1,566 @@
+"""The execution lifecycle: create, start, resume and cancel executions; claim, complete and
+fail their nodes.
+
+Every state change happens in one database transaction that also stores its event; newly
+runnable nodes are handed to the queue only after that transaction commits. A node is claimed
+with a conditional update, so a duplicate delivery or a second worker changes nothing, and a
+node whose worker died is found by its lapsed lease (see `recovery`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils.timezone import now
+
+from agents.llm.client import Usage
+from agents.templating import current_date_text
+from config.errors import Conflict, InvalidInput
+from dags import events
+from dags.execution import leases
+from dags.execution.prompts import plan_context
+from dags.execution.work import NodeFailure, NodeOutcome, run_node_work
+from dags.models import SYNTHESIS_TASK_ID, Dag, DagExecution, SubStep
+from dags.plan import DecomposerJob, PlanError, graph_issues, job_dict, parse_job, real_dependencies
+
+logger = logging.getLogger(__name__)
+
+Status = DagExecution.Status
+NodeStatus = SubStep.Status
+RESUMABLE = (Status.SUSPENDED, Status.FAILED, Status.CANCELLED)
+CANCELLABLE = (Status.PENDING, Status.RUNNING, Status.SUSPENDED, Status.WAITING)
+_DATE_PLACEHOLDER = re.compile(r"\{\{\s*(?:currentDate|today)\s*\}\}", re.IGNORECASE)
+
+
+class ClarificationNeeded(Exception):
+    """The stored plan asks the user a question instead of being executable."""
+
+    def __init__(self, job: DecomposerJob) -> None:
+        super().__init__(job.clarification_query or "")
+        self.job = job
+
+
+# --- creation ------------------------------------------------------------------------------------
+def _with_dates(value: Any, stamp: str) -> Any:
+    """`{{currentDate}}` / `{{Today}}` filled in everywhere in the plan (one behaviour for all
+    ways of starting: by hand, dag-run, schedules)."""
+    if isinstance(value, str):
+        return _DATE_PLACEHOLDER.sub(lambda _m: stamp, value)
+    if isinstance(value, dict):
+        return {key: _with_dates(item, stamp) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_with_dates(item, stamp) for item in value]
+    return value
+
+
+def executable_job(dag: Dag) -> DecomposerJob:
+    """The DAG's plan, checked as a DecomposerJob and as a graph (PlanError otherwise)."""
+    job = parse_job(_with_dates(dag.result, current_date_text()))
+    issues = graph_issues(job.sub_tasks)
+    if issues:
+        raise PlanError(issues)
+    return job
+
+
+@transaction.atomic
+def execution_create(*, dag: Dag, original_request: str | None = None) -> DagExecution:
+    """A pending execution of the DAG with one pending sub-step per task."""
+    job = executable_job(dag)
+    if job.clarification_needed:
+        raise ClarificationNeeded(job)
+    params = dag.params if isinstance(dag.params, dict) else {}
+    execution = DagExecution.objects.create(
+        dag=dag,
+        original_request=original_request
+        or params.get("goalText")
+        or params.get("goal-text")
+        or job.original_request,
+        primary_intent=job.intent.primary,
+        total_tasks=len(job.sub_tasks),
+        plan_context=plan_context(job_dict(job)),
+    )
+    dependants: dict[str, list[str]] = {task.id: [] for task in job.sub_tasks}
+    for task in job.sub_tasks:
+        for dep in real_dependencies(task.dependencies):
+            dependants[dep].append(task.id)
+    SubStep.objects.bulk_create(
+        [
+            SubStep(
+                execution=execution,
+                task_id=task.id,
+                description=task.description,
+                thought=task.thought,
+                action_type=task.action_type,
+                tool_or_prompt_name=task.tool_or_prompt.name,
+                tool_or_prompt_params=task.tool_or_prompt.params or {},
+                dependencies=task.dependencies,
+                remaining_dependencies=len(set(real_dependencies(task.dependencies))),
+                dependants=dependants[task.id],
+            )
+            for task in job.sub_tasks
+        ]
+    )
+    logger.info(
+        "execution created id=%s dag=%s tasks=%d", execution.id, dag.id, execution.total_tasks
+    )
+    return execution
+
+
+def execution_start(*, execution_id: str) -> None:
+    """Move a pending execution to running and hand its first nodes to the workers."""
+    with transaction.atomic():
+        execution = DagExecution.objects.select_for_update().get(pk=execution_id)
+        if execution.status != Status.PENDING:
+            return
+        stamp = now()
+        execution.status = Status.RUNNING
+        execution.started_at = stamp
+        execution.updated_at = stamp
+        execution.save(update_fields=["status", "started_at", "updated_at"])
+        events.emit_execution_event(
+            execution_id=execution.id,
+            type=events.EXECUTION_STARTED,
+            payload={
+                "totalTasks": execution.total_tasks,
+                "originalRequest": execution.original_request,
+            },
+        )
+        _dispatch_ready(execution)
+
+
+def execution_launch(*, dag: Dag, original_request: str | None = None) -> DagExecution:
+    """Create and start an execution of a stored DAG."""
+    execution = execution_create(dag=dag, original_request=original_request)
+    execution_start(execution_id=execution.id)
+    execution.refresh_from_db()
+    return execution
+
+
+# --- dispatch ------------------------------------------------------------------------------------
+def _enqueue(sub_step_ids: list[str], queue_suffix: str) -> None:
+    from dags.tasks import run_sub_step
+
+    for sub_step_id in sub_step_ids:
+        run_sub_step.apply_async(args=[sub_step_id], task_id=f"{sub_step_id}:{queue_suffix}")
+
+
+def _hand_over(ids: list[str], stamp) -> None:
+    """Mark nodes as dispatched and enqueue them once the transaction commits."""
+    suffix = uuid.uuid4().hex[:12]
+    for sub_step_id in ids:
+        SubStep.objects.filter(pk=sub_step_id).update(
+            dispatched_at=stamp, queue_task_id=f"{sub_step_id}:{suffix}"
+        )
+    transaction.on_commit(lambda: _enqueue(ids, suffix), robust=True)
+
+
+def _dispatch_ready(execution: DagExecution, *, keep_one: bool = False) -> str | None:
+    """Dispatch what can run now: ready tasks up to the per-execution cap, or the synthesis once
+    every task is done. With `keep_one`, a single newly ready node is returned instead of queued,
+    for the caller to run at once (its state is in the database, so a crash loses nothing)."""
+    if execution.status != Status.RUNNING:
+        return None
+    stamp = now()
+    if execution.completed_tasks >= execution.total_tasks:
+        synthesis, _ = SubStep.objects.get_or_create(
+            execution=execution,
+            task_id=SYNTHESIS_TASK_ID,
+            defaults={
+                "description": "Final synthesis of all task results",
+                "thought": "Combine the task results into the final report",
+                "action_type": SubStep.ActionType.INFERENCE,
+                "tool_or_prompt_name": "__synthesis__",
+                "tool_or_prompt_params": {"taskCount": execution.total_tasks},
+                "dependencies": list(
+                    SubStep.objects.filter(execution=execution)
+                    .exclude(task_id=SYNTHESIS_TASK_ID)
+                    .order_by("task_id")
+                    .values_list("task_id", flat=True)
+                ),
+            },
+        )
+        if synthesis.status != NodeStatus.PENDING or synthesis.dispatched_at is not None:
+            return None
+        ready = [synthesis.id]
+    else:
+        ready = list(
+            SubStep.objects.filter(
+                execution=execution,
+                status=NodeStatus.PENDING,
+                dispatched_at__isnull=True,
+                remaining_dependencies=0,
+            )
+            .exclude(task_id=SYNTHESIS_TASK_ID)
+            .order_by("task_id")
+            .values_list("id", flat=True)[: settings.EXECUTION_MAX_PARALLEL_NODES]
+        )
+        if not ready:
+            return None
+        if keep_one and len(ready) == 1:
+            # The finishing node hands its slot to its successor: the cap still holds.
+            SubStep.objects.filter(pk=ready[0]).update(dispatched_at=stamp, queue_task_id=None)
+            return ready[0]
+        in_flight = (
+            SubStep.objects.filter(execution=execution)
+            .filter(
+                Q(status=NodeStatus.RUNNING)
+                | Q(status=NodeStatus.PENDING, dispatched_at__isnull=False)
+            )
+            .count()
+        )
+        capacity = settings.EXECUTION_MAX_PARALLEL_NODES - in_flight
+        if capacity <= 0:
+            return None
+        ready = ready[:capacity]
+    if keep_one and len(ready) == 1:
+        SubStep.objects.filter(pk=ready[0]).update(dispatched_at=stamp, queue_task_id=None)
+        return ready[0]
+    _hand_over(ready, stamp)
+    return None
+
+
+# --- nodes ---------------------------------------------------------------------------------------
+def _duration_ms(start, end) -> int | None:
+    return None if start is None else max(0, int((end - start).total_seconds() * 1000))
+
+
+def sub_step_claim(*, sub_step_id: str) -> SubStep | None:
+    """Take a node for this worker: pending, or running whose lease lapsed (its worker died).
+
+    None when there is nothing to do: already done, alive elsewhere, given up after too many
+    lost workers (the sweep fails those), or the execution is not running (suspended,
+    cancelled, deleted). This is what makes redelivery harmless.
+    """
+    with transaction.atomic():
+        stamp = now()
+        claimed = (
+            SubStep.objects.filter(pk=sub_step_id, execution__status=Status.RUNNING)
+            .filter(
+                Q(status=NodeStatus.PENDING)
+                | Q(
+                    status=NodeStatus.RUNNING,
+                    lease_expires_at__lt=stamp,
+                    attempts__lt=settings.NODE_MAX_ATTEMPTS,
+                )
+            )
+            .update(
+                status=NodeStatus.RUNNING,
+                started_at=stamp,
+                completed_at=None,
+                lease_expires_at=leases.lease_deadline(),
+                attempts=F("attempts") + 1,
+                updated_at=stamp,
+            )
+        )
+        if not claimed:
+            return None
+        sub_step = SubStep.objects.select_related("execution").get(pk=sub_step_id)
+        events.emit_execution_event(
+            execution_id=sub_step.execution_id,
+            type=events.SUBSTEP_STARTED,
+            payload={"subStepId": sub_step.task_id, "description": sub_step.description},
+        )
+    return sub_step
+
+
+def sub_step_give_up(*, sub_step_id: str) -> None:
+    """Fail a node whose workers kept dying (its lease lapsed NODE_MAX_ATTEMPTS times)."""
+    with transaction.atomic():
+        sub_step = SubStep.objects.filter(pk=sub_step_id).first()
+        if sub_step is None:
+            return
+        execution = DagExecution.objects.select_for_update().get(pk=sub_step.execution_id)
+        _record_failure(
+            execution,
+            sub_step,
+            f"The worker running this task stopped {sub_step.attempts} times; giving up.",
+        )
+
+
+def _locked(execution_id: str) -> DagExecution:
+    """The execution row, locked for counter updates (large text and JSON columns left out)."""
+    return (
+        DagExecution.objects.select_for_update()
+        .defer("plan_context", "final_result", "synthesis_result", "original_request")
+        .get(pk=execution_id)
+    )
+
+
+def _add_costs(execution: DagExecution, outcome: NodeOutcome) -> None:
+    if outcome.usage:
+        total = Usage.sum([execution.total_usage, outcome.usage])
+        execution.total_usage = total.as_dict() if total else None
+    if outcome.cost_usd is not None:
+        execution.total_cost_usd = (execution.total_cost_usd or Decimal(0)) + outcome.cost_usd
+
+
+def sub_step_complete(*, sub_step: SubStep, outcome: NodeOutcome) -> str | None:
+    """Record a node's result, unblock its dependants and dispatch what became ready.
+
+    Returns a node to run next in the same worker, when exactly one became ready.
+    """
+    with transaction.atomic():
+        execution = _locked(sub_step.execution_id)
+        stamp = now()
+        duration = _duration_ms(sub_step.started_at, stamp)
+        recorded = SubStep.objects.filter(
+            pk=sub_step.pk, status=NodeStatus.RUNNING, attempts=sub_step.attempts
+        ).update(
+            status=NodeStatus.COMPLETED,
+            result=outcome.result,
+            completed_at=stamp,
+            duration_ms=duration,
+            usage=outcome.usage,
+            cost_usd=outcome.cost_usd,
+            generation_stats=outcome.generation_stats,
+            lease_expires_at=None,
+            error=None,
+            updated_at=stamp,
+        )
+        if not recorded:  # another worker took it over after our lease lapsed
+            return None
+        _add_costs(execution, outcome)
+        execution.updated_at = stamp
+        fields = ["total_usage", "total_cost_usd", "updated_at"]
+        if sub_step.task_id != SYNTHESIS_TASK_ID:
+            execution.completed_tasks += 1  # safe: the row is locked
+            fields.append("completed_tasks")
+            if sub_step.dependants:
+                SubStep.objects.filter(
+                    execution_id=execution.id,
+                    task_id__in=sub_step.dependants,
+                    remaining_dependencies__gt=0,
+                ).update(remaining_dependencies=F("remaining_dependencies") - 1)
+        elif execution.status == Status.RUNNING:
+            execution.status = Status.COMPLETED
+            execution.final_result = outcome.result
+            execution.synthesis_result = outcome.result
+            execution.completed_at = stamp
+            execution.duration_ms = _duration_ms(execution.started_at, stamp)
+            fields += ["status", "final_result", "synthesis_result", "completed_at", "duration_ms"]
+        execution.save(update_fields=fields)
+        events.emit_execution_event(
+            execution_id=execution.id,
+            type=events.SUBSTEP_COMPLETED,
+            payload={
+                "subStepId": sub_step.task_id,
+                "durationMs": duration,
+                "result": outcome.result,
+            },
+        )
+        if execution.status == Status.COMPLETED:
+            events.emit_execution_event(
+                execution_id=execution.id,
+                type=events.EXECUTION_COMPLETED,
+                payload={
+                    "status": execution.status,
+                    "completedTasks": execution.completed_tasks,
+                    "failedTasks": execution.failed_tasks,
+                    "durationMs": execution.duration_ms,
+                    "finalResult": execution.final_result,
+                },
+            )
+            logger.info(
+                "execution completed id=%s duration_ms=%s", execution.id, execution.duration_ms
+            )
+            return None
+        return _dispatch_ready(execution, keep_one=True)
+
+
+def _record_failure(execution: DagExecution, sub_step: SubStep, message: str) -> bool:
+    """Mark the node failed and suspend the execution (inside the caller's transaction)."""
+    stamp = now()
+    failed = SubStep.objects.filter(
+        pk=sub_step.pk, status=NodeStatus.RUNNING, attempts=sub_step.attempts
+    ).update(
+        status=NodeStatus.FAILED,
+        error=message,
+        completed_at=stamp,
+        duration_ms=_duration_ms(sub_step.started_at, stamp),
+        lease_expires_at=None,
+        updated_at=stamp,
+    )
+    if not failed:
+        return False
+    fields = ["updated_at"]
+    execution.updated_at = stamp
+    if sub_step.task_id != SYNTHESIS_TASK_ID:
+        execution.failed_tasks += 1
+        fields.append("failed_tasks")
+    events.emit_execution_event(
+        execution_id=execution.id,
+        type=events.SUBSTEP_FAILED,
+        payload={"subStepId": sub_step.task_id, "error": message},
+    )
+    if execution.status == Status.RUNNING:
+        label = "Synthesis" if sub_step.task_id == SYNTHESIS_TASK_ID else f"Task {sub_step.task_id}"
+        execution.status = Status.SUSPENDED
+        execution.suspended_reason = f"{label} failed: {message}"
+        execution.suspended_at = stamp
+        fields += ["status", "suspended_reason", "suspended_at"]
+        events.emit_execution_event(
+            execution_id=execution.id,
+            type=events.EXECUTION_SUSPENDED,
+            payload={"reason": execution.suspended_reason},
+        )
+        logger.info("execution suspended id=%s task=%s", execution.id, sub_step.task_id)
+    execution.save(update_fields=fields)
+    return True
+
+
+def sub_step_fail(*, sub_step: SubStep, message: str) -> None:
+    with transaction.atomic():
+        execution = _locked(sub_step.execution_id)
+        _record_failure(execution, sub_step, message[: settings.NODE_ERROR_MAX_CHARS])
+
+
+def node_run(*, sub_step_id: str) -> None:
+    """Run a node (and any single successor it unblocks) to completion or failure."""
+    next_id: str | None = sub_step_id
+    while next_id:
+        sub_step = sub_step_claim(sub_step_id=next_id)
+        if sub_step is None:
+            return
+        leases.hold(sub_step.id)
+        started = time.perf_counter()
+        try:
+            try:
+                outcome = run_node_work(sub_step)
+            except NodeFailure as failure:
+                sub_step_fail(sub_step=sub_step, message=str(failure))
+                return
+            except Exception as error:  # a bug or an unexpected library error: record it
+                logger.exception("node %s of %s crashed", sub_step.task_id, sub_step.execution_id)
+                sub_step_fail(
+                    sub_step=sub_step, message=f"Unexpected error: {type(error).__name__}: {error}"
+                )
+                return
+            next_id = sub_step_complete(sub_step=sub_step, outcome=outcome)
+        finally:
+            leases.release(sub_step.id)
+            logger.debug(
+                "node %s took %.1f ms", sub_step.task_id, (time.perf_counter() - started) * 1000
+            )
+
+
+# --- resume and cancel ---------------------------------------------------------------------------
+def execution_resume(*, execution_id: str) -> DagExecution:
+    """Run again what did not complete (D7): failed, cancelled and pending nodes; completed
+    results are kept and reused."""
+    with transaction.atomic():
+        execution = DagExecution.objects.select_for_update().get(pk=execution_id)
+        if execution.status not in RESUMABLE:
+            raise InvalidInput(
+                f"Cannot resume execution with status '{execution.status}'. Only 'suspended', "
+                "'failed' or 'cancelled' executions can be resumed.",
+                currentStatus=execution.status,
+            )
+        if execution.dag_id is None:
+            raise InvalidInput("Execution has no associated DAG. Cannot resume.")
+        stamp = now()
+        SubStep.objects.filter(
+            execution=execution,
+            status__in=[NodeStatus.FAILED, NodeStatus.CANCELLED, NodeStatus.PENDING],
+        ).update(
+            status=NodeStatus.PENDING,
+            dispatched_at=None,
+            queue_task_id=None,
+            lease_expires_at=None,
+            started_at=None,
+            completed_at=None,
+            duration_ms=None,
+            error=None,
+            updated_at=stamp,
+        )
+        completed = set(
+            SubStep.objects.filter(execution=execution, status=NodeStatus.COMPLETED).values_list(
+                "task_id", flat=True
+            )
+        )
+        pending = list(
+            SubStep.objects.filter(execution=execution, status=NodeStatus.PENDING)
+            .exclude(task_id=SYNTHESIS_TASK_ID)
+            .only("id", "dependencies")
+        )
+        for row in pending:
+            row.remaining_dependencies = len(
+                {dep for dep in real_dependencies(row.dependencies or []) if dep not in completed}
+            )
+        SubStep.objects.bulk_update(pending, ["remaining_dependencies"])
+        execution.status = Status.RUNNING
+        execution.started_at = stamp
+        execution.completed_at = None
+        execution.failed_tasks = 0
+        execution.completed_tasks = len(completed - {SYNTHESIS_TASK_ID})
+        execution.retry_count = F("retry_count") + 1
+        execution.last_retry_at = stamp
+        execution.updated_at = stamp
+        execution.save(
+            update_fields=[
+                "status",
+                "started_at",
+                "completed_at",
+                "failed_tasks",
+                "completed_tasks",
+                "retry_count",
+                "last_retry_at",
+                "updated_at",
+            ]
+        )
+        execution.refresh_from_db()
+        events.emit_execution_event(
+            execution_id=execution.id,
+            type=events.EXECUTION_RESUMED,
+            payload={"totalTasks": execution.total_tasks},
+        )
+        _dispatch_ready(execution)
+    logger.info("execution resumed id=%s retry=%d", execution.id, execution.retry_count)
+    return execution
+
+
+def execution_cancel(*, execution_id: str, reason: str = "Cancelled by request") -> DagExecution:
+    """Stop scheduling: nothing new starts, queued nodes are revoked; running ones finish and
+    are recorded."""
+    with transaction.atomic():
+        execution = DagExecution.objects.select_for_update().get(pk=execution_id)
+        if execution.status not in CANCELLABLE:
+            raise Conflict(
+                f"Cannot cancel execution with status '{execution.status}'.",
+                currentStatus=execution.status,
+            )
+        stamp = now()
+        queued = list(
+            SubStep.objects.filter(
+                execution=execution, status=NodeStatus.PENDING, queue_task_id__isnull=False
+            ).values_list("queue_task_id", flat=True)
+        )
+        SubStep.objects.filter(execution=execution, status=NodeStatus.PENDING).update(
+            status=NodeStatus.CANCELLED, dispatched_at=None, queue_task_id=None, updated_at=stamp
+        )
+        execution.status = Status.CANCELLED
+        execution.completed_at = stamp
+        execution.updated_at = stamp
+        execution.save(update_fields=["status", "completed_at", "updated_at"])
+        events.emit_execution_event(
+            execution_id=execution.id,
+            type=events.EXECUTION_CANCELLED,
+            payload={"reason": reason},
+        )
+        if queued:
+            transaction.on_commit(lambda: _revoke(queued), robust=True)
+    logger.info("execution cancelled id=%s queued_revoked=%d", execution.id, len(queued))
+    return execution
+
+
+def _revoke(task_ids: list[str]) -> None:
+    from config.celery import app
+
+    app.control.revoke(task_ids)

@@ -1,0 +1,161 @@
+"""The work of one node: a tool call, an inference by a named agent, or the final synthesis.
+
+Runs outside any database transaction (it waits on LLMs and the network); the lifecycle in
+`services` records what it returns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+
+from agents.llm.client import ChatResult, chat
+from agents.llm.errors import LLMError
+from agents.runtime import agent_chat
+from agents.selectors import agent_get_active
+from dags.events import tool_progress_callback
+from dags.execution import prompts
+from dags.execution.resolution import parse_result, resolve_tool_params
+from dags.models import SYNTHESIS_TASK_ID, SubStep
+from dags.plan import real_dependencies, reference_key, references_in
+from tools.base import ToolContext, ToolError
+from tools.services import tool_run
+
+logger = logging.getLogger(__name__)
+
+
+class NodeFailure(Exception):
+    """The node cannot succeed; the message is recorded on the sub-step and shown to users."""
+
+
+@dataclass
+class NodeOutcome:
+    result: str  # stored as text, as the original does (JSON text for structured results)
+    usage: dict[str, int] | None = None
+    cost_usd: Decimal | None = None
+    generation_stats: dict[str, Any] | None = None
+
+
+def stored_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def completed_results(execution_id: str, task_ids: list[str] | None = None) -> dict[str, Any]:
+    """Structured results of completed tasks keyed by `reference_key` (so `1` finds `001`)."""
+    rows = SubStep.objects.filter(execution_id=execution_id, status=SubStep.Status.COMPLETED)
+    rows = rows.exclude(task_id=SYNTHESIS_TASK_ID)
+    if task_ids is not None:
+        rows = rows.filter(task_id__in=task_ids)
+    return {
+        reference_key(task_id): parse_result(result)
+        for task_id, result in rows.values_list("task_id", "result")
+    }
+
+
+def run_node_work(sub_step: SubStep) -> NodeOutcome:
+    if sub_step.task_id == SYNTHESIS_TASK_ID:
+        return _synthesis(sub_step)
+    name = sub_step.tool_or_prompt_name
+    if sub_step.action_type == SubStep.ActionType.TOOL and name != "inference":
+        return _tool(sub_step)
+    return _inference(sub_step)
+
+
+def _inputs_of(sub_step: SubStep) -> tuple[list[str], dict[str, Any]]:
+    dependencies = real_dependencies(sub_step.dependencies or [])
+    referenced = references_in(sub_step.tool_or_prompt_params or {})
+    # References normally point at dependencies; any completed task is allowed.
+    results = completed_results(sub_step.execution_id, None if referenced else dependencies)
+    return dependencies, results
+
+
+def _tool(sub_step: SubStep) -> NodeOutcome:
+    dependencies, results = _inputs_of(sub_step)
+    name = sub_step.tool_or_prompt_name
+    params = resolve_tool_params(
+        tool_name=name,
+        params=sub_step.tool_or_prompt_params,
+        dependency_ids=dependencies,
+        results=results,
+    )
+    context = ToolContext(
+        progress=tool_progress_callback(sub_step.execution_id, sub_step.task_id, name),
+        execution_id=sub_step.execution_id,
+        sub_step_id=sub_step.task_id,
+    )
+    try:
+        output = tool_run(name=name, params=params, context=context)
+    except ToolError as error:
+        raise NodeFailure(error.message) from error
+    return NodeOutcome(result=stored_text(output))
+
+
+def _outcome(reply: ChatResult) -> NodeOutcome:
+    return NodeOutcome(
+        result=reply.content or "",
+        usage=reply.usage.as_dict() if reply.usage else None,
+        cost_usd=reply.cost_usd,
+        generation_stats=reply.generation_stats,
+    )
+
+
+def _inference(sub_step: SubStep) -> NodeOutcome:
+    name = sub_step.tool_or_prompt_name
+    agent = agent_get_active(name=name)
+    if agent is None:
+        raise NodeFailure(f"No active agent named '{name}' for inference task {sub_step.task_id}.")
+    dependencies, results = _inputs_of(sub_step)
+    params = sub_step.tool_or_prompt_params or {}
+    instruction = params.get("prompt") if isinstance(params.get("prompt"), str) else None
+    execution = sub_step.execution
+    message = prompts.inference_prompt(
+        context=execution.plan_context,
+        task_id=sub_step.task_id,
+        total_tasks=execution.total_tasks,
+        description=sub_step.description,
+        thought=sub_step.thought,
+        expected_output=execution.plan_context.get("expected_outputs", {}).get(
+            sub_step.task_id, ""
+        ),
+        instruction=instruction or sub_step.description,
+        dependency_results=[
+            (dep, results[reference_key(dep)])
+            for dep in dependencies
+            if reference_key(dep) in results
+        ],
+    )
+    try:
+        reply = agent_chat(agent=agent, messages=[{"role": "user", "content": message}])
+    except LLMError as error:
+        raise NodeFailure(str(error)) from error
+    return _outcome(reply)
+
+
+def _synthesis(sub_step: SubStep) -> NodeOutcome:
+    execution = sub_step.execution
+    rows = (
+        SubStep.objects.filter(execution=execution, status=SubStep.Status.COMPLETED)
+        .exclude(task_id=SYNTHESIS_TASK_ID)
+        .order_by("task_id")
+        .values_list("task_id", "result")
+    )
+    message = prompts.synthesis_prompt(
+        synthesis_plan=execution.plan_context.get("synthesis_plan", ""),
+        results=[(task_id, parse_result(result)) for task_id, result in rows],
+    )
+    user = {"role": "user", "content": message}
+    synthesizer = agent_get_active(name=settings.SYNTHESIS_AGENT_NAME)
+    try:
+        if synthesizer is not None:
+            reply = agent_chat(agent=synthesizer, messages=[user])
+        else:
+            system = {"role": "system", "content": prompts.SYNTHESIS_SYSTEM_PROMPT}
+            reply = chat(messages=[system, user], temperature=0.5)
+    except LLMError as error:
+        raise NodeFailure(f"Synthesis failed: {error}") from error
+    return _outcome(reply)

@@ -1,0 +1,84 @@
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils.timezone import now
+
+from dags.execution import services
+from dags.execution.recovery import executions_recover
+from dags.models import DagExecution, SubStep
+from tests.factories import DagFactory, decomposer_job
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """Record what would be handed to the queue instead of sending it."""
+    sent: list[str] = []
+    monkeypatch.setattr(services, "_enqueue", lambda ids, suffix: sent.extend(ids))
+    return sent
+
+
+def started_execution(tasks: int = 2) -> DagExecution:
+    execution = services.execution_create(dag=DagFactory(result=decomposer_job(tasks)))
+    services.execution_start(execution_id=execution.id)
+    return DagExecution.objects.get(pk=execution.pk)
+
+
+def test_node_with_lapsed_lease_is_requeued_and_live_one_left_alone(enqueued):
+    execution = started_execution()
+    node = SubStep.objects.get(execution=execution, task_id="001")
+    assert enqueued == [node.id]
+    claimed = services.sub_step_claim(sub_step_id=node.id)
+    assert claimed is not None
+    enqueued.clear()
+
+    assert executions_recover()["lapsed"] == 0  # the lease is fresh: a live worker has it
+    assert services.sub_step_claim(sub_step_id=node.id) is None  # not stolen either
+
+    SubStep.objects.filter(pk=node.id).update(lease_expires_at=now() - timedelta(seconds=1))
+    counts = executions_recover()
+
+    assert counts["lapsed"] == 1
+    assert enqueued == [node.id]
+    reclaimed = services.sub_step_claim(sub_step_id=node.id)
+    assert reclaimed is not None and reclaimed.attempts == 2
+
+
+def test_node_whose_workers_keep_dying_is_failed(enqueued, settings):
+    settings.NODE_MAX_ATTEMPTS = 1
+    execution = started_execution()
+    node = SubStep.objects.get(execution=execution, task_id="001")
+    services.sub_step_claim(sub_step_id=node.id)
+    SubStep.objects.filter(pk=node.id).update(lease_expires_at=now() - timedelta(seconds=1))
+
+    assert executions_recover()["given_up"] == 1
+
+    node.refresh_from_db()
+    execution.refresh_from_db()
+    assert node.status == "failed"
+    assert execution.status == "suspended"
+    assert "stopped" in execution.suspended_reason
+
+
+def test_lost_message_is_requeued_after_the_stale_delay(enqueued, settings):
+    settings.NODE_DISPATCH_STALE_SECONDS = 60
+    execution = started_execution()
+    node = SubStep.objects.get(execution=execution, task_id="001")
+    enqueued.clear()
+    assert executions_recover()["stale"] == 0
+    SubStep.objects.filter(pk=node.id).update(dispatched_at=now() - timedelta(minutes=5))
+
+    assert executions_recover()["stale"] == 1
+    assert enqueued == [node.id]
+
+
+def test_execution_whose_dispatch_was_lost_is_advanced(enqueued):
+    execution = started_execution(tasks=1)
+    SubStep.objects.filter(execution=execution).update(dispatched_at=None)  # as if never sent
+    enqueued.clear()
+
+    call_command("recover_executions")
+
+    assert enqueued == [SubStep.objects.get(execution=execution, task_id="001").id]
