@@ -1,0 +1,1 @@
+"""DAG planning: one service behind create-dag, create-and-execute-dag and dag-experiments."""
