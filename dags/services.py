@@ -11,6 +11,7 @@ from django.utils.timezone import now
 
 from config.errors import Conflict
 from dags.models import Dag, DagExecution, SubStep
+from goals.schedules import dag_schedule_remove, dag_schedule_sync
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +23,8 @@ def dag_update(*, dag: Dag, changes: dict[str, Any]) -> Dag:
         setattr(dag, field, value)
     dag.updated_at = now()
     dag.save(update_fields=[*changes, "updated_at"])
+    # Keeps the beat row in line with cron_schedule / schedule_active / timezone (SPEC D16).
+    dag_schedule_sync(dag=dag)
     return dag
 
 
@@ -41,6 +44,7 @@ def dag_delete(*, dag: Dag) -> None:
             count = DagExecution.objects.filter(dag=dag).count()
             if count:
                 raise _has_executions_error(dag_id, count)
+            dag_schedule_remove(dag_id=dag_id)
             dag.delete()
     except ProtectedError as error:  # an execution was created concurrently
         raise _has_executions_error(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from celery.schedules import crontab
@@ -87,6 +87,13 @@ def next_run_times(expression: str, tz_name: str, count: int = 3, after: datetim
     start = (after or datetime.now(zone)).astimezone(zone)
     iterator = croniter(normalize_cron(expression), start)
     return [iterator.get_next(datetime) for _ in range(count)]
+
+
+def previous_run_time(expression: str, tz_name: str, at: datetime) -> datetime:
+    """The latest time the expression was due at or before `at`, computed in the zone."""
+    zone = ZoneInfo(validate_timezone(tz_name))
+    iterator = croniter(normalize_cron(expression), at.astimezone(zone) + timedelta(seconds=1))
+    return iterator.get_prev(datetime)
 
 
 def validate_timezone(name: str) -> str:

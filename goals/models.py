@@ -87,3 +87,49 @@ class Memory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type}: {self.content[:60]}"
+
+
+def new_tick_id() -> str:
+    return new_id("tick")
+
+
+class ScheduleTick(models.Model):
+    """What one cron tick of a goal schedule or a DAG schedule did: started, skipped or failed.
+
+    Skips (the previous scheduled run still going, the run limit reached) and failures (a plan
+    that cannot run) are otherwise invisible; a few recent ticks per schedule are kept.
+    """
+
+    class Outcome(models.TextChoices):
+        STARTED = "started"
+        SKIPPED = "skipped"
+        FAILED = "failed"
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_tick_id, editable=False)
+    schedule = models.ForeignKey(
+        Schedule, null=True, blank=True, on_delete=models.CASCADE, related_name="ticks"
+    )
+    dag = models.ForeignKey(
+        "dags.Dag", null=True, blank=True, on_delete=models.CASCADE, related_name="schedule_ticks"
+    )
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    reason = models.TextField(blank=True, default="")
+    run = models.ForeignKey(
+        "runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    execution = models.ForeignKey(
+        "dags.DagExecution", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=now, db_index=True)
+
+    class Meta:
+        db_table = "schedule_ticks"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["schedule", "-created_at"], name="ticks_schedule_idx"),
+            models.Index(fields=["dag", "-created_at"], name="ticks_dag_idx"),
+        ]
+
+    def __str__(self) -> str:
+        subject = self.schedule_id or self.dag_id
+        return f"{subject} {self.outcome} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -132,6 +132,11 @@ class MessageOut(serializers.Serializer):
     message = serializers.CharField()
 
 
+class RunTriggeredOut(serializers.Serializer):
+    runId = serializers.CharField()
+    message = serializers.CharField()
+
+
 def schedule_payload(schedule: Schedule) -> dict[str, Any]:
     return {
         "id": schedule.id,

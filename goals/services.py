@@ -13,6 +13,12 @@ from agents.selectors import agent_get_active
 from config.errors import InvalidInput
 from goals.cron import require_cron, require_timezone
 from goals.models import Goal, Schedule
+from goals.schedules import (
+    goal_schedule_remove,
+    goal_schedule_sync,
+    goal_schedules_remove,
+    goal_schedules_sync,
+)
 from goals.selectors import goal_get
 
 logger = logging.getLogger(__name__)
@@ -66,8 +72,36 @@ def goal_create(
     return goal
 
 
+@transaction.atomic
 def schedule_add(*, goal: Goal, cron_expr: str, timezone: str = "UTC") -> Schedule:
-    return Schedule.objects.create(goal=goal, cron_expr=cron_expr.strip(), timezone=timezone)
+    """Add a schedule to the goal and register it with beat (SPEC D16)."""
+    require_cron(cron_expr, ["cronExpr"])
+    require_timezone(timezone, ["timezone"])
+    schedule = Schedule.objects.create(goal=goal, cron_expr=cron_expr.strip(), timezone=timezone)
+    goal_schedule_sync(schedule=schedule)
+    return schedule
+
+
+@transaction.atomic
+def schedule_update(*, schedule: Schedule, changes: dict[str, Any]) -> Schedule:
+    """Change a schedule's cron, time zone or active flag and update its beat row."""
+    if "cron_expr" in changes:
+        require_cron(changes["cron_expr"], ["cronExpr"])
+        changes["cron_expr"] = changes["cron_expr"].strip()
+    if "timezone" in changes:
+        require_timezone(changes["timezone"], ["timezone"])
+    for field, value in changes.items():
+        setattr(schedule, field, value)
+    if changes:
+        schedule.save(update_fields=list(changes))
+    goal_schedule_sync(schedule=schedule)
+    return schedule
+
+
+@transaction.atomic
+def schedule_delete(*, schedule: Schedule) -> None:
+    goal_schedule_remove(schedule_id=schedule.id)
+    schedule.delete()
 
 
 @transaction.atomic
@@ -78,6 +112,9 @@ def goal_update(*, goal: Goal, changes: dict[str, Any]) -> Goal:
         setattr(goal, field, value)
     goal.updated_at = now()
     goal.save(update_fields=[*changes, "updated_at"])
+    if "status" in changes:
+        # A paused or archived goal's schedules stop firing; an active one's fire again.
+        goal_schedules_sync(goal=goal)
     return goal
 
 
@@ -88,6 +125,7 @@ def goal_pause(*, goal_id: str) -> Goal:
     goal.updated_at = now()
     goal.save(update_fields=["status", "updated_at"])
     goal.schedules.update(active=False)
+    goal_schedules_sync(goal=goal)
     logger.info("goal paused id=%s", goal.id)
     return goal
 
@@ -99,6 +137,7 @@ def goal_resume(*, goal_id: str) -> Goal:
     goal.updated_at = now()
     goal.save(update_fields=["status", "updated_at"])
     goal.schedules.update(active=True)
+    goal_schedules_sync(goal=goal)
     logger.info("goal resumed id=%s", goal.id)
     return goal
 
@@ -107,5 +146,6 @@ def goal_resume(*, goal_id: str) -> Goal:
 def goal_delete(*, goal: Goal) -> None:
     """Delete the goal with its schedules, runs, steps, outputs and memories."""
     goal_id = goal.id
+    goal_schedules_remove(goal=goal)
     goal.delete()
     logger.info("goal deleted id=%s", goal_id)

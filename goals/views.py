@@ -15,8 +15,10 @@ from goals.serializers import (
     GoalUpdateIn,
     GoalWithSchedulesOut,
     MessageOut,
+    RunTriggeredOut,
     goal_payload,
 )
+from runs.services import run_trigger
 
 GOAL_FIELDS = {
     "objective": "objective",
@@ -93,3 +95,20 @@ class GoalResumeApi(APIView):
     def post(self, request: Request, goal_id: str) -> Response:
         services.goal_resume(goal_id=goal_id)
         return Response({"message": "Goal resumed"})
+
+
+class GoalRunApi(APIView):
+    @extend_schema(
+        operation_id="run_goal",
+        request=None,
+        responses={200: RunTriggeredOut},
+        tags=["goals"],
+        description=(
+            "Start a run of an active goal on the workers (any body is ignored). 404 for an "
+            "unknown goal, 409 when the goal is not active, 429 when MAX_CONCURRENT_RUNS runs "
+            "are pending or running."
+        ),
+    )
+    def post(self, request: Request, goal_id: str) -> Response:
+        run = run_trigger(goal_id=goal_id)
+        return Response({"runId": run.id, "message": "Run triggered"})

@@ -5,6 +5,8 @@ from django.utils.timezone import now
 
 from config.api.ids import new_id
 
+COST_FIELD = {"max_digits": 20, "decimal_places": 10, "null": True, "blank": True}
+
 
 def new_run_id() -> str:
     return new_id("run")
@@ -25,6 +27,10 @@ class Run(models.Model):
         COMPLETED = "completed"
         FAILED = "failed"
 
+    class Trigger(models.TextChoices):
+        MANUAL = "manual"
+        SCHEDULE = "schedule"
+
     id = models.CharField(primary_key=True, max_length=40, default=new_run_id, editable=False)
     goal = models.ForeignKey("goals.Goal", on_delete=models.CASCADE, related_name="runs")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -34,12 +40,27 @@ class Run(models.Model):
     step_budget = models.PositiveIntegerField()
     steps_executed = models.PositiveIntegerField(default=0)
     error = models.TextField(null=True, blank=True)
+    # Sequence number of the last stored run event; bumped under a row lock (runs/events.py).
+    last_event_seq = models.PositiveBigIntegerField(default=0)
+    trigger = models.CharField(
+        max_length=16, choices=Trigger.choices, default=Trigger.MANUAL, db_index=True
+    )
+    # Token usage and USD cost of every LLM call of the run, summed as the run goes.
+    usage = models.JSONField(null=True, blank=True)
+    cost_usd = models.DecimalField(**COST_FIELD)
+    # Scheduling state (not part of the API): a running run whose lease lapsed lost its worker.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Times a worker started it.")
     created_at = models.DateTimeField(default=now, db_index=True)
 
     class Meta:
         db_table = "runs"
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status"], name="runs_status_idx")]
+        indexes = [
+            models.Index(fields=["status"], name="runs_status_idx"),
+            models.Index(fields=["status", "lease_expires_at"], name="runs_lease_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.id} ({self.status})"
@@ -55,6 +76,11 @@ class Step(models.Model):
     observation = models.TextField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(default=0)
     error = models.TextField(null=True, blank=True)
+    # Every tool call of the step: [{id, name, arguments, status, error, durationMs}], where
+    # status is ok, error or refused (a tool the goal does not allow).
+    tool_calls = models.JSONField(default=list, blank=True)
+    usage = models.JSONField(null=True, blank=True)
+    cost_usd = models.DecimalField(**COST_FIELD)
     created_at = models.DateTimeField(default=now)
 
     class Meta:
@@ -87,3 +113,21 @@ class Output(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of {self.run_id}"
+
+
+class RunEvent(models.Model):
+    """A stored run event: replayable by sequence number after a reconnect, like ExecutionEvent."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveBigIntegerField()
+    type = models.CharField(max_length=64)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(default=now, db_index=True)
+
+    class Meta:
+        db_table = "run_events"
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="run_events_seq_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}#{self.seq} {self.type}"

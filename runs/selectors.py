@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from config.errors import NotFound
-from runs.models import Run, Step
+from runs.models import Output, Run, Step
 
 RUN_LIST_LIMIT = 50
 
@@ -26,3 +26,7 @@ def run_get(*, run_id: str) -> Run:
 
 def run_steps(*, run: Run) -> QuerySet[Step]:
     return Step.objects.filter(run=run).order_by("step_no")
+
+
+def run_outputs(*, run: Run) -> QuerySet[Output]:
+    return Output.objects.filter(run=run).order_by("created_at", "id")

@@ -4,14 +4,20 @@ from typing import Any
 
 from rest_framework import serializers
 
-from config.api.formatting import iso
+from config.api.formatting import iso, money
 from goals.serializers import GoalOut, goal_payload
-from runs.models import Run, Step
+from runs.models import Output, Run, Step
 
 
 class RunListQuery(serializers.Serializer):
     goalId = serializers.CharField(required=False)
     status = serializers.CharField(required=False)
+
+
+class UsageOut(serializers.Serializer):
+    promptTokens = serializers.IntegerField()
+    completionTokens = serializers.IntegerField()
+    totalTokens = serializers.IntegerField()
 
 
 class RunOut(serializers.Serializer):
@@ -25,10 +31,27 @@ class RunOut(serializers.Serializer):
     stepsExecuted = serializers.IntegerField()
     error = serializers.CharField(allow_null=True)
     createdAt = serializers.DateTimeField()
+    trigger = serializers.ChoiceField(
+        choices=Run.Trigger.values, help_text="manual (API, admin, command) or schedule (cron)."
+    )
+    usage = UsageOut(allow_null=True, help_text="Tokens of every LLM call of the run.")
+    costUsd = serializers.CharField(allow_null=True, help_text="USD, as a decimal string.")
 
 
 class RunWithGoalOut(RunOut):
     goal = GoalOut()
+
+
+class ToolCallOut(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    arguments = serializers.JSONField()
+    status = serializers.ChoiceField(
+        choices=["ok", "error", "refused"],
+        help_text="refused: the goal's allowedTools do not include this tool.",
+    )
+    error = serializers.CharField(allow_null=True)
+    durationMs = serializers.IntegerField()
 
 
 class StepOut(serializers.Serializer):
@@ -41,6 +64,19 @@ class StepOut(serializers.Serializer):
     observation = serializers.CharField(allow_null=True)
     durationMs = serializers.IntegerField()
     error = serializers.CharField(allow_null=True)
+    createdAt = serializers.DateTimeField()
+    toolCalls = ToolCallOut(many=True, help_text="Every tool call of the step, in order.")
+    usage = UsageOut(allow_null=True)
+    costUsd = serializers.CharField(allow_null=True)
+
+
+class OutputOut(serializers.Serializer):
+    id = serializers.CharField()
+    runId = serializers.CharField()
+    kind = serializers.ChoiceField(choices=Output.Kind.values)
+    pathOrPayload = serializers.CharField(
+        help_text="The summary text, the file path, or a JSON record of the webhook or e-mail."
+    )
     createdAt = serializers.DateTimeField()
 
 
@@ -56,6 +92,9 @@ def run_payload(run: Run, *, with_goal: bool = False) -> dict[str, Any]:
         "stepsExecuted": run.steps_executed,
         "error": run.error,
         "createdAt": iso(run.created_at),
+        "trigger": run.trigger,
+        "usage": run.usage,
+        "costUsd": money(run.cost_usd),
     }
     if with_goal:
         payload["goal"] = goal_payload(run.goal)
@@ -74,4 +113,17 @@ def step_payload(step: Step) -> dict[str, Any]:
         "durationMs": step.duration_ms,
         "error": step.error,
         "createdAt": iso(step.created_at),
+        "toolCalls": step.tool_calls or [],
+        "usage": step.usage,
+        "costUsd": money(step.cost_usd),
+    }
+
+
+def output_payload(output: Output) -> dict[str, Any]:
+    return {
+        "id": output.id,
+        "runId": output.run_id,
+        "kind": output.kind,
+        "pathOrPayload": output.path_or_payload,
+        "createdAt": iso(output.created_at),
     }

@@ -8,9 +8,11 @@ from rest_framework.views import APIView
 from config.api.validation import validated_query
 from runs import selectors, services
 from runs.serializers import (
+    OutputOut,
     RunListQuery,
     RunWithGoalOut,
     StepOut,
+    output_payload,
     run_payload,
     step_payload,
 )
@@ -46,3 +48,15 @@ class RunStepsApi(APIView):
     def get(self, request: Request, run_id: str) -> Response:
         run = selectors.run_get(run_id=run_id)
         return Response([step_payload(step) for step in selectors.run_steps(run=run)])
+
+
+class RunOutputsApi(APIView):
+    @extend_schema(
+        operation_id="get_run_outputs",
+        responses=OutputOut(many=True),
+        tags=["runs"],
+        description="What the run produced: its summary, files written, webhooks and e-mails.",
+    )
+    def get(self, request: Request, run_id: str) -> Response:
+        run = selectors.run_get(run_id=run_id)
+        return Response([output_payload(o) for o in selectors.run_outputs(run=run)])

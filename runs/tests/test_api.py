@@ -6,9 +6,13 @@ from tests.factories import GoalFactory, OutputFactory, RunFactory, StepFactory
 pytestmark = pytest.mark.django_db
 
 RUN_KEYS = ["id", "goalId", "status", "startedAt", "endedAt", "workingMemory", "stepBudget",
-            "stepsExecuted", "error", "createdAt"]  # fmt: skip
+            "stepsExecuted", "error", "createdAt",
+            # additions (not in the original): what started it, tokens and USD of its LLM calls
+            "trigger", "usage", "costUsd"]  # fmt: skip
 STEP_KEYS = ["id", "runId", "stepNo", "thought", "toolName", "toolInput", "observation",
-             "durationMs", "error", "createdAt"]  # fmt: skip
+             "durationMs", "error", "createdAt",
+             # additions: every tool call of the step, tokens and USD of its LLM call
+             "toolCalls", "usage", "costUsd"]  # fmt: skip
 
 
 def test_list_embeds_goal_and_filters(api):
