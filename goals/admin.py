@@ -1,0 +1,321 @@
+"""Admin for goals with their schedules and memories; pause/resume through the services."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import models
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+
+from config.admin_tools import (
+    JSON_FIELD_OVERRIDES,
+    CascadeDeleteMixin,
+    ReadOnlyAdminMixin,
+    admin_link,
+    changelist_link,
+    clean_cron,
+    clean_timezone,
+    cron_description,
+    shorten,
+)
+from config.errors import DomainError
+from goals.models import Goal, Memory, Schedule, ScheduleTick
+from goals.schedules import goal_schedule_sync
+from goals.services import (
+    goal_delete,
+    goal_pause,
+    goal_resume,
+    goal_update,
+    schedule_delete,
+    schedule_update,
+)
+from runs.models import Run
+from runs.services import run_trigger
+
+SCHEDULE_FIELDS = ("cron_expr", "timezone", "active")
+
+
+class ScheduleForm(forms.ModelForm):
+    class Meta:
+        model = Schedule
+        fields = ("goal", "cron_expr", "timezone", "active")
+
+    def clean_cron_expr(self) -> str:
+        return clean_cron(self.cleaned_data["cron_expr"])
+
+    def clean_timezone(self) -> str:
+        return clean_timezone(self.cleaned_data["timezone"])
+
+
+class ScheduleInline(admin.TabularInline):
+    model = Schedule
+    form = ScheduleForm
+    extra = 0
+    fields = ("cron_expr", "description", "timezone", "active", "last_run_at", "created_at")
+    readonly_fields = ("description", "last_run_at", "created_at")
+    show_change_link = True
+
+    @admin.display(description="runs")
+    def description(self, schedule: Schedule) -> str:
+        return cron_description(schedule.cron_expr)
+
+
+class MemoryInline(admin.StackedInline):
+    model = Memory
+    extra = 0
+    fields = ("type", "content", "metadata", "created_at")
+    readonly_fields = ("created_at",)
+    formfield_overrides = JSON_FIELD_OVERRIDES
+    show_change_link = True
+
+
+@admin.register(Goal)
+class GoalAdmin(CascadeDeleteMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "objective_short",
+        "status",
+        "agent_link",
+        "schedule_count",
+        "run_count",
+        "created_at",
+    )
+    list_filter = ("status", "created_at")
+    search_fields = ("id", "objective", "webhook_url")
+    date_hierarchy = "created_at"
+    list_select_related = ("agent",)
+    readonly_fields = ("id", "status", "runs_link", "created_at", "updated_at")
+    fields = (
+        "id",
+        "objective",
+        "status",
+        "agent",
+        "webhook_url",
+        "params",
+        "runs_link",
+        ("created_at", "updated_at"),
+    )
+    autocomplete_fields = ("agent",)
+    formfield_overrides = {**JSON_FIELD_OVERRIDES, models.URLField: {"assume_scheme": "https"}}
+    inlines = (ScheduleInline, MemoryInline)
+    actions = ("run_selected", "pause_selected", "resume_selected")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Goal]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                schedules_total=Count("schedules", distinct=True),
+                runs_total=Count("runs", distinct=True),
+            )
+        )
+
+    @admin.display(description="objective", ordering="objective")
+    def objective_short(self, goal: Goal) -> str:
+        return shorten(goal.objective, 90)
+
+    @admin.display(description="agent", ordering="agent__name")
+    def agent_link(self, goal: Goal):
+        return admin_link(goal.agent) if goal.agent_id else "-"
+
+    @admin.display(description="schedules", ordering="schedules_total")
+    def schedule_count(self, goal: Goal) -> int:
+        return goal.schedules_total
+
+    @admin.display(description="runs", ordering="runs_total")
+    def run_count(self, goal: Goal) -> int:
+        return goal.runs_total
+
+    @admin.display(description="runs")
+    def runs_link(self, goal: Goal):
+        if goal._state.adding:
+            return "-"
+        total = getattr(goal, "runs_total", None)
+        if total is None:
+            total = goal.runs.count()
+        return changelist_link(Run, f"{total} run(s)", goal__id__exact=goal.pk)
+
+    @admin.action(description="Run the selected goals now")
+    def run_selected(self, request: HttpRequest, queryset: QuerySet[Goal]) -> None:
+        started, refused = [], []
+        for goal_id in queryset.values_list("pk", flat=True):
+            try:
+                started.append(run_trigger(goal_id=goal_id).id)
+            except DomainError as error:
+                refused.append(f"{goal_id}: {error.message}")
+        if started:
+            self.message_user(
+                request, f"Started {len(started)} run(s): {', '.join(started)}.", messages.SUCCESS
+            )
+        for reason in refused:
+            self.message_user(request, f"Not started: {reason}", messages.WARNING)
+
+    @admin.action(description="Pause the selected goals (and their schedules)")
+    def pause_selected(self, request: HttpRequest, queryset: QuerySet[Goal]) -> None:
+        goal_ids = list(queryset.values_list("pk", flat=True))
+        for goal_id in goal_ids:
+            goal_pause(goal_id=goal_id)
+        self.message_user(request, f"Paused {len(goal_ids)} goal(s).", messages.SUCCESS)
+
+    @admin.action(description="Resume the selected goals (and their schedules)")
+    def resume_selected(self, request: HttpRequest, queryset: QuerySet[Goal]) -> None:
+        goal_ids = list(queryset.values_list("pk", flat=True))
+        for goal_id in goal_ids:
+            goal_resume(goal_id=goal_id)
+        self.message_user(request, f"Resumed {len(goal_ids)} goal(s).", messages.SUCCESS)
+
+    def save_model(self, request: HttpRequest, obj: Goal, form, change: bool) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        stored = Goal.objects.get(pk=obj.pk)
+        changes = {field: form.cleaned_data[field] for field in form.changed_data}
+        goal_update(goal=stored, changes=changes)
+
+    def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
+        if formset.model is not Schedule:
+            super().save_formset(request, form, formset, change)
+            return
+        # Schedule rows go through the services so their beat rows follow.
+        schedules = formset.save(commit=False)
+        for schedule in formset.deleted_objects:
+            schedule_delete(schedule=schedule)
+        for schedule in schedules:
+            _save_schedule(schedule)
+
+    def delete_model(self, request: HttpRequest, obj: Goal) -> None:
+        goal_delete(goal=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Goal]) -> None:
+        for goal in queryset:
+            goal_delete(goal=goal)
+
+
+def _save_schedule(schedule: Schedule) -> None:
+    if schedule._state.adding:
+        schedule.save()
+        goal_schedule_sync(schedule=schedule)
+        return
+    stored = Schedule.objects.get(pk=schedule.pk)
+    changes = {
+        field: getattr(schedule, field)
+        for field in SCHEDULE_FIELDS
+        if getattr(schedule, field) != getattr(stored, field)
+    }
+    schedule_update(schedule=stored, changes=changes)
+
+
+class ScheduleTickInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = ScheduleTick
+    fk_name = "schedule"
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "outcome", "reason", "run")
+    readonly_fields = fields
+    ordering = ("-created_at",)
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(CascadeDeleteMixin, admin.ModelAdmin):
+    form = ScheduleForm
+    list_display = (
+        "id",
+        "goal_link",
+        "cron_expr",
+        "description",
+        "timezone",
+        "active",
+        "last_run_at",
+        "created_at",
+    )
+    list_filter = ("active", "timezone")
+    search_fields = ("id", "cron_expr", "goal__id", "goal__objective")
+    list_select_related = ("goal",)
+    autocomplete_fields = ("goal",)
+    readonly_fields = ("id", "description", "last_run_at", "created_at")
+    fields = (
+        "id",
+        "goal",
+        "cron_expr",
+        "description",
+        "timezone",
+        "active",
+        "last_run_at",
+        "created_at",
+    )
+    inlines = (ScheduleTickInline,)
+
+    @admin.display(description="goal", ordering="goal__created_at")
+    def goal_link(self, schedule: Schedule):
+        return admin_link(schedule.goal, shorten(schedule.goal.objective, 60))
+
+    @admin.display(description="runs")
+    def description(self, schedule: Schedule) -> str:
+        return cron_description(schedule.cron_expr)
+
+    def save_model(self, request: HttpRequest, obj: Schedule, form, change: bool) -> None:
+        _save_schedule(obj)
+
+    def delete_model(self, request: HttpRequest, obj: Schedule) -> None:
+        schedule_delete(schedule=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Schedule]) -> None:
+        for schedule in queryset:
+            schedule_delete(schedule=schedule)
+
+
+@admin.register(ScheduleTick)
+class ScheduleTickAdmin(admin.ModelAdmin):
+    """What each cron tick did; written by the workers, so read-only."""
+
+    list_display = ("created_at", "subject", "outcome", "reason_short", "started")
+    list_filter = ("outcome", "created_at")
+    search_fields = ("id", "schedule__id", "schedule__goal__id", "dag__id", "reason")
+    date_hierarchy = "created_at"
+    list_select_related = ("schedule", "dag")
+    fields = ("id", "schedule", "dag", "outcome", "reason", "run", "execution", "created_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="schedule")
+    def subject(self, tick: ScheduleTick):
+        if tick.schedule_id:
+            return admin_link(tick.schedule, f"goal schedule {tick.schedule_id}")
+        if tick.dag_id:
+            return admin_link(tick.dag, f"DAG {tick.dag_id}")
+        return "-"
+
+    @admin.display(description="reason")
+    def reason_short(self, tick: ScheduleTick) -> str:
+        return shorten(tick.reason, 120) or "-"
+
+    @admin.display(description="started")
+    def started(self, tick: ScheduleTick) -> str:
+        return tick.run_id or tick.execution_id or "-"
+
+
+@admin.register(Memory)
+class MemoryAdmin(admin.ModelAdmin):
+    list_display = ("id", "goal_link", "type", "content_short", "created_at")
+    list_filter = ("type",)
+    search_fields = ("id", "content", "goal__id", "goal__objective")
+    date_hierarchy = "created_at"
+    list_select_related = ("goal",)
+    autocomplete_fields = ("goal",)
+    readonly_fields = ("id", "created_at")
+    fields = ("id", "goal", "type", "content", "metadata", "created_at")
+    formfield_overrides = JSON_FIELD_OVERRIDES
+
+    @admin.display(description="goal", ordering="goal__created_at")
+    def goal_link(self, memory: Memory):
+        return admin_link(memory.goal, shorten(memory.goal.objective, 60))
+
+    @admin.display(description="content")
+    def content_short(self, memory: Memory) -> str:
+        return shorten(memory.content, 100)

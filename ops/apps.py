@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class OpsConfig(AppConfig):
+    """Operations: preparing the database and running the whole system on one machine."""
+
+    name = "ops"
+    verbose_name = "Operations"

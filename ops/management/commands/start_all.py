@@ -1,0 +1,300 @@
+"""`manage.py start_all`: the whole system on one machine, stopped cleanly by one Ctrl-C.
+
+Prepares the database (migrate, static files, default agents), makes sure a local admin login
+and API token exist, starts an embedded Redis unless REDIS_URL is set, then runs the web server
+(daphne), a Celery worker (thread pool) and Celery beat as child processes until a signal
+arrives or one of them exits.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from agents.llm.providers import UnknownProvider, canonical_provider, provider_configured
+from config.embedded_redis import free_port, start_redis
+from ops.processes import Exit, Supervisor, child_popen_options
+from ops.services import LocalLogin, local_admin_ensure, system_prepare
+
+WEB_READY_TIMEOUT_SECONDS = 120.0
+REDIS_STOP_TIMEOUT_SECONDS = 10.0
+APP_PROCESSES = ("web", "worker", "beat")
+WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
+
+
+class Command(BaseCommand):
+    help = (
+        "Start web (daphne), a Celery worker, Celery beat and (unless REDIS_URL is set) an "
+        "embedded Redis, after migrating, seeding the default agents and creating a local admin "
+        "login and API token. Ctrl-C stops everything."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default="127.0.0.1", help="Address to serve on.")
+        parser.add_argument("--port", type=int, default=8000, help="Port to serve on.")
+        parser.add_argument(
+            "--workers",
+            "--concurrency",
+            dest="concurrency",
+            metavar="N",
+            type=int,
+            default=settings.CELERY_WORKER_CONCURRENCY,
+            help="Threads in the Celery worker (default: CELERY_WORKER_CONCURRENCY).",
+        )
+        parser.add_argument(
+            "--no-beat",
+            action="store_true",
+            help="Do not start Celery beat (e.g. when another machine runs the one beat).",
+        )
+        parser.add_argument(
+            "--stop-timeout",
+            type=float,
+            default=20.0,
+            help="Seconds to let processes finish on Ctrl-C before killing them.",
+        )
+
+    def handle(self, *args, **options) -> None:
+        host: str = options["host"]
+        port: int = options["port"]
+        if options["concurrency"] < 1:
+            raise CommandError("--workers/--concurrency must be at least 1.")
+        if not _can_bind(host, port):
+            raise CommandError(f"Port {port} on {host} is in use; choose another with --port.")
+        if _configured_redis_url():
+            _require_redis(_configured_redis_url())
+        var_dir = Path(settings.VAR_DIR)
+        self._make_folders(var_dir)
+
+        try:
+            system_prepare(stdout=self.stdout, verbosity=options["verbosity"])
+        except KeyboardInterrupt:
+            raise CommandError("Interrupted while preparing the database.") from None
+        login = local_admin_ensure(password_file=var_dir / "admin-password.txt")
+
+        supervisor = Supervisor(env=self._child_env(), cwd=str(settings.BASE_DIR))
+        supervisor.install_signal_handlers()
+        try:
+            outcome = self._run(supervisor, options, var_dir, login)
+        finally:
+            self._shutdown(supervisor, options["stop_timeout"])
+            supervisor.restore_signal_handlers()
+
+        if outcome.child is not None:
+            raise CommandError(
+                f"The {outcome.child} process exited unexpectedly (exit code "
+                f"{outcome.returncode}); stopped the others. See its output above."
+            )
+        self.stdout.write(self.style.SUCCESS(f"Stopped cleanly ({outcome.signal_name})."))
+
+    # --- the run -------------------------------------------------------------------------------
+    def _run(self, supervisor: Supervisor, options: dict, var_dir: Path, login: LocalLogin) -> Exit:
+        host, port = options["host"], options["port"]
+        redis_url = self._redis(supervisor, var_dir)
+        supervisor.env["REDIS_URL"] = redis_url
+
+        python = sys.executable
+        supervisor.start(
+            "web", [python, "-m", "daphne", "-b", host, "-p", str(port), "config.asgi:application"]
+        )
+        supervisor.start(
+            "worker",
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--pool",
+                "threads",
+                "--concurrency",
+                str(options["concurrency"]),
+                "--loglevel",
+                settings.LOG_LEVEL,
+            ],
+        )
+        if not options["no_beat"]:
+            supervisor.start(
+                "beat",
+                [python, "-m", "celery", "-A", "config", "beat", "--loglevel", settings.LOG_LEVEL],
+            )
+
+        health_url = f"http://{_url_host(host)}:{port}/health"
+        try:
+            early_exit = supervisor.wait_until(
+                lambda: _answers(health_url), timeout=WEB_READY_TIMEOUT_SECONDS, poll_seconds=0.2
+            )
+        except TimeoutError:
+            raise CommandError(
+                f"The web server did not answer {health_url} within "
+                f"{WEB_READY_TIMEOUT_SECONDS:.0f} s."
+            ) from None
+        if early_exit is not None:
+            return early_exit
+        self._print_banner(options, login, redis_url)
+        return supervisor.wait()
+
+    def _redis(self, supervisor: Supervisor, var_dir: Path) -> str:
+        """The Redis URL for the children: REDIS_URL when set, else an embedded server."""
+        configured = _configured_redis_url()
+        if configured:
+            self.stdout.write(f"Using the Redis server at {_masked(configured)} (REDIS_URL).")
+            return configured
+        # Prefer the port of the default REDIS_URL, so that other `manage.py` commands run on
+        # this machine (which read the same default) reach the same Redis.
+        default = urlsplit(settings.REDIS_URL)
+        port = default.port or 6379
+        if not _can_bind("127.0.0.1", port):
+            fallback = free_port()
+            self.stderr.write(
+                f"Port {port} is taken (another Redis?); the embedded Redis uses port {fallback}. "
+                f"Other manage.py commands need REDIS_URL=redis://127.0.0.1:{fallback}/0."
+            )
+            port = fallback
+        try:
+            process = start_redis(var_dir / "redis", port, **child_popen_options())
+        except (FileNotFoundError, TimeoutError) as error:
+            raise CommandError(f"Could not start the embedded Redis: {error}") from None
+        supervisor.adopt("redis", process)
+        database = default.path.lstrip("/") or "0"
+        return f"redis://127.0.0.1:{port}/{database}"
+
+    def _shutdown(self, supervisor: Supervisor, timeout: float) -> None:
+        if not supervisor.children:
+            return
+        self.stdout.write("Stopping web, worker and beat… (Ctrl-C again to kill them at once)")
+        self.stdout.flush()
+        supervisor.stop(APP_PROCESSES, timeout=timeout)
+        # Redis last, so the others can finish talking to it.
+        supervisor.stop(["redis"], timeout=REDIS_STOP_TIMEOUT_SECONDS)
+
+    # --- helpers -------------------------------------------------------------------------------
+    def _make_folders(self, var_dir: Path) -> None:
+        var_dir.mkdir(parents=True, exist_ok=True)
+        Path(settings.ARTIFACTS_DIR).mkdir(parents=True, exist_ok=True)
+        if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+            Path(settings.DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+
+    def _child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def _print_banner(self, options: dict, login: LocalLogin, redis_url: str) -> None:
+        base = f"http://{_url_host(options['host'])}:{options['port']}"
+        processes = f"web, worker ({options['concurrency']} threads)"
+        if not options["no_beat"]:
+            processes += ", beat"
+        if login.password is not None:
+            login_line = f"{login.username} / {login.password}"
+        else:
+            login_line = (
+                f"{login.username} (your own password; reset it with "
+                f"`manage.py changepassword {login.username}`)"
+            )
+        rule = "─" * 72
+        lines = [
+            rule,
+            f" Async Agent is running: {processes}; Redis at {_masked(redis_url)}",
+            "",
+            f"   API         {base}/api/v1/",
+            f"   API docs    {base}/api/docs/   (log in first)",
+            f"   Admin       {base}/admin/",
+            f"   Health      {base}/health/ready",
+            "",
+            f"   Login       {login_line}",
+            f"   API token   {login.token}",
+            "",
+            f'   curl -H "Authorization: Token {login.token}" {base}/api/v1/goals',
+            "",
+        ]
+        notes = [_llm_warning()]
+        if _local_host(options["host"]) not in ("127.0.0.1", "localhost", "::1"):
+            notes.append("other machines reach it only by a host name listed in ALLOWED_HOSTS.")
+        lines += [f"   Note: {note}" for note in notes if note]
+        lines += [" Press Ctrl-C to stop.", rule]
+        self.stdout.write("\n".join(lines))
+        self.stdout.flush()
+
+
+def _can_bind(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        # As servers do: a socket left in TIME_WAIT by the last run does not block the port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+# Straight to the local server, whatever HTTP(S)_PROXY says.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _answers(url: str) -> bool:
+    """Whether the web server answers `url` with a 200 (its first answer loads every view)."""
+    try:
+        with _DIRECT.open(url, timeout=5) as response:
+            return response.status == 200
+    except (OSError, ValueError):
+        return False
+
+
+def _local_host(host: str) -> str:
+    """Where this machine reaches the server bound to `host`."""
+    if host in WILDCARD_HOSTS:
+        return "127.0.0.1"
+    return host
+
+
+def _url_host(host: str) -> str:
+    local = _local_host(host)
+    return f"[{local}]" if ":" in local else local
+
+
+def _masked(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def _configured_redis_url() -> str:
+    """REDIS_URL from the environment or `.env` (which settings copied into the environment)."""
+    return os.environ.get("REDIS_URL", "").strip()
+
+
+def _require_redis(url: str) -> None:
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        raise CommandError(
+            f"Cannot reach Redis at {_masked(url)} ({error}). Start it, or unset REDIS_URL to "
+            "use the embedded Redis."
+        ) from None
+    finally:
+        client.close()
+
+
+def _llm_warning() -> str | None:
+    try:
+        provider = canonical_provider(settings.LLM_PROVIDER)
+    except UnknownProvider:
+        return f"LLM_PROVIDER={settings.LLM_PROVIDER!r} is not a known provider."
+    if provider_configured(provider):
+        return None
+    key = "OPENROUTER_API_KEY" if provider == "openrouter" else "OPENAI_API_KEY"
+    return f"no {key} is set, so agents cannot call the LLM yet (see .env.example)."

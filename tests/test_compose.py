@@ -1,0 +1,221 @@
+"""docker-compose.yml and the Dockerfile name real modules, commands, files and volumes.
+
+No Docker engine runs here, so these checks read both files and resolve every reference
+against the code: the ASGI application, the Celery app, management commands, copied files,
+service names in URLs, healthchecks, ports and volumes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import tomllib
+from importlib.metadata import entry_points
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from celery import Celery
+from celery.app.utils import find_app
+from django.conf import settings
+from django.core.management import get_commands
+
+ROOT = Path(settings.BASE_DIR)
+APP_SERVICES = {"migrate", "web", "worker", "beat"}
+VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+
+
+def interpolate(value: str, env: dict[str, str] | None = None) -> str:
+    """Compose's `${VAR}`, `${VAR:-default}` and `${VAR:?error}` with the given environment."""
+    env = env or {}
+
+    def replace(match: re.Match) -> str:
+        name, op, arg = match["name"], match["op"], match["arg"]
+        if env.get(name):
+            return env[name]
+        if op in (":-", "-"):
+            return arg
+        if op in (":?", "?"):
+            return f"required-{name.lower()}"
+        return ""
+
+    return VARIABLE.sub(replace, value).replace("$$", "$")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose) -> dict:
+    return compose["services"]
+
+
+def command_of(service: dict) -> list[str]:
+    command = service["command"]
+    assert isinstance(command, list), "use the exec form, so signals reach the process"
+    return [interpolate(str(part)) for part in command]
+
+
+def option(args: list[str], *names: str) -> str:
+    for index, arg in enumerate(args):
+        if arg in names:
+            return args[index + 1]
+    raise AssertionError(f"none of {names} in {args}")
+
+
+def test_the_production_shape_is_there(services):
+    assert set(services) == APP_SERVICES | {"redis", "postgres"}
+    for name in APP_SERVICES:
+        assert services[name]["build"] == ".", name
+        assert services[name]["image"] == services["web"]["image"]
+
+
+def test_web_serves_the_asgi_application_with_daphne(services):
+    args = command_of(services["web"])
+    assert args[0] == "daphne"
+    module_name, attribute = args[-1].split(":")
+    application = getattr(importlib.import_module(module_name), attribute)
+    assert callable(application)
+    assert f"{module_name}.{attribute}" == settings.ASGI_APPLICATION
+    port = option(args, "-p", "--port")
+    assert option(args, "-b", "--bind") == "0.0.0.0"
+    published = [interpolate(str(mapping)) for mapping in services["web"]["ports"]]
+    assert any(mapping.endswith(f":{port}") for mapping in published), published
+    healthcheck = " ".join(services["web"]["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{port}/health" in healthcheck
+    assert "127.0.0.1" in settings.ALLOWED_HOSTS  # the healthcheck's Host header
+
+
+@pytest.mark.parametrize("name", ["worker", "beat"])
+def test_celery_services_name_the_project_app(services, name):
+    args = command_of(services[name])
+    assert args[0] == "celery"
+    app = find_app(option(args, "-A", "--app"))
+    assert isinstance(app, Celery)
+    assert app.main == "async_agent"
+    assert args[args.index(option(args, "-A", "--app")) + 1] == name
+
+
+def test_worker_uses_the_thread_pool(services):
+    args = command_of(services["worker"])
+    assert option(args, "--pool", "-P") == "threads"
+    assert int(option(args, "--concurrency", "-c")) >= 1
+    assert "inspect ping" in " ".join(services["worker"]["healthcheck"]["test"])
+
+
+def test_there_is_exactly_one_beat_on_the_database_scheduler(services):
+    beat = services["beat"]
+    assert beat.get("deploy", {}).get("replicas", 1) == 1
+    args = command_of(beat)
+    assert "-S" not in args and "--scheduler" not in args  # the one from settings
+    assert settings.CELERY_BEAT_SCHEDULER == "django_celery_beat.schedulers:DatabaseScheduler"
+    for name, service in services.items():
+        if name != "beat" and "command" in service:
+            assert "beat" not in command_of(service), name
+
+
+def test_migrate_runs_a_real_management_command_before_the_others(services):
+    args = command_of(services["migrate"])
+    assert args[:2] == ["python", "manage.py"]
+    assert args[2] in get_commands()
+    assert services["migrate"]["restart"] == "no"
+    for name in ("web", "worker", "beat"):
+        depends = services[name]["depends_on"]
+        assert depends["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_dependencies_wait_for_healthy_services(services):
+    for name, service in services.items():
+        for dependency, rule in service.get("depends_on", {}).items():
+            assert dependency in services, (name, dependency)
+            if rule["condition"] == "service_healthy":
+                assert "healthcheck" in services[dependency], dependency
+
+
+def test_urls_point_at_the_compose_services(services):
+    postgres_env = {
+        key: interpolate(str(value)) for key, value in services["postgres"]["environment"].items()
+    }
+    for name in APP_SERVICES:
+        env = {key: interpolate(str(value)) for key, value in services[name]["environment"].items()}
+        database = urlsplit(env["DATABASE_URL"])
+        assert database.scheme in ("postgres", "postgresql")
+        assert database.hostname == "postgres" and (database.port or 5432) == 5432
+        assert database.username == postgres_env["POSTGRES_USER"]
+        assert database.password == postgres_env["POSTGRES_PASSWORD"]
+        assert database.path.lstrip("/") == postgres_env["POSTGRES_DB"]
+        redis_url = urlsplit(env["REDIS_URL"])
+        assert redis_url.hostname == "redis" and redis_url.port == 6379
+        assert "redis-server" in command_of(services["redis"])
+        assert env["SECRET_KEY"]
+
+
+def test_volumes_are_declared_and_artifacts_are_shared(compose, services):
+    declared = set(compose["volumes"])
+    used = set()
+    for service in services.values():
+        for mount in service.get("volumes", []):
+            source = mount.split(":")[0]
+            if not source.startswith((".", "/")):
+                used.add(source)
+    assert used == declared
+    assert services["postgres"]["volumes"] == ["postgres-data:/var/lib/postgresql/data"]
+    for name in APP_SERVICES:
+        artifacts_dir = interpolate(services[name]["environment"]["ARTIFACTS_DIR"])
+        assert f"artifacts:{artifacts_dir}" in services[name]["volumes"], name
+
+
+def test_settings_read_every_variable_compose_sets(services):
+    source = (ROOT / "config" / "settings.py").read_text()
+    for name in APP_SERVICES:
+        for key in services[name]["environment"]:
+            assert f'"{key}"' in source, key
+
+
+# --- Dockerfile ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> list[str]:
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def instructions(dockerfile: list[str], keyword: str) -> list[str]:
+    return [line[len(keyword) :].strip() for line in dockerfile if line.startswith(keyword + " ")]
+
+
+def test_dockerfile_builds_from_python_311_slim_with_locked_dependencies(dockerfile):
+    assert instructions(dockerfile, "FROM") == ["python:3.11-slim"]
+    runs = " ".join(instructions(dockerfile, "RUN"))
+    assert "uv sync --frozen --no-dev" in runs
+    assert "collectstatic" in runs
+
+
+def test_dockerfile_copies_files_that_exist(dockerfile):
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    for copy in instructions(dockerfile, "COPY"):
+        *sources, _target = copy.split()
+        for source in sources:
+            assert source == "." or (ROOT / source).exists(), source
+            assert source not in ignored, source
+    for must_ignore in (".venv", ".env", "var", ".git"):
+        assert must_ignore in ignored
+
+
+def test_dockerfile_default_command_is_the_web_command(dockerfile, services):
+    (cmd,) = instructions(dockerfile, "CMD")
+    assert yaml.safe_load(cmd) == command_of(services["web"])
+
+
+def test_image_has_the_programs_the_services_run():
+    """`--no-dev` keeps only the main dependencies: they must provide every program used."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    main = " ".join(project["dependencies"])
+    for package in ("daphne", "celery", "psycopg", "django-celery-beat", "whitenoise"):
+        assert package in main, package
+    scripts = {entry.name for entry in entry_points(group="console_scripts")}
+    assert {"daphne", "celery"} <= scripts

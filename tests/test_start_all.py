@@ -1,0 +1,177 @@
+"""README command 1 for real: `manage.py start_all` serves the API, and one SIGINT stops it all."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from config.embedded_redis import free_port
+
+# Generous upper bounds for a busy machine; a normal start takes 10-20 s.
+START_DEADLINE_SECONDS = 90.0
+STOP_DEADLINE_SECONDS = 30.0
+
+
+class OutputCollector:
+    """Reads the child's combined output on a thread so the pipe never fills up."""
+
+    def __init__(self, stream) -> None:
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+
+    def text(self) -> str:
+        with self._changed:
+            return "\n".join(self.lines)
+
+    def wait_for(self, pattern: str, process: subprocess.Popen, timeout: float) -> re.Match:
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern, re.MULTILINE)
+        while True:
+            match = regex.search(self.text())
+            if match:
+                return match
+            if process.poll() is not None:
+                pytest.fail(f"start_all exited with {process.returncode}:\n{self.text()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"no {pattern!r} within {timeout} s:\n{self.text()}")
+            with self._changed:
+                self._changed.wait(0.2)
+
+
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http_get(url: str, token: str | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Token {token}")
+    try:
+        with DIRECT.open(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """Direct children of `pid` (from /proc): pid → command line."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        # Field 4 (after the parenthesised command name) is the parent pid.
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == pid:
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def is_running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_start_all_serves_the_api_and_stops_on_one_sigint(tmp_path):
+    port = free_port()
+    env = dict(os.environ)
+    # A system of its own: fresh folders, SQLite, and the embedded Redis (no REDIS_URL).
+    for name in ("REDIS_URL", "CELERY_BROKER_URL", "DATABASE_URL", "SQLITE_TEST_PATH"):
+        env.pop(name, None)
+    env.update(
+        {
+            "ASYNC_AGENT_SKIP_DOTENV": "1",
+            "VAR_DIR": str(tmp_path / "var"),
+            "SQLITE_PATH": str(tmp_path / "var" / "db.sqlite3"),
+            "ARTIFACTS_DIR": str(tmp_path / "artifacts"),
+            "STATIC_ROOT": str(tmp_path / "var" / "static"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "start_all",
+            "--port",
+            str(port),
+            "--concurrency",
+            "2",
+            "--stop-timeout",
+            "15",
+        ],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = OutputCollector(process.stdout)
+    try:
+        token = output.wait_for(
+            r"API token\s+([0-9a-f]{40})", process, START_DEADLINE_SECONDS
+        ).group(1)
+        password = output.wait_for(r"Login\s+admin / (\S+)", process, 1).group(1)
+        base = f"http://127.0.0.1:{port}"
+
+        status, body = http_get(f"{base}/health")
+        assert status == 200 and b'"ok"' in body
+        assert http_get(f"{base}/api/v1/goals", token) == (200, b"[]")
+        assert http_get(f"{base}/api/v1/goals")[0] == 401
+        # Static files for the admin are collected and served.
+        assert http_get(f"{base}/static/admin/css/base.css")[0] == 200
+
+        password_file = tmp_path / "var" / "admin-password.txt"
+        assert password_file.read_text().strip() == password
+        assert password_file.stat().st_mode & 0o777 == 0o600
+
+        children = children_of(process.pid)
+        commands = " | ".join(children.values())
+        assert len(children) == 4, commands
+        for part in ("redis-server", "daphne", "celery -A config worker", "celery -A config beat"):
+            assert part in commands
+        assert (tmp_path / "var" / "redis").is_dir()
+    except BaseException:
+        process.kill()
+        print(output.text())  # shown by pytest with the failure
+        raise
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+        try:
+            returncode = process.wait(timeout=STOP_DEADLINE_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()  # its children get SIGTERM from the kernel (parent-death signal)
+            raise
+
+    assert returncode == 0, output.text()
+    assert "Stopped cleanly (SIGINT)" in output.text()
+    leftovers = [pid for pid in children if is_running(pid)]
+    assert leftovers == [], leftovers
