@@ -3,71 +3,25 @@ lapsed lease and failed, its slot is free again, and a new worker runs the next 
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
-from django.db import connection
 
 from runs.models import Run
 from tests.factories import AgentFactory, GoalFactory
 from tests.fakes.openai_server import ChatReply
+from tests.processes import wait_for, worker_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
 
-def wait_for(predicate, timeout: float = 40.0, message: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{message} not met before the deadline")
-
-
 def start_worker(fake_llm) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "SQLITE_PATH": str(connection.settings_dict["NAME"]),
-        "REDIS_URL": django_settings.REDIS_URL,
-        "OPENAI_BASE_URL": fake_llm.base_url,
-        "OPENAI_API_KEY": "sk-test-fake",
-        "LLM_PROVIDER": "openai",
-        "LLM_MODEL": "gpt-4o-mini",
-        "RUN_LEASE_SECONDS": "2",
-        "RUN_HEARTBEAT_SECONDS": "0.5",
-        "LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool",
-            "threads",
-            "--concurrency",
-            "4",
-            "--loglevel",
-            "WARNING",
-            "-n",
-            f"runs-{uuid.uuid4().hex[:8]}@%h",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return worker_process(fake_llm, {"RUN_LEASE_SECONDS": "2", "RUN_HEARTBEAT_SECONDS": "0.5"})
 
 
 def test_limit_recovers_after_the_worker_of_a_running_run_is_killed(api, fake_llm, settings):

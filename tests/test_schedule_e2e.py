@@ -6,56 +6,28 @@ Slow by nature (cron has minute granularity): up to about two minutes.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
-from django.db import connection
 from django.utils.timezone import now
 
 from dags.models import DagExecution
 from goals.models import ScheduleTick
 from runs.models import Run
 from tests.factories import AgentFactory, DagFactory, decomposer_job
+from tests.processes import celery_process, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.timeout(240)]
 
 
-def wait_for(predicate, timeout: float, message: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{message} not met before the deadline")
-
-
 def start(fake_llm, tmp_path: Path, *arguments: str) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "SQLITE_PATH": str(connection.settings_dict["NAME"]),
-        "REDIS_URL": django_settings.REDIS_URL,
-        "OPENAI_BASE_URL": fake_llm.base_url,
-        "OPENAI_API_KEY": "sk-test-fake",
-        "LLM_PROVIDER": "openai",
-        "LLM_MODEL": "gpt-4o-mini",
-        "LOG_LEVEL": "WARNING",
-    }
     log = (tmp_path / f"{arguments[0]}-{uuid.uuid4().hex[:6]}.log").open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", *arguments, "--loglevel", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    return celery_process(fake_llm, *arguments, output=log)
 
 
 def test_beat_and_a_worker_fire_schedules_and_pausing_stops_them(api, fake_llm, tmp_path):

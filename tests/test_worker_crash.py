@@ -3,71 +3,24 @@ every node completes exactly once (SPEC D18)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
-import time
-import uuid
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from dags.models import DagExecution, ExecutionEvent, SubStep
 from tests.factories import AgentFactory, DagFactory, decomposer_job
 from tests.fakes.openai_server import ChatReply
+from tests.processes import wait_for, worker_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
 
-def wait_for(predicate, timeout: float = 40.0, message: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{message} not met before the deadline")
-
-
 def start_worker(fake_llm) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "SQLITE_PATH": str(connection.settings_dict["NAME"]),
-        "REDIS_URL": settings.REDIS_URL,
-        "OPENAI_BASE_URL": fake_llm.base_url,
-        "OPENAI_API_KEY": "sk-test-fake",
-        "LLM_PROVIDER": "openai",
-        "LLM_MODEL": "gpt-4o-mini",
-        "NODE_LEASE_SECONDS": "2",
-        "NODE_HEARTBEAT_SECONDS": "0.5",
-        "LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool",
-            "threads",
-            "--concurrency",
-            "4",
-            "--loglevel",
-            "WARNING",
-            "-n",
-            f"crash-{uuid.uuid4().hex[:8]}@%h",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return worker_process(fake_llm, {"NODE_LEASE_SECONDS": "2", "NODE_HEARTBEAT_SECONDS": "0.5"})
 
 
 def test_sigkilled_worker_is_recovered_and_each_node_completes_once(api, fake_llm):

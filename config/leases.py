@@ -1,0 +1,68 @@
+"""Leases of work in progress, renewed by one heartbeat thread per worker process (SPEC D18).
+
+A lease says a live worker is on a row (a DAG node, a goal run). If the worker dies, the lease
+lapses and a recovery sweep deals with the row. The set of ids held here is the only in-process
+state, and losing it loses nothing: the leases simply lapse.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils.timezone import now
+
+logger = logging.getLogger(__name__)
+
+
+class LeaseKeeper:
+    """Renews `lease_expires_at` of held rows of one model while they are `running`."""
+
+    def __init__(
+        self, *, name: str, model: Callable[[], type], lease_setting: str, heartbeat_setting: str
+    ) -> None:
+        self.name = name
+        self._model = model  # resolved lazily: apps are not loaded at import time
+        self._lease_setting = lease_setting
+        self._heartbeat_setting = heartbeat_setting
+        self._lock = threading.Lock()
+        self._held: set[str] = set()
+        self._thread: threading.Thread | None = None
+
+    def lease_deadline(self) -> datetime:
+        return now() + timedelta(seconds=getattr(settings, self._lease_setting))
+
+    def hold(self, row_id: str) -> None:
+        """Keep renewing this row's lease until `release()`."""
+        with self._lock:
+            self._held.add(row_id)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._renew_forever, name=f"{self.name}-leases", daemon=True
+                )
+                self._thread.start()
+
+    def release(self, row_id: str) -> None:
+        with self._lock:
+            self._held.discard(row_id)
+
+    def _renew_forever(self) -> None:
+        stop = threading.Event()
+        while not stop.wait(getattr(settings, self._heartbeat_setting)):
+            with self._lock:
+                ids = list(self._held)
+            if not ids:
+                continue
+            model = self._model()
+            try:
+                model.objects.filter(pk__in=ids, status="running").update(
+                    lease_expires_at=self.lease_deadline()
+                )
+            except Exception:  # the next beat tries again; a lapsed lease means a sweep
+                logger.warning("could not renew %d %s leases", len(ids), self.name, exc_info=True)
+            finally:
+                close_old_connections()

@@ -1,0 +1,70 @@
+"""Real Celery processes for tests, sharing the test database file and the test Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(
+    predicate: Callable[[], bool], timeout: float = 40.0, message: str = "condition"
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{message} not met before the deadline")
+
+
+def celery_process(
+    fake_llm,
+    *arguments: str,
+    extra_env: dict[str, str] | None = None,
+    output: IO[bytes] | int = subprocess.DEVNULL,
+) -> subprocess.Popen:
+    """`celery -A config <arguments>` against the test database, Redis and scripted LLM."""
+    env = {
+        **os.environ,
+        "SQLITE_PATH": str(connection.settings_dict["NAME"]),
+        "REDIS_URL": settings.REDIS_URL,
+        "OPENAI_BASE_URL": fake_llm.base_url,
+        "OPENAI_API_KEY": "sk-test-fake",
+        "LLM_PROVIDER": "openai",
+        "LLM_MODEL": "gpt-4o-mini",
+        "LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", *arguments, "--loglevel", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not subprocess.DEVNULL else subprocess.DEVNULL,
+    )
+
+
+def worker_process(fake_llm, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    """A thread-pool worker with a unique name."""
+    return celery_process(
+        fake_llm,
+        "worker",
+        "--pool",
+        "threads",
+        "--concurrency",
+        "4",
+        "-n",
+        f"test-{uuid.uuid4().hex[:8]}@%h",
+        extra_env=extra_env,
+    )
