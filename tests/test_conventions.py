@@ -251,3 +251,10 @@ def test_garbage_bodies_never_produce_a_server_error(api, method, template):
     for body in GARBAGE_BODIES:
         response = getattr(api, method)(path, data=body, content_type="application/json")
         assert response.status_code < 500, (path, body, response.content)
+
+
+def test_static_files_are_served_without_authentication(anon_client):
+    response = anon_client.get("/static/admin/css/base.css")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content if response.streaming else [response.content])
+    assert anon_client.get("/static/nothing-here.css").status_code == 404
