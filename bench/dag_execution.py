@@ -182,8 +182,19 @@ def main() -> None:
 
         delays["par|"] = 0.2
         execution, wall = run([task(f"{i:03d}", [], prompt="par|") for i in range(1, 21)])
+        rows = node_rows(execution)
+        plan_rows = [r for r in rows if r.task_id != "__SYNTHESIS__"]
+        synthesis = next(r for r in rows if r.task_id == "__SYNTHESIS__")
+
+        def since_start(moment) -> float:
+            return round((moment - execution.started_at).total_seconds() * 1000, 1)
+
         results["parallel20_200ms"] = {
             "wall_ms": round(wall * 1000, 1),
+            "first_node_start_ms": since_start(min(r.started_at for r in plan_rows)),
+            "last_node_start_ms": since_start(max(r.started_at for r in plan_rows)),
+            "last_node_end_ms": since_start(max(r.completed_at for r in plan_rows)),
+            "synthesis_end_ms": since_start(synthesis.completed_at),
             "target_ms": round(1.2 * 200 + 1.2 * 5, 1),
             "original_ms": "435-451",
         }

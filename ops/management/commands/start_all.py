@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 
 from agents.llm.providers import UnknownProvider, canonical_provider, provider_configured
 from config.embedded_redis import free_port, start_redis
@@ -180,7 +181,7 @@ class Command(BaseCommand):
     def _make_folders(self, var_dir: Path) -> None:
         var_dir.mkdir(parents=True, exist_ok=True)
         Path(settings.ARTIFACTS_DIR).mkdir(parents=True, exist_ok=True)
-        if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        if connection.vendor == "sqlite":
             Path(settings.DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 
     def _child_env(self) -> dict[str, str]:
