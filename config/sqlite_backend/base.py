@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 
+from django.db import OperationalError
 from django.db.backends.sqlite3 import base
 
 _write_lock = threading.Lock()
@@ -20,13 +21,18 @@ class DatabaseWrapper(base.DatabaseWrapper):
     _holds_write_lock = False
 
     def _start_transaction_under_autocommit(self) -> None:
-        _write_lock.acquire()
+        if not _write_lock.acquire(timeout=self.write_lock_timeout()):
+            raise OperationalError("database is locked")
         self._holds_write_lock = True
         try:
             super()._start_transaction_under_autocommit()
         except BaseException:
             self._release_write_lock()
             raise
+
+    def write_lock_timeout(self) -> float:
+        """Wait as long as SQLite itself would (its busy timeout), then fail the same way."""
+        return float(self.settings_dict.get("OPTIONS", {}).get("timeout", 5))
 
     def _release_write_lock(self) -> None:
         if self._holds_write_lock:
