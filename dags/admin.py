@@ -155,7 +155,7 @@ class DagAdmin(CascadeDeleteMixin, admin.ModelAdmin):
             total = dag.executions.count()
         return changelist_link(DagExecution, f"{total} execution(s)", dag__id__exact=dag.pk)
 
-    @admin.display(description="runs")
+    @admin.display(description="schedule")
     def schedule_description(self, dag: Dag) -> str:
         return cron_description(dag.cron_schedule)
 

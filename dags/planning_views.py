@@ -42,8 +42,9 @@ _ERRORS = {
         description="Invalid input, cron expression or provider, or no valid plan after 3 attempts"
     ),
     404: OpenApiResponse(description="The planner agent does not exist or is not active"),
-    500: OpenApiResponse(description="No parseable or gap-free plan after 3 attempts"),
-    502: OpenApiResponse(description="The LLM provider failed"),
+    502: OpenApiResponse(
+        description="The LLM provider failed, or gave no parseable, gap-free plan in 3 attempts"
+    ),
 }
 
 

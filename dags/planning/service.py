@@ -353,9 +353,10 @@ def _assess(content: str) -> _Verdict:
 
 
 def _final_error(verdict: _Verdict) -> PlanningError:
+    # The planner model, not the client or this server, failed: 502 (the original used 500).
     if verdict.outcome == "invalid_json":
         return PlanningError(
-            500,
+            502,
             "LLM response is not valid JSON after multiple attempts",
             attempts=MAX_ATTEMPTS,
             responsePreview=verdict.content[:RESPONSE_PREVIEW_CHARS],
@@ -369,7 +370,7 @@ def _final_error(verdict: _Verdict) -> PlanningError:
             result=verdict.raw,
         )
     return PlanningError(
-        500,
+        502,
         "Failed to create DAG after maximum attempts",
         max_attempts=MAX_ATTEMPTS,
         attempts=MAX_ATTEMPTS,

@@ -301,7 +301,7 @@ def test_three_unparseable_replies_fail_with_attempts(api, fake_llm):
 
     response = post(api, body())
 
-    assert response.status_code == 500
+    assert response.status_code == 502
     assert response.json() == {
         "error": "LLM response is not valid JSON after multiple attempts",
         "attempts": 3,
@@ -364,7 +364,7 @@ def test_gaps_on_every_attempt_fail(api, fake_llm):
 
     response = post(api, body())
 
-    assert response.status_code == 500
+    assert response.status_code == 502
     assert response.json() == {
         "error": "Failed to create DAG after maximum attempts",
         "max_attempts": 3,
