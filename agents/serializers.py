@@ -31,6 +31,14 @@ class AgentListQuery(serializers.Serializer):
     )
 
 
+class UsageOut(serializers.Serializer):
+    """Token usage of LLM calls, as every endpoint reports it."""
+
+    promptTokens = serializers.IntegerField()
+    completionTokens = serializers.IntegerField()
+    totalTokens = serializers.IntegerField()
+
+
 class AgentOut(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()

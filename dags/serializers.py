@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from agents.serializers import UsageOut
 from config.api.formatting import iso, money
 from config.api.validation import PageQuery, StrictCharField
 from dags.models import Dag, DagExecution, SubStep
@@ -56,12 +57,6 @@ class DagUpdateIn(serializers.Serializer):
 
     def validate_dagTitle(self, value: str | None) -> str | None:
         return (value or "").strip() or None
-
-
-class UsageOut(serializers.Serializer):
-    promptTokens = serializers.IntegerField()
-    completionTokens = serializers.IntegerField()
-    totalTokens = serializers.IntegerField()
 
 
 class DagOut(serializers.Serializer):

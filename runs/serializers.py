@@ -4,6 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from agents.serializers import UsageOut
 from config.api.formatting import iso, money
 from goals.serializers import GoalOut, goal_payload
 from runs.models import Output, Run, Step
@@ -12,12 +13,6 @@ from runs.models import Output, Run, Step
 class RunListQuery(serializers.Serializer):
     goalId = serializers.CharField(required=False)
     status = serializers.CharField(required=False)
-
-
-class UsageOut(serializers.Serializer):
-    promptTokens = serializers.IntegerField()
-    completionTokens = serializers.IntegerField()
-    totalTokens = serializers.IntegerField()
 
 
 class RunOut(serializers.Serializer):

@@ -87,3 +87,9 @@ def test_every_api_route_is_in_the_schema(api):
 )
 def test_presenters_match_their_documented_shape(make, present, documented):
     assert list(present(make())) == list(documented().fields)
+
+
+def test_schema_generates_without_warnings():
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
