@@ -129,6 +129,7 @@ async def follow(
             return
 
         loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
         next_heartbeat = loop.time() + heartbeat
         while True:
             wait = max(0.0, next_heartbeat - loop.time())
@@ -137,11 +138,18 @@ async def follow(
             message = None
             try:
                 if subscription.live:
-                    message = await asyncio.wait_for(subscription.inbox.get(), wait)
+                    # Not asyncio.wait_for: on Python 3.11 it returns the result, and drops the
+                    # cancellation, when a message arrives just as the client disconnects; the
+                    # stream then never ends. asyncio.timeout keeps the cancellation.
+                    async with asyncio.timeout(wait):
+                        message = await subscription.inbox.get()
                 else:
                     await asyncio.sleep(wait)
             except TimeoutError:
                 pass
+            if task is not None and task.cancelling():
+                # Cancelled, but something below swallowed the CancelledError: stop anyway.
+                raise asyncio.CancelledError
 
             if message is not None:
                 events = await follower.on_message(message)

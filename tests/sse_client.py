@@ -89,6 +89,23 @@ class ServerLoop:
             return cls._loop
 
 
+def server_loop_stacks() -> str:
+    """The stacks of every task on the shared server loop and of every thread (for failures)."""
+    import io
+    import sys
+    import traceback
+
+    out = io.StringIO()
+    loop = ServerLoop.get()
+    for task in asyncio.all_tasks(loop):
+        out.write(f"--- task {task.get_name()} {task.get_coro()!r}\n")
+        task.print_stack(file=out)
+    for ident, frame in sys._current_frames().items():
+        out.write(f"--- thread {ident}\n")
+        out.write("".join(traceback.format_stack(frame)))
+    return out.getvalue()
+
+
 def run_in_server_loop(coroutine: Any, timeout: float = 30) -> Any:
     """Run a coroutine on the shared server loop and wait for its result."""
     return asyncio.run_coroutine_threadsafe(coroutine, ServerLoop.get()).result(timeout)
@@ -160,7 +177,9 @@ class AsgiSseClient:
         try:
             self._future.result(timeout)
         except TimeoutError as error:
-            raise TimeoutError("the application did not return") from error
+            raise TimeoutError(
+                "the application did not return; where it waits:\n" + server_loop_stacks()
+            ) from error
 
     @classmethod
     def close_all(cls) -> None:

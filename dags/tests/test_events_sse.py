@@ -260,6 +260,53 @@ def test_heartbeat_comments_keep_an_idle_stream_open(key, settings):
         client.disconnect()
 
 
+def test_a_disconnect_as_a_duplicate_live_event_arrives_still_ends_the_stream(monkeypatch):
+    """The race that once kept streams alive after the client left: the event was already sent
+    (read from the database), its copy from the layer lands in the inbox, and the cancellation
+    comes before the stream's task resumes. Python 3.11's asyncio.wait_for returned the message
+    and dropped the cancellation; the generator must end anyway."""
+    import asyncio
+
+    import config.sse as sse
+    from tests.sse_client import run_in_server_loop
+
+    execution = DagExecutionFactory(status="running")
+    emit_substep(execution.id, "001")
+    subscriptions = []
+
+    class RecordedSubscription(sse.Subscription):
+        def __init__(self, group: str) -> None:
+            super().__init__(group)
+            subscriptions.append(self)
+
+    monkeypatch.setattr(sse, "Subscription", RecordedSubscription)
+
+    async def scenario() -> list[bytes]:
+        frames: list[bytes] = []
+        delivered = asyncio.Event()
+
+        async def consume() -> None:
+            async for frame in sse.follow(EXECUTION_EVENTS, execution.id, 0, heartbeat=30):
+                frames.append(frame)
+                if frame.startswith(b"id: 1"):
+                    delivered.set()
+
+        task = asyncio.create_task(consume())
+        await asyncio.wait_for(delivered.wait(), 10)
+        await asyncio.sleep(0.05)  # the stream is now idle, waiting on its inbox
+        duplicate = {"type": "live.event", "seq": 1, "event": "substep.started", "data": {}}
+        subscriptions[0].inbox.put_nowait(duplicate)
+        asyncio.get_running_loop().call_soon(task.cancel)
+        done, _ = await asyncio.wait([task], timeout=5)
+        assert done, "the stream kept running after it was cancelled"
+        assert task.cancelled()
+        return frames
+
+    frames = run_in_server_loop(scenario(), timeout=20)
+    assert [frame.split(b"\n")[0] for frame in frames] == [b"event: execution.updated", b"id: 1"]
+    assert wait_until(lambda: group_member_count(EXECUTION_EVENTS.group_name(execution.id)) == 0)
+
+
 def test_an_event_lost_on_the_layer_is_recovered_from_the_database(key, monkeypatch):
     import config.live_events as live_events
 
