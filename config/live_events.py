@@ -178,7 +178,14 @@ class EventStore:
         subject = self.subject_model.objects.filter(pk=subject_id).first()
         if subject is None:
             return None
-        own_events = self.event_model.objects.filter(**{f"{self.subject_field}_id": subject_id})
+        # Everything below is bounded by the sequence number read with the subject: events up to
+        # it were committed with (or before) that row. An event committed after the subject was
+        # read must not count here, or a terminal event could make the feed "settled" without
+        # being among the events returned, and the follower would stop one event short.
+        last_seq = subject.last_event_seq
+        own_events = self.event_model.objects.filter(
+            **{f"{self.subject_field}_id": subject_id}, seq__lte=last_seq
+        )
         events = [
             StoredEvent(e.seq, e.type, self.wire(e.type, e.payload))
             for e in own_events.filter(seq__gt=after_seq).order_by("seq")
@@ -195,7 +202,7 @@ class EventStore:
         return FeedState(
             snapshot=snapshot,
             events=events,
-            last_seq=subject.last_event_seq,
+            last_seq=last_seq,
             settled=self._settled(subject.status, last),
         )
 

@@ -101,6 +101,28 @@ def test_run_events_go_with_their_run():
     assert not RunEvent.objects.exists()
 
 
+@pytest.mark.django_db
+def test_a_read_never_counts_events_committed_after_its_subject_row():
+    """A follower reads the run row, then its events. A terminal event committed in between
+    once made the feed "settled" while the events returned stopped short of it, and streams
+    ended without their last event. Here the run row is as it was before the terminal event."""
+    run = RunFactory(status="running")
+    emit_step(run.id, 1)
+    Run.objects.filter(pk=run.id).update(status="failed", error="boom")
+    emit_run_event(run_id=run.id, type="run.failed", payload={"error": "boom"})
+    Run.objects.filter(pk=run.id).update(last_event_seq=1)  # the row as read before the commit
+
+    state = RUN_EVENTS.read(run.id, 0)
+    assert [event.seq for event in state.events] == [1]
+    assert state.last_seq == 1
+    assert state.settled is False  # the terminal event is still to be delivered
+
+    Run.objects.filter(pk=run.id).update(last_event_seq=2)
+    state = RUN_EVENTS.read(run.id, 1)
+    assert [event.type for event in state.events] == ["run.failed"]
+    assert state.settled is True
+
+
 @pytest.mark.django_db(transaction=True)
 def test_sse_replay_live_terminal_and_204(key):
     run = RunFactory(status="running")
