@@ -35,7 +35,6 @@ def start_worker(env: dict[str, str], llm_url: str, concurrency: int) -> subproc
         "LLM_PROVIDER": "openai",
         "LLM_MODEL": "gpt-4o-mini",
         "CELERY_WORKER_CONCURRENCY": str(concurrency),
-        "EXECUTION_MAX_PARALLEL_NODES": "32",
     }
     return subprocess.Popen(
         [
@@ -127,7 +126,9 @@ def main() -> None:
     args = parser.parse_args()
 
     env, services = isolated_environment()
-    os.environ.update({"LOG_LEVEL": "WARNING"})
+    # The cap applies where nodes are dispatched: in this process (the first wave) and in the
+    # worker (what finishing nodes unblock), so both get it through the environment.
+    os.environ.update({"LOG_LEVEL": "WARNING", "EXECUTION_MAX_PARALLEL_NODES": "32"})
     setup_django()
     sys.path.insert(0, str(ROOT))
     from agents.models import Agent

@@ -35,6 +35,7 @@ from django.utils.timezone import now
 
 from config.api.formatting import epoch_ms
 from config.api.renderers import dumps
+from config.db import write_transaction
 from config.errors import NotFound
 
 logger = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ class EventStore:
         missing = [key for key in (*layout.leading, *layout.trailing) if key not in given]
         if missing:
             logger.warning("%s event %s emitted without %s", self.name, event_type, missing)
-        with transaction.atomic():
+        with write_transaction():
             current = (
                 self.subject_model.objects.select_for_update()
                 .filter(pk=subject_id)

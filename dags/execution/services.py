@@ -23,6 +23,7 @@ from django.utils.timezone import now
 
 from agents.llm.client import Usage
 from agents.templating import current_date_text
+from config.db import write_transaction
 from config.errors import Conflict, InvalidInput
 from dags import events
 from dags.execution import leases
@@ -239,7 +240,7 @@ def sub_step_claim(*, sub_step_id: str) -> SubStep | None:
     lost workers (the sweep fails those), or the execution is not running (suspended,
     cancelled, deleted). This is what makes redelivery harmless.
     """
-    with transaction.atomic():
+    with write_transaction():
         stamp = now()
         claimed = (
             SubStep.objects.filter(pk=sub_step_id, execution__status=Status.RUNNING)
@@ -273,7 +274,7 @@ def sub_step_claim(*, sub_step_id: str) -> SubStep | None:
 
 def sub_step_give_up(*, sub_step_id: str) -> None:
     """Fail a node whose workers kept dying (its lease lapsed NODE_MAX_ATTEMPTS times)."""
-    with transaction.atomic():
+    with write_transaction():
         sub_step = SubStep.objects.filter(pk=sub_step_id).first()
         if sub_step is None:
             return
@@ -307,7 +308,7 @@ def sub_step_complete(*, sub_step: SubStep, outcome: NodeOutcome) -> str | None:
 
     Returns a node to run next in the same worker, when exactly one became ready.
     """
-    with transaction.atomic():
+    with write_transaction():
         execution = _locked(sub_step.execution_id)
         stamp = now()
         duration = _duration_ms(sub_step.started_at, stamp)
@@ -417,7 +418,7 @@ def _record_failure(execution: DagExecution, sub_step: SubStep, message: str) ->
 
 
 def sub_step_fail(*, sub_step: SubStep, message: str) -> None:
-    with transaction.atomic():
+    with write_transaction():
         execution = _locked(sub_step.execution_id)
         _record_failure(execution, sub_step, message[: settings.NODE_ERROR_MAX_CHARS])
 
