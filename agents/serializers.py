@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rest_framework import serializers
 
 from agents.models import Agent, Provider
-from config.api.formatting import iso
+from config.api.formatting import fields_of, iso
 from config.api.validation import StrictCharField
 
 PROMPT_MAX_LENGTH = 200_000
@@ -52,19 +53,38 @@ class AgentOut(serializers.Serializer):
     updatedAt = serializers.DateTimeField()
 
 
-def agent_payload(agent: Agent) -> dict[str, Any]:
+# Columns `agent_row_payload` reads (as `.values(*AGENT_ROW_FIELDS)` returns them).
+AGENT_ROW_FIELDS = (
+    "id",
+    "name",
+    "version",
+    "prompt_template",
+    "provider",
+    "model",
+    "active",
+    "metadata",
+    "created_at",
+    "updated_at",
+)
+
+
+def agent_row_payload(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "id": agent.id,
-        "name": agent.name,
-        "version": agent.version,
-        "promptTemplate": agent.prompt_template,
-        "provider": agent.provider,
-        "model": agent.model,
-        "active": agent.active,
-        "metadata": agent.metadata,
-        "createdAt": iso(agent.created_at),
-        "updatedAt": iso(agent.updated_at),
+        "id": row["id"],
+        "name": row["name"],
+        "version": row["version"],
+        "promptTemplate": row["prompt_template"],
+        "provider": row["provider"],
+        "model": row["model"],
+        "active": row["active"],
+        "metadata": row["metadata"],
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
     }
+
+
+def agent_payload(agent: Agent) -> dict[str, Any]:
+    return agent_row_payload(fields_of(agent, AGENT_ROW_FIELDS))
 
 
 # Input keys → model fields.

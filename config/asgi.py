@@ -2,12 +2,12 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+from config.asgi_http import get_api_asgi_application
+
 # Django must be set up before anything imports models (consumers, routing).
-django_asgi_app = get_asgi_application()
+django_asgi_app = get_api_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -136,7 +136,7 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "config.cache.SharedRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "aa",
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
@@ -300,6 +300,10 @@ HEALTH_CACHE_SECONDS = env.float("HEALTH_CACHE_SECONDS", default=5.0)
 HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=1.0)
 # Idle SSE streams send a `: heartbeat` comment this often, so proxies keep them open.
 SSE_HEARTBEAT_SECONDS = env.float("SSE_HEARTBEAT_SECONDS", default=15.0)
+# Threads per web process (config/asgi_http.py): quick reads take turns on ASGI_QUICK_THREADS;
+# other requests get a thread each, and up to ASGI_IDLE_THREADS of those wait for the next one.
+ASGI_QUICK_THREADS = env.int("ASGI_QUICK_THREADS", default=1)
+ASGI_IDLE_THREADS = env.int("ASGI_IDLE_THREADS", default=16)
 
 # --- LLM providers (agents/llm) -------------------------------------------------------------------
 # Each provider is reached through its OpenAI-compatible endpoint with the `openai` SDK.

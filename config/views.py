@@ -40,6 +40,9 @@ class HealthApi(APIView):
 
 
 class ReadinessApi(APIView):
+    # Its checks wait on Redis, the database and the LLM check with timeouts: not a quick read
+    # (config/asgi_http.py), so it never holds up the shared request threads.
+    runs_long = True
     authentication_classes: list = []
     permission_classes: list = []
     throttle_classes: list = []

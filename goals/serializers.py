@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.conf import settings
 from rest_framework import serializers
 
-from agents.serializers import AgentOut, agent_payload
-from config.api.formatting import iso
+from agents.serializers import AGENT_ROW_FIELDS, AgentOut, agent_row_payload
+from config.api.formatting import fields_of, iso
 from config.api.validation import StrictCharField
 from goals.cron import CronError, normalize_cron, validate_timezone
 from goals.models import Goal, Schedule
@@ -137,37 +138,80 @@ class RunTriggeredOut(serializers.Serializer):
     message = serializers.CharField()
 
 
-def schedule_payload(schedule: Schedule) -> dict[str, Any]:
+# Columns the row presenters read (as `.values(*fields)` returns them).
+SCHEDULE_ROW_FIELDS = (
+    "id",
+    "goal_id",
+    "cron_expr",
+    "timezone",
+    "active",
+    "last_run_at",
+    "created_at",
+)
+GOAL_ROW_FIELDS = (
+    "id",
+    "objective",
+    "params",
+    "webhook_url",
+    "agent_id",
+    "status",
+    "created_at",
+    "updated_at",
+)
+_NOT_INCLUDED = object()
+
+
+def schedule_row_payload(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "id": schedule.id,
-        "goalId": schedule.goal_id,
-        "cronExpr": schedule.cron_expr,
-        "timezone": schedule.timezone,
-        "active": schedule.active,
-        "lastRunAt": iso(schedule.last_run_at),
-        "createdAt": iso(schedule.created_at),
+        "id": row["id"],
+        "goalId": row["goal_id"],
+        "cronExpr": row["cron_expr"],
+        "timezone": row["timezone"],
+        "active": row["active"],
+        "lastRunAt": iso(row["last_run_at"]),
+        "createdAt": iso(row["created_at"]),
     }
+
+
+def schedule_payload(schedule: Schedule) -> dict[str, Any]:
+    return schedule_row_payload(fields_of(schedule, SCHEDULE_ROW_FIELDS))
+
+
+def goal_row_payload(
+    row: Mapping[str, Any],
+    *,
+    schedules: Iterable[Mapping[str, Any]] | None = None,
+    agent: Any = _NOT_INCLUDED,
+) -> dict[str, Any]:
+    """A goal row; `schedules` (rows) and `agent` (a row or None) are added when given."""
+    payload: dict[str, Any] = {
+        "id": row["id"],
+        "objective": row["objective"],
+        "params": row["params"],
+        "webhookUrl": row["webhook_url"],
+        "agentId": row["agent_id"],
+        "status": row["status"],
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
+    }
+    if schedules is not None:
+        payload["schedules"] = [schedule_row_payload(schedule) for schedule in schedules]
+    if agent is not _NOT_INCLUDED:
+        payload["agent"] = agent_row_payload(agent) if agent is not None else None
+    return payload
 
 
 def goal_payload(
     goal: Goal, *, with_schedules: bool = False, with_agent: bool = False
 ) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "id": goal.id,
-        "objective": goal.objective,
-        "params": goal.params,
-        "webhookUrl": goal.webhook_url,
-        "agentId": goal.agent_id,
-        "status": goal.status,
-        "createdAt": iso(goal.created_at),
-        "updatedAt": iso(goal.updated_at),
-    }
+    schedules = None
     if with_schedules:
         # `schedule_list` is attached by the goal selectors in one query for all goals.
-        schedules = getattr(goal, "schedule_list", None)
-        if schedules is None:
-            schedules = goal.schedules.order_by("created_at")
-        payload["schedules"] = [schedule_payload(s) for s in schedules]
+        listed = getattr(goal, "schedule_list", None)
+        if listed is None:
+            listed = goal.schedules.order_by("created_at")
+        schedules = [fields_of(schedule, SCHEDULE_ROW_FIELDS) for schedule in listed]
+    agent: Any = _NOT_INCLUDED
     if with_agent:
-        payload["agent"] = agent_payload(goal.agent) if goal.agent is not None else None
-    return payload
+        agent = fields_of(goal.agent, AGENT_ROW_FIELDS) if goal.agent is not None else None
+    return goal_row_payload(fields_of(goal, GOAL_ROW_FIELDS), schedules=schedules, agent=agent)

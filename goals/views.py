@@ -17,6 +17,7 @@ from goals.serializers import (
     MessageOut,
     RunTriggeredOut,
     goal_payload,
+    goal_row_payload,
 )
 from runs.services import run_trigger
 
@@ -37,8 +38,10 @@ class GoalListCreateApi(APIView):
     )
     def get(self, request: Request) -> Response:
         query = validated_query(GoalListQuery, request.query_params)
-        goals = selectors.goal_list(status=query.get("status"))
-        return Response([goal_payload(g, with_schedules=True, with_agent=True) for g in goals])
+        rows = selectors.goal_list(status=query.get("status"))
+        return Response(
+            [goal_row_payload(row, schedules=row["schedules"], agent=row["agent"]) for row in rows]
+        )
 
     @extend_schema(
         operation_id="create_goal", request=GoalCreateIn, responses={201: GoalOut}, tags=["goals"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 
 def iso(value: datetime | None) -> str | None:
@@ -26,3 +28,9 @@ def money(value: Decimal | None) -> str | None:
         return None
     text = format(value.normalize(), "f")
     return "0" if text in ("-0", "") else text
+
+
+def fields_of(instance: Any, names: Iterable[str]) -> dict[str, Any]:
+    """A model instance as the row `.values(*names)` would give, for presenters that take rows
+    (so one presenter serves model instances and the row-based hot list paths)."""
+    return {name: getattr(instance, name) for name in names}

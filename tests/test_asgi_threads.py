@@ -1,0 +1,158 @@
+"""The ASGI handler's thread policy (config/asgi_http.py): quick reads take turns on a shared
+thread, other requests get reused threads of their own, and nothing quick can hold up a slow
+or writing request."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+from django.core.cache import caches
+
+from config import views
+from config.asgi import django_asgi_app
+from config.asgi_http import is_quick_request
+from tests.sse_client import run_in_server_loop
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def _call(method: str, path: str) -> tuple[int, bytes]:
+    messages: list[dict[str, Any]] = []
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()  # the client never disconnects
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    await django_asgi_app(scope, receive, send)
+    status = next(m["status"] for m in messages if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    return status, body
+
+
+def call(method: str, path: str) -> int:
+    return run_in_server_loop(_call(method, path), timeout=20)[0]
+
+
+def start_call(method: str, path: str):
+    from tests.sse_client import ServerLoop
+
+    return asyncio.run_coroutine_threadsafe(_call(method, path), ServerLoop.get())
+
+
+@pytest.fixture
+def health_threads(monkeypatch):
+    """Record the thread each /health request runs on; `gate`, when set, holds requests."""
+    seen: list[str] = []
+    gate: dict[str, threading.Event | None] = {"event": None}
+    entered = threading.Event()
+    real_get = views.HealthApi.get
+
+    def recording_get(self, request, *args, **kwargs):
+        seen.append(threading.current_thread().name)
+        entered.set()
+        if gate["event"] is not None:
+            assert gate["event"].wait(10)
+        return real_get(self, request, *args, **kwargs)
+
+    monkeypatch.setattr(views.HealthApi, "get", recording_get)
+    return seen, gate, entered
+
+
+def test_requests_are_classified_by_method_and_view():
+    def scope(method: str, path: str) -> dict[str, Any]:
+        return {"type": "http", "method": method, "path": path, "root_path": ""}
+
+    assert is_quick_request(scope("GET", "/api/v1/goals"))
+    assert is_quick_request(scope("GET", "/health"))
+    assert is_quick_request(scope("GET", "/no/such/route"))
+    assert not is_quick_request(scope("POST", "/api/v1/goals"))
+    assert not is_quick_request(scope("DELETE", "/api/v1/goals/goal_x"))
+    assert not is_quick_request(scope("GET", "/health/ready"))  # runs_long
+    assert not is_quick_request(scope("GET", "/api/v1/dag-executions/abc/events"))  # async
+    assert not is_quick_request(scope("GET", "/api/v1/runs/abc/events"))
+
+
+def test_quick_reads_run_in_turn_on_one_long_lived_thread(health_threads):
+    seen, gate, entered = health_threads
+    for _ in range(3):
+        assert call("GET", "/health") == 200
+    assert len(set(seen)) == 1 and seen[0].startswith("quick-request")
+
+    gate["event"] = threading.Event()
+    entered.clear()
+    first = start_call("GET", "/health")
+    assert entered.wait(10)
+    entered.clear()
+    second = start_call("GET", "/health")
+    assert not entered.wait(0.3)  # waits for the shared thread instead of taking another
+    gate["event"].set()
+    assert first.result(10)[0] == 200 and second.result(10)[0] == 200
+    assert len(set(seen)) == 1
+
+
+def test_a_busy_quick_thread_does_not_hold_up_other_requests(health_threads):
+    _seen, gate, entered = health_threads
+    gate["event"] = threading.Event()
+    blocked = start_call("GET", "/health")
+    assert entered.wait(10)
+    try:
+        # A write (405 here, but it goes through Django) and a long-running read both finish
+        # while the quick thread is still busy.
+        assert call("POST", "/health") == 405
+        assert call("GET", "/health/ready") in (200, 503)
+    finally:
+        gate["event"].set()
+    assert blocked.result(10)[0] == 200
+
+
+def test_threads_of_other_requests_are_reused(monkeypatch):
+    seen: list[str] = []
+    real_get = views.ReadinessApi.get
+
+    def recording_get(self, request, *args, **kwargs):
+        seen.append(threading.current_thread().name)
+        return real_get(self, request, *args, **kwargs)
+
+    monkeypatch.setattr(views.ReadinessApi, "get", recording_get)
+    for _ in range(3):
+        call("GET", "/health/ready")
+    assert len(seen) == 3 and len(set(seen)) == 1 and seen[0].startswith("request")
+
+
+def test_cache_objects_of_different_threads_share_one_redis_client():
+    clients = []
+
+    def grab() -> None:
+        clients.append(caches["default"]._cache)
+
+    threads = [threading.Thread(target=grab) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(clients) == 3 and len({id(client) for client in clients}) == 1
