@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -48,26 +49,50 @@ def setup_django() -> None:
     call_command("migrate", verbosity=0)
 
 
-def start_daphne(env: dict[str, str]) -> tuple[subprocess.Popen, int]:
+def start_daphne(env: dict[str, str], processes: int = 1) -> tuple[list[subprocess.Popen], int]:
+    """daphne as `./scripts/start` runs it: `processes` processes sharing one port."""
+    from ops.web import daphne_args, listening_sockets
+
     port = free_port()
-    daphne = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "config.asgi:application",
-        ],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    listeners = listening_sockets("127.0.0.1", port, processes)
+    try:
+        servers = [
+            subprocess.Popen(
+                daphne_args(listener.fileno()),
+                cwd=ROOT,
+                env={**os.environ, **env},
+                pass_fds=(listener.fileno(),),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for listener in listeners
+        ]
+    finally:
+        for listener in listeners:
+            listener.close()
     wait_for_port(port, timeout=30)
-    return daphne, port
+    _wait_until_every_process_serves(port, processes)
+    return servers, port
+
+
+def _wait_until_every_process_serves(port: int, processes: int, timeout: float = 60.0) -> None:
+    """The port accepts as soon as one process listens; new connections are spread over the
+    processes, so many fresh connections answered in a row mean they all serve."""
+    import http.client
+
+    deadline = time.monotonic() + timeout
+    in_a_row = 0
+    while in_a_row < 16 * processes:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the web processes did not all start")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+        try:
+            connection.request("GET", "/health")
+            in_a_row = in_a_row + 1 if connection.getresponse().status == 200 else 0
+        except OSError:
+            in_a_row = 0
+        finally:
+            connection.close()
 
 
 async def _worker(
@@ -103,6 +128,44 @@ async def _worker(
         writer.close()
 
 
+def load_with_wrk(port: int, path: str, token: str, *, seconds: float, connections: int) -> dict:
+    """The same measurement with wrk (Debian's `wrk`), which costs the server's cores far less
+    CPU than a Python client."""
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--latency",
+            "-H",
+            f"Authorization: Token {token}",
+            f"http://127.0.0.1:{port}{path}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def ms(text: str) -> float:
+        value = float(re.match(r"[\d.]+", text).group())
+        return round(value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[re.sub(r"[\d.]", "", text)], 2)
+
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "path": path,
+        "client": "wrk",
+        "connections": connections,
+        "seconds": seconds,
+        "requests": requests,
+        "errors": int(errors.group(1)) if errors else 0,
+        "requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": ms(re.search(r"\s50%\s+(\S+)", out).group(1)),
+        "p99_ms": ms(re.search(r"\s99%\s+(\S+)", out).group(1)),
+    }
+
+
 def load(port: int, path: str, token: str, *, seconds: float, connections: int) -> dict:
     request = (
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {token}\r\n"
@@ -127,6 +190,7 @@ def load(port: int, path: str, token: str, *, seconds: float, connections: int) 
 
     return {
         "path": path,
+        "client": "python",
         "connections": connections,
         "seconds": round(elapsed, 2),
         "requests": len(latencies),

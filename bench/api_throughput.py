@@ -1,10 +1,12 @@
 """Throughput of list endpoints served by daphne, printed as JSON.
 
-    uv run python bench/api_throughput.py [--seconds 10] [--connections 8]
+    uv run python bench/api_throughput.py [--seconds 10] [--connections 8] [--web-processes N]
 
 Seeds 100 goals (each with a schedule and an agent) and 100 DAG executions in a throwaway
-SQLite database, starts daphne on loopback, and measures `GET /api/v1/goals` and
-`GET /api/v1/dag-executions?limit=50` with keep-alive connections from this process.
+SQLite database, starts daphne on loopback as `./scripts/start` does (WEB_PROCESSES processes
+on one port), and measures `GET /api/v1/goals` and `GET /api/v1/dag-executions?limit=50` with
+keep-alive connections: with wrk when it is installed (`apt-get install wrk`), else with a
+Python client in this process (which takes CPU from the server on a small machine).
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import subprocess
 
-from _support import isolated_environment, load, setup_django, start_daphne
+from _support import isolated_environment, load, load_with_wrk, setup_django, start_daphne
 
 
 def seed() -> str:
@@ -58,25 +61,31 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--web-processes", type=int, default=None)
+    parser.add_argument("--python-client", action="store_true", help="do not use wrk")
     args = parser.parse_args()
 
     env, services = isolated_environment()
-    daphne = None
+    servers: list[subprocess.Popen] = []
+    measure = load if args.python_client or not shutil.which("wrk") else load_with_wrk
     try:
         setup_django()
+        from django.conf import settings
+
+        processes = args.web_processes or settings.WEB_PROCESSES
         token = seed()
-        daphne, port = start_daphne(env)
+        servers, port = start_daphne(env, processes)
         results = []
         for path in ["/api/v1/goals", "/api/v1/dag-executions?limit=50"]:
-            load(port, path, token, seconds=2, connections=args.connections)  # warm-up
+            measure(port, path, token, seconds=2, connections=args.connections)  # warm-up
             results.append(
-                load(port, path, token, seconds=args.seconds, connections=args.connections)
+                measure(port, path, token, seconds=args.seconds, connections=args.connections)
             )
         print(
             json.dumps(
                 {
                     "benchmark": "api_throughput",
-                    "server": "daphne (1 process)",
+                    "server": f"daphne ({processes} processes, as ./scripts/start)",
                     "machine": {
                         "cpus": __import__("os").cpu_count(),
                         "python": platform.python_version(),
@@ -88,7 +97,7 @@ def main() -> None:
             )
         )
     finally:
-        for process in [daphne, *services]:
+        for process in [*servers, *services]:
             if process is not None:
                 process.terminate()
                 try:

@@ -1,11 +1,12 @@
-"""Short write transactions that many threads of one process run at once (DAG nodes claiming
-and completing, events being stored).
+"""Database helpers for the hot paths: short write transactions that many threads of one
+process run at once, and timestamps formatted by the database for large lists.
 
 SQLite lets one writer in at a time. A writer that finds the database locked waits in SQLite's
 busy handler, which sleeps in growing steps (1, 2, 5, 10 ... 100 ms) and so often sleeps long
 after the lock was freed; with twenty worker threads finishing nodes together those sleeps were
-most of the wall time. Here the threads of one process queue on a lock instead and wake the
-moment the previous writer commits. Other processes still meet SQLite's own locking.
+most of the wall time. `write_transaction()` makes the threads of one process queue on a lock
+instead, so each wakes the moment the previous writer commits. Other processes still meet
+SQLite's own locking.
 
 The lock is taken only for an outermost transaction (never while this thread already holds
 SQLite's write lock) and released as soon as the transaction commits or rolls back, so it can
@@ -19,7 +20,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import DEFAULT_DB_ALIAS, OperationalError, transaction
+from django.db import DEFAULT_DB_ALIAS, NotSupportedError, OperationalError, transaction
+from django.db.models import CharField, Func
 
 _sqlite_writers = threading.Lock()
 
@@ -57,3 +59,31 @@ def write_transaction(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
             yield
     finally:
         release()
+
+
+class IsoTimestampText(Func):
+    """A datetime column as the API's text (`2026-11-23T19:45:17.123Z`, see
+    `config.api.formatting.iso`), formatted by the database.
+
+    For hot list endpoints: parsing hundreds of timestamps into aware datetimes and formatting
+    them again was a large part of their cost. Milliseconds are truncated, as `iso()` does.
+    """
+
+    output_field = CharField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        # Django stores `YYYY-MM-DD HH:MM:SS[.ffffff]` in UTC; the fraction is absent at .000000.
+        column, params = compiler.compile(self.source_expressions[0])
+        sql = (
+            f"(substr({column}, 1, 10) || 'T' || substr({column}, 12, 8) || '.' || "
+            f"substr({column} || '.000', 21, 3) || 'Z')"
+        )
+        return sql, params * 4
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        column, params = compiler.compile(self.source_expressions[0])
+        sql = f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
+        return sql, params
+
+    def as_sql(self, compiler, connection, **extra_context):
+        raise NotSupportedError(f"IsoTimestampText has no SQL for {connection.vendor}")

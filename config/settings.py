@@ -6,6 +6,7 @@ Every variable is documented with its default in `.env.example`.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import environ
@@ -303,6 +304,8 @@ SSE_HEARTBEAT_SECONDS = env.float("SSE_HEARTBEAT_SECONDS", default=15.0)
 # Threads per web process (config/asgi_http.py): quick reads take turns on ASGI_QUICK_THREADS;
 # other requests get a thread each, and up to ASGI_IDLE_THREADS of those wait for the next one.
 ASGI_QUICK_THREADS = env.int("ASGI_QUICK_THREADS", default=1)
+# daphne processes that ./scripts/start runs on the one port (one core each; at most 4 by default).
+WEB_PROCESSES = env.int("WEB_PROCESSES", default=max(1, min(os.cpu_count() or 1, 4)))
 ASGI_IDLE_THREADS = env.int("ASGI_IDLE_THREADS", default=16)
 
 # --- LLM providers (agents/llm) -------------------------------------------------------------------

@@ -93,12 +93,13 @@ class Supervisor:
         self.stop_requested.set()
 
     # --- children ------------------------------------------------------------------------------
-    def start(self, name: str, args: list[str]) -> Child:
+    def start(self, name: str, args: list[str], *, pass_fds: tuple[int, ...] = ()) -> Child:
         process = subprocess.Popen(
             args,
             env=self.env,
             cwd=self.cwd,
             stdin=subprocess.DEVNULL,
+            pass_fds=pass_fds,
             **child_popen_options(),
         )
         return self.adopt(name, process)

@@ -90,6 +90,30 @@ def test_throttle_is_per_user_and_answers_429(api, settings):
     assert other.get("/api/v1/goals").status_code == 200
 
 
+def test_throttle_window_slides_and_refusals_do_not_count(api, settings, monkeypatch):
+    from config.api.throttles import PerUserThrottle
+
+    settings.API_THROTTLE_RATE = "4/min"
+    clock = {"now": 6_000_000.0 + 10}  # 10 s into a minute window
+    monkeypatch.setattr(PerUserThrottle, "timer", lambda self: clock["now"])
+
+    assert [api.get("/api/v1/goals").status_code for _ in range(4)] == [200] * 4
+    refused = api.get("/api/v1/goals")
+    assert refused.status_code == 429 and refused["Retry-After"] == "50"  # the next window
+    assert api.get("/api/v1/goals").status_code == 429  # refusals are not counted...
+
+    # Half-way through the next window, half of the last one still counts: 2 of 4 are free.
+    clock["now"] += 80
+    assert [api.get("/api/v1/goals").status_code for _ in range(3)] == [200, 200, 429]
+    # ...so the weight of the previous window alone decides: 4 * (1 - (30 + 15) / 60) + 3 = 4.
+    assert api.get("/api/v1/goals")["Retry-After"] == "15"
+    clock["now"] += 15
+    assert api.get("/api/v1/goals").status_code == 200
+
+    keys = cache.redis().keys("*")
+    assert keys and all(0 < cache.redis().ttl(key) <= 120 for key in keys)
+
+
 def test_health_is_never_throttled(anon_client, settings):
     settings.API_THROTTLE_RATE = "1/min"
     for _ in range(5):

@@ -97,6 +97,29 @@ def is_running(pid: int) -> bool:
     return state != "Z"
 
 
+def listening_socket_inodes(port: int) -> set[str]:
+    """Inodes of the sockets listening on `port` (IPv4, from /proc/net/tcp)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, state, inode = fields[1], fields[3], fields[9]
+        if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+            found.add(inode)
+    return found
+
+
+def socket_inodes_of(pid: int) -> set[str]:
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            found.add(target[len("socket:[") : -1])
+    return found
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_start_all_serves_the_api_and_stops_on_one_sigint(tmp_path):
     port = free_port()
@@ -122,6 +145,8 @@ def test_start_all_serves_the_api_and_stops_on_one_sigint(tmp_path):
             "--port",
             str(port),
             "--concurrency",
+            "2",
+            "--web-processes",
             "2",
             "--stop-timeout",
             "15",
@@ -154,9 +179,19 @@ def test_start_all_serves_the_api_and_stops_on_one_sigint(tmp_path):
 
         children = children_of(process.pid)
         commands = " | ".join(children.values())
-        assert len(children) == 4, commands
+        assert len(children) == 5, commands
         for part in ("redis-server", "daphne", "celery -A config worker", "celery -A config beat"):
             assert part in commands
+        # Two web processes, each with its own listening socket on the port (SO_REUSEPORT),
+        # and the supervisor keeps none of them open itself.
+        web = [pid for pid, command in children.items() if "daphne" in command]
+        listening = listening_socket_inodes(port)
+        assert len(web) == 2 and len(listening) == 2
+        held = [socket_inodes_of(pid) & listening for pid in web]
+        assert all(len(inodes) == 1 for inodes in held) and held[0] != held[1]
+        assert not socket_inodes_of(process.pid) & listening
+        for _ in range(6):  # new connections each time, whichever process takes them
+            assert http_get(f"{base}/api/v1/goals", token) == (200, b"[]")
         assert (tmp_path / "var" / "redis").is_dir()
     except BaseException:
         process.kill()

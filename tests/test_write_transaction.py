@@ -12,7 +12,10 @@ from config import db
 from dags.models import DagExecution
 from tests.factories import DagExecutionFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(connection.vendor != "sqlite", reason="the lock is for SQLite only"),
+]
 
 
 def in_thread(target) -> threading.Thread:

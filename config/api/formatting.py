@@ -8,10 +8,13 @@ from decimal import Decimal
 from typing import Any
 
 
-def iso(value: datetime | None) -> str | None:
-    """ISO-8601 in UTC with milliseconds and `Z`, e.g. `2026-11-23T19:45:17.123Z`."""
-    if value is None:
-        return None
+def iso(value: datetime | str | None) -> str | None:
+    """ISO-8601 in UTC with milliseconds and `Z`, e.g. `2026-11-23T19:45:17.123Z`.
+
+    Text is passed through: it was formatted so by the database (`config.db.IsoTimestampText`).
+    """
+    if value is None or isinstance(value, str):
+        return value
     text = value.isoformat(timespec="milliseconds")
     if text.endswith("+00:00"):
         return text[:-6] + "Z"

@@ -180,6 +180,36 @@ def test_list_with_dangling_agent_id_gives_null_agent(api):
     assert goal.id == body[0]["id"]
 
 
+@pytest.mark.parametrize("microsecond", [0, 123456, 999999])
+def test_list_timestamps_read_as_every_other_endpoint_writes_them(api, microsecond):
+    """The list has its timestamps formatted by the database; they must equal the Python
+    formatting of the detail endpoints (truncated milliseconds, UTC, `Z`)."""
+    from datetime import UTC, datetime
+
+    from config.api.formatting import iso
+
+    moment = datetime(2026, 11, 23, 19, 45, 17, microsecond, tzinfo=UTC)
+    agent = AgentFactory()
+    goal = GoalFactory(agent=agent)
+    ScheduleFactory(goal=goal)
+    ScheduleFactory(goal=goal)
+    Goal.objects.filter(pk=goal.pk).update(created_at=moment, updated_at=moment)
+    Schedule.objects.filter(goal=goal).update(last_run_at=moment)
+    never_run = Schedule.objects.filter(goal=goal).order_by("created_at").first()
+    Schedule.objects.filter(pk=never_run.pk).update(last_run_at=None)
+    type(agent).objects.filter(pk=agent.pk).update(created_at=moment)
+
+    listed = api.get("/api/v1/goals").json()[0]
+    detail = api.get(f"/api/v1/goals/{goal.id}").json()
+    agent_detail = api.get(f"/api/v1/agents/{agent.id}").json()
+
+    assert listed["createdAt"] == listed["updatedAt"] == iso(moment) == detail["createdAt"]
+    assert listed["agent"]["createdAt"] == agent_detail["createdAt"] == iso(moment)
+    assert listed["agent"]["updatedAt"] == agent_detail["updatedAt"]
+    assert listed["schedules"] == detail["schedules"]
+    assert [s["lastRunAt"] for s in listed["schedules"]] == [None, iso(moment)]
+
+
 def test_list_filters_by_status(api):
     GoalFactory(status="paused")
     active = GoalFactory()

@@ -24,10 +24,11 @@ from agents.llm.providers import UnknownProvider, canonical_provider, provider_c
 from config.embedded_redis import free_port, start_redis
 from ops.processes import Exit, Supervisor, child_popen_options
 from ops.services import LocalLogin, local_admin_ensure, system_prepare
+from ops.web import daphne_args, listening_sockets
 
 WEB_READY_TIMEOUT_SECONDS = 120.0
 REDIS_STOP_TIMEOUT_SECONDS = 10.0
-APP_PROCESSES = ("web", "worker", "beat")
+APP_PROCESSES = ("worker", "beat")  # and the web processes, "web-1", "web-2", ...
 WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
 
 
@@ -51,6 +52,13 @@ class Command(BaseCommand):
             help="Threads in the Celery worker (default: CELERY_WORKER_CONCURRENCY).",
         )
         parser.add_argument(
+            "--web-processes",
+            metavar="N",
+            type=int,
+            default=settings.WEB_PROCESSES,
+            help="daphne processes sharing the port (default: WEB_PROCESSES).",
+        )
+        parser.add_argument(
             "--no-beat",
             action="store_true",
             help="Do not start Celery beat (e.g. when another machine runs the one beat).",
@@ -67,6 +75,8 @@ class Command(BaseCommand):
         port: int = options["port"]
         if options["concurrency"] < 1:
             raise CommandError("--workers/--concurrency must be at least 1.")
+        if options["web_processes"] < 1:
+            raise CommandError("--web-processes must be at least 1.")
         if not _can_bind(host, port):
             raise CommandError(f"Port {port} on {host} is in use; choose another with --port.")
         if _configured_redis_url():
@@ -102,9 +112,17 @@ class Command(BaseCommand):
         supervisor.env["REDIS_URL"] = redis_url
 
         python = sys.executable
-        supervisor.start(
-            "web", [python, "-m", "daphne", "-b", host, "-p", str(port), "config.asgi:application"]
-        )
+        try:
+            listeners = listening_sockets(host, port, options["web_processes"])
+        except OSError as error:
+            raise CommandError(f"Cannot listen on {host}:{port}: {error}") from None
+        try:
+            for number, listener in enumerate(listeners, start=1):
+                fd = listener.fileno()
+                supervisor.start(f"web-{number}", daphne_args(fd, python), pass_fds=(fd,))
+        finally:
+            for listener in listeners:  # the web processes hold their own copies
+                listener.close()
         supervisor.start(
             "worker",
             [
@@ -173,7 +191,8 @@ class Command(BaseCommand):
             return
         self.stdout.write("Stopping web, worker and beat… (Ctrl-C again to kill them at once)")
         self.stdout.flush()
-        supervisor.stop(APP_PROCESSES, timeout=timeout)
+        web = [child.name for child in supervisor.children if child.name.startswith("web-")]
+        supervisor.stop([*web, *APP_PROCESSES], timeout=timeout)
         # Redis last, so the others can finish talking to it.
         supervisor.stop(["redis"], timeout=REDIS_STOP_TIMEOUT_SECONDS)
 
