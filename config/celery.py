@@ -3,9 +3,25 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("async_agent")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_database_connections(**kwargs) -> None:
+    """Keep each worker thread's database connection between tasks, as Django keeps a web
+    thread's between requests: closed only when older than CONN_MAX_AGE or broken.
+
+    Celery's own Django fixup closes it before and after every task unless
+    CELERY_DB_REUSE_MAX is set (it is, in settings), and opening a SQLite or PostgreSQL
+    connection per DAG node was a noticeable share of each node's cost.
+    """
+    from django.db import close_old_connections
+
+    close_old_connections()

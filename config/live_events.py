@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils.timezone import now
 
 from config.api.formatting import epoch_ms
@@ -141,16 +141,9 @@ class EventStore:
         if missing:
             logger.warning("%s event %s emitted without %s", self.name, event_type, missing)
         with write_transaction():
-            current = (
-                self.subject_model.objects.select_for_update()
-                .filter(pk=subject_id)
-                .values_list("last_event_seq", flat=True)
-                .first()
-            )
-            if current is None:
+            seq = self._next_seq(subject_id)
+            if seq is None:
                 raise NotFound(self.not_found_message(subject_id))
-            seq = current + 1
-            self.subject_model.objects.filter(pk=subject_id).update(last_event_seq=seq)
             created_at = now()
             given.update(
                 {
@@ -171,6 +164,25 @@ class EventStore:
             message = {"type": LAYER_MESSAGE_TYPE, "seq": seq, "event": event_type, "data": data}
             transaction.on_commit(partial(publish, self.group_name(subject_id), message))
         return event
+
+    def _next_seq(self, subject_id: str) -> int | None:
+        """Take the subject's next sequence number (None when the subject does not exist).
+
+        One statement that increments and returns, so it also locks the row until commit
+        (UPDATE ... RETURNING: SQLite 3.35+ and PostgreSQL). Events are stored for every step
+        of every node, so the usual read-then-update pair was worth folding.
+        """
+        meta = self.subject_model._meta
+        quote = connection.ops.quote_name
+        table, key = quote(meta.db_table), quote(meta.pk.column)
+        seq = quote(meta.get_field("last_event_seq").column)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET {seq} = {seq} + 1 WHERE {key} = %s RETURNING {seq}",
+                [subject_id],
+            )
+            row = cursor.fetchone()
+        return None if row is None else row[0]
 
     # --- reading --------------------------------------------------------------------------------
 

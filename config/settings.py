@@ -172,6 +172,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 
 CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", default="threads")
 CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=16)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup would close each thread's database connection around every task;
+# config/celery.py applies CONN_MAX_AGE instead (this only turns the fixup's closing off).
+CELERY_DB_REUSE_MAX = 10**9
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Above the hard time limit, so a long task is never redelivered while still running.

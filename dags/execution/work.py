@@ -69,6 +69,8 @@ def run_node_work(sub_step: SubStep) -> NodeOutcome:
 def _inputs_of(sub_step: SubStep) -> tuple[list[str], dict[str, Any]]:
     dependencies = real_dependencies(sub_step.dependencies or [])
     referenced = references_in(sub_step.tool_or_prompt_params or {})
+    if not dependencies and not referenced:
+        return dependencies, {}  # a root task with no references reads no results
     # References normally point at dependencies; any completed task is allowed.
     results = completed_results(sub_step.execution_id, None if referenced else dependencies)
     return dependencies, results
