@@ -14,6 +14,7 @@ another web or worker process would need to see.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import hashlib
 import logging
@@ -232,58 +233,94 @@ class EventStore:
 
 
 class _Publisher:
-    """One event loop thread per process that publishes to the Channels layer.
+    """One event loop thread per process that publishes to the Channels layer, in order.
 
-    Reusing a loop keeps the layer's Redis connection open between events (a fresh loop per
-    event, as `async_to_sync` would use from a worker thread, reconnects every time). Callers
-    wait for each publication, so events from one thread leave in commit order.
+    Callers hand an event over and go on: a DAG node does not wait for Redis before its LLM
+    call, nor a finishing node before the next one. One task on the loop sends the events one
+    at a time in the order they were handed over, so each thread's events leave in commit
+    order. Reusing a loop keeps the layer's Redis connection open between events. Events still
+    queued when the process exits are flushed for a moment (`flush`); any lost anyway are in the
+    database, where followers find them.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue | None = None
+        self._drainer: asyncio.Task | None = None  # referenced, so it is never collected
         self._pid: int | None = None
+        self._idle = threading.Condition()
+        self._unsent = 0
 
-    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+    def _ensure_loop(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue]:
         with self._lock:
             if self._loop is None or self._pid != os.getpid() or not self._loop.is_running():
                 loop = asyncio.new_event_loop()
+                queue: asyncio.Queue = asyncio.Queue()
                 started = threading.Event()
 
                 def run() -> None:
                     asyncio.set_event_loop(loop)
+                    self._drainer = loop.create_task(self._drain(queue))
                     loop.call_soon(started.set)
                     loop.run_forever()
 
                 threading.Thread(target=run, name="live-events-publisher", daemon=True).start()
                 started.wait(5)
-                self._loop, self._pid = loop, os.getpid()
-            return self._loop
+                self._loop, self._queue, self._pid = loop, queue, os.getpid()
+                with self._idle:
+                    self._unsent = 0
+            return self._loop, self._queue
 
     def send(self, group: str, message: dict[str, Any]) -> None:
         layer = get_channel_layer()
         if layer is None:
             return
-        future = asyncio.run_coroutine_threadsafe(
-            layer.group_send(group, message), self._ensure_loop()
-        )
-        try:
-            future.result(PUBLISH_TIMEOUT_SECONDS)
-        except TimeoutError:
-            future.cancel()
-            raise
+        loop, queue = self._ensure_loop()
+        with self._idle:
+            self._unsent += 1
+        loop.call_soon_threadsafe(queue.put_nowait, (layer, group, message))
+
+    async def _drain(self, queue: asyncio.Queue) -> None:
+        while True:
+            layer, group, message = await queue.get()
+            try:
+                async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
+                    await layer.group_send(group, message)
+            except Exception:
+                logger.warning(
+                    "could not publish event %s to %s", message.get("seq"), group, exc_info=True
+                )
+            finally:
+                with self._idle:
+                    self._unsent -= 1
+                    if self._unsent <= 0:
+                        self._idle.notify_all()
+
+    def flush(self, timeout: float = 2.0) -> bool:
+        """Wait until every event handed over so far has been sent (or failed)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._unsent <= 0, timeout)
 
 
 _publisher = _Publisher()
+# A short-lived process (a management command) may end right after its last event.
+atexit.register(_publisher.flush)
 
 
 def publish(group: str, message: dict[str, Any]) -> None:
-    """Send a stored event to its group. A failure is logged, never raised: the event is in the
-    database and followers pick it up on their next gap check or heartbeat."""
+    """Hand a stored event over for sending to its group; never blocks on Redis. A failure is
+    logged, never raised: the event is in the database and followers pick it up on their next
+    gap check or heartbeat."""
     try:
         _publisher.send(group, message)
     except Exception:
         logger.warning("could not publish event %s to %s", message.get("seq"), group, exc_info=True)
+
+
+def flush_published(timeout: float = 2.0) -> bool:
+    """Wait until the events handed to `publish` so far have left (for tests and shutdown)."""
+    return _publisher.flush(timeout)
 
 
 # --- following -----------------------------------------------------------------------------------

@@ -176,6 +176,31 @@ def test_an_event_is_published_only_when_its_transaction_commits(
     assert message["data"]["reason"] == "x"
 
 
+def test_publishing_never_waits_for_redis_and_keeps_the_order(monkeypatch):
+    """A node hands its events over and goes on; they leave one at a time, in order."""
+    import asyncio
+    import threading
+
+    import config.live_events as live_events
+
+    layer = get_channel_layer()
+    release = threading.Event()
+    sent: list[int] = []
+
+    async def slow_group_send(group, message):
+        while not release.is_set():  # Redis is slow today
+            await asyncio.sleep(0.01)
+        sent.append(message["seq"])
+
+    monkeypatch.setattr(layer, "group_send", slow_group_send)
+    for seq in (1, 2, 3):
+        live_events.publish("dag-exec.order-test", {"type": "live.event", "seq": seq})
+    assert sent == []  # every publish returned while the first send was still waiting
+    release.set()
+    assert live_events.flush_published(10)
+    assert sent == [1, 2, 3]
+
+
 @pytest.mark.django_db
 def test_a_rolled_back_transaction_leaves_no_event_and_no_gap(django_capture_on_commit_callbacks):
     execution = DagExecutionFactory()
