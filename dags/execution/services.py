@@ -241,34 +241,39 @@ def sub_step_claim(*, sub_step_id: str) -> SubStep | None:
     cancelled, deleted). This is what makes redelivery harmless.
     """
     with write_transaction():
-        stamp = now()
-        claimed = (
-            SubStep.objects.filter(pk=sub_step_id, execution__status=Status.RUNNING)
-            .filter(
-                Q(status=NodeStatus.PENDING)
-                | Q(
-                    status=NodeStatus.RUNNING,
-                    lease_expires_at__lt=stamp,
-                    attempts__lt=settings.NODE_MAX_ATTEMPTS,
-                )
-            )
-            .update(
+        return _claim(sub_step_id)
+
+
+def _claim(sub_step_id: str) -> SubStep | None:
+    """`sub_step_claim` inside the caller's transaction."""
+    stamp = now()
+    claimed = (
+        SubStep.objects.filter(pk=sub_step_id, execution__status=Status.RUNNING)
+        .filter(
+            Q(status=NodeStatus.PENDING)
+            | Q(
                 status=NodeStatus.RUNNING,
-                started_at=stamp,
-                completed_at=None,
-                lease_expires_at=leases.lease_deadline(),
-                attempts=F("attempts") + 1,
-                updated_at=stamp,
+                lease_expires_at__lt=stamp,
+                attempts__lt=settings.NODE_MAX_ATTEMPTS,
             )
         )
-        if not claimed:
-            return None
-        sub_step = SubStep.objects.select_related("execution").get(pk=sub_step_id)
-        events.emit_execution_event(
-            execution_id=sub_step.execution_id,
-            type=events.SUBSTEP_STARTED,
-            payload={"subStepId": sub_step.task_id, "description": sub_step.description},
+        .update(
+            status=NodeStatus.RUNNING,
+            started_at=stamp,
+            completed_at=None,
+            lease_expires_at=leases.lease_deadline(),
+            attempts=F("attempts") + 1,
+            updated_at=stamp,
         )
+    )
+    if not claimed:
+        return None
+    sub_step = SubStep.objects.select_related("execution").get(pk=sub_step_id)
+    events.emit_execution_event(
+        execution_id=sub_step.execution_id,
+        type=events.SUBSTEP_STARTED,
+        payload={"subStepId": sub_step.task_id, "description": sub_step.description},
+    )
     return sub_step
 
 
@@ -303,10 +308,12 @@ def _add_costs(execution: DagExecution, outcome: NodeOutcome) -> None:
         execution.total_cost_usd = (execution.total_cost_usd or Decimal(0)) + outcome.cost_usd
 
 
-def sub_step_complete(*, sub_step: SubStep, outcome: NodeOutcome) -> str | None:
+def sub_step_complete(*, sub_step: SubStep, outcome: NodeOutcome) -> SubStep | None:
     """Record a node's result, unblock its dependants and dispatch what became ready.
 
-    Returns a node to run next in the same worker, when exactly one became ready.
+    When exactly one node became ready, it is claimed for this worker in the same transaction
+    and returned, to run next without a round trip through the queue (its state is in the
+    database, so a crash loses nothing: the lease lapses and the sweep re-queues it).
     """
     with write_transaction():
         execution = _locked(sub_step.execution_id)
@@ -373,7 +380,8 @@ def sub_step_complete(*, sub_step: SubStep, outcome: NodeOutcome) -> str | None:
                 "execution completed id=%s duration_ms=%s", execution.id, execution.duration_ms
             )
             return None
-        return _dispatch_ready(execution, keep_one=True)
+        next_id = _dispatch_ready(execution, keep_one=True)
+        return _claim(next_id) if next_id else None
 
 
 def _record_failure(execution: DagExecution, sub_step: SubStep, message: str) -> bool:
@@ -425,13 +433,11 @@ def sub_step_fail(*, sub_step: SubStep, message: str) -> None:
 
 def node_run(*, sub_step_id: str) -> None:
     """Run a node (and any single successor it unblocks) to completion or failure."""
-    next_id: str | None = sub_step_id
-    while next_id:
-        sub_step = sub_step_claim(sub_step_id=next_id)
-        if sub_step is None:
-            return
+    sub_step = sub_step_claim(sub_step_id=sub_step_id)
+    while sub_step is not None:
         leases.hold(sub_step.id)
         started = time.perf_counter()
+        following: SubStep | None = None
         try:
             try:
                 outcome = run_node_work(sub_step)
@@ -444,12 +450,15 @@ def node_run(*, sub_step_id: str) -> None:
                     sub_step=sub_step, message=f"Unexpected error: {type(error).__name__}: {error}"
                 )
                 return
-            next_id = sub_step_complete(sub_step=sub_step, outcome=outcome)
+            following = sub_step_complete(sub_step=sub_step, outcome=outcome)
+            if following is not None:
+                leases.hold(following.id)  # before this node's lease goes
         finally:
             leases.release(sub_step.id)
             logger.debug(
                 "node %s took %.1f ms", sub_step.task_id, (time.perf_counter() - started) * 1000
             )
+        sub_step = following
 
 
 # --- resume and cancel ---------------------------------------------------------------------------
