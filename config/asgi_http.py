@@ -47,6 +47,8 @@ def is_quick_request(scope: dict[str, Any]) -> bool:
         view = resolve(path).func
     except Resolver404:
         return True  # answered by the JSON 404 handler
+    except Exception:  # an odd path: let Django deal with it on a thread of its own
+        return False
     if iscoroutinefunction(view):
         return False
     view_class = getattr(view, "view_class", None) or getattr(view, "cls", None)
