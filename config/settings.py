@@ -385,6 +385,10 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "ERROR"},
         "daphne": {"level": "WARNING"},
+        # The HTTP clients log every request with its full URL at INFO: LLM calls, fetched
+        # pages and webhook URLs, whose query strings may carry secrets.
+        "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
     },
 }
 

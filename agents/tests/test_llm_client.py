@@ -373,3 +373,13 @@ def test_usage_sum_and_add():
     assert Usage.sum([None, None]) is None
     assert Usage(1, 1, 2).add(None) == Usage(1, 1, 2)
     assert Usage(1, 1, 2).add(Usage(2, 2, 4)).as_dict()["totalTokens"] == 6
+
+
+def test_http_client_request_lines_stay_out_of_info_logs(fake_llm, caplog):
+    """httpx logs each request's full URL at INFO; URLs may carry secrets in their query."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    fake_llm.enqueue(ChatReply(content="ok"))
+    chat(messages=[{"role": "user", "content": "hi"}])
+    assert not [record for record in caplog.records if record.name.startswith("httpx")]
