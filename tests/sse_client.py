@@ -128,7 +128,9 @@ class AsgiSseClient:
         *,
         query: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        method: str = "GET",
     ) -> None:
+        self.method = method
         self.path = path
         self.query = urlencode(query or {})
         self.headers = {"host": "testserver", **(headers or {})}
@@ -144,13 +146,14 @@ class AsgiSseClient:
 
     # --- lifecycle ------------------------------------------------------------------------------
 
-    def start(self, timeout: float = 10) -> AsgiSseClient:
+    def start(self, timeout: float = 10, *, wait: bool = True) -> AsgiSseClient:
+        """Send the request; with `wait`, return once the response has started."""
         from config.asgi import application
 
         self._open.add(self)
         self._future = asyncio.run_coroutine_threadsafe(self._run(application), ServerLoop.get())
         self._future.add_done_callback(self._done)
-        if not self._started.wait(timeout):
+        if wait and not self._started.wait(timeout):
             raise TimeoutError("no response start")
         return self
 
@@ -219,7 +222,7 @@ class AsgiSseClient:
             "type": "http",
             "asgi": {"version": "3.0"},
             "http_version": "1.1",
-            "method": "GET",
+            "method": self.method,
             "scheme": "http",
             "path": self.path,
             "raw_path": self.path.encode(),

@@ -4,7 +4,6 @@ or writing request."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from typing import Any
 
@@ -12,56 +11,24 @@ import pytest
 from django.core.cache import caches
 
 from config import views
-from config.asgi import django_asgi_app
 from config.asgi_http import is_quick_request
-from tests.sse_client import run_in_server_loop
+from tests.sse_client import AsgiSseClient
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def _call(method: str, path: str) -> tuple[int, bytes]:
-    messages: list[dict[str, Any]] = []
-    sent = False
+def start_call(method: str, path: str) -> AsgiSseClient:
+    """A request through the project's ASGI application, not waiting for its response."""
+    return AsgiSseClient(path, method=method).start(wait=False)
 
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.Event().wait()  # the client never disconnects
-        return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
-        messages.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-    await django_asgi_app(scope, receive, send)
-    status = next(m["status"] for m in messages if m["type"] == "http.response.start")
-    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
-    return status, body
+def finished_status(client: AsgiSseClient) -> int:
+    client.wait_finished(20)
+    return client.status
 
 
 def call(method: str, path: str) -> int:
-    return run_in_server_loop(_call(method, path), timeout=20)[0]
-
-
-def start_call(method: str, path: str):
-    from tests.sse_client import ServerLoop
-
-    return asyncio.run_coroutine_threadsafe(_call(method, path), ServerLoop.get())
+    return finished_status(start_call(method, path))
 
 
 @pytest.fixture
@@ -111,7 +78,7 @@ def test_quick_reads_run_in_turn_on_one_long_lived_thread(health_threads):
     second = start_call("GET", "/health")
     assert not entered.wait(0.3)  # waits for the shared thread instead of taking another
     gate["event"].set()
-    assert first.result(10)[0] == 200 and second.result(10)[0] == 200
+    assert finished_status(first) == 200 and finished_status(second) == 200
     assert len(set(seen)) == 1
 
 
@@ -127,7 +94,7 @@ def test_a_busy_quick_thread_does_not_hold_up_other_requests(health_threads):
         assert call("GET", "/health/ready") in (200, 503)
     finally:
         gate["event"].set()
-    assert blocked.result(10)[0] == 200
+    assert finished_status(blocked) == 200
 
 
 def test_threads_of_other_requests_are_reused(monkeypatch):
