@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from rest_framework import serializers
 
 from agents.models import Agent, Provider
-from config.api.formatting import fields_of, iso
+from config.api.formatting import WireShape
 from config.api.validation import StrictCharField
 
 PROMPT_MAX_LENGTH = 200_000
@@ -53,38 +52,25 @@ class AgentOut(serializers.Serializer):
     updatedAt = serializers.DateTimeField()
 
 
-# Columns `agent_row_payload` reads (as `.values(*AGENT_ROW_FIELDS)` returns them).
-AGENT_ROW_FIELDS = (
-    "id",
-    "name",
-    "version",
-    "prompt_template",
-    "provider",
-    "model",
-    "active",
-    "metadata",
-    "created_at",
-    "updated_at",
+AGENT_SHAPE = WireShape(
+    {
+        "id": "id",
+        "name": "name",
+        "version": "version",
+        "promptTemplate": "prompt_template",
+        "provider": "provider",
+        "model": "model",
+        "active": "active",
+        "metadata": "metadata",
+        "createdAt": "created_at",
+        "updatedAt": "updated_at",
+    },
+    timestamps=frozenset({"created_at", "updated_at"}),
 )
 
 
-def agent_row_payload(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "version": row["version"],
-        "promptTemplate": row["prompt_template"],
-        "provider": row["provider"],
-        "model": row["model"],
-        "active": row["active"],
-        "metadata": row["metadata"],
-        "createdAt": iso(row["created_at"]),
-        "updatedAt": iso(row["updated_at"]),
-    }
-
-
 def agent_payload(agent: Agent) -> dict[str, Any]:
-    return agent_row_payload(fields_of(agent, AGENT_ROW_FIELDS))
+    return AGENT_SHAPE.of(agent)
 
 
 # Input keys → model fields.

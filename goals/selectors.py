@@ -3,14 +3,14 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from agents.serializers import AGENT_ROW_FIELDS
+from agents.serializers import AGENT_SHAPE
+from config.api.formatting import WireShape
 from config.db import IsoTimestampText
 from config.errors import NotFound
 from goals.models import Goal, Schedule
-from goals.serializers import GOAL_ROW_FIELDS, SCHEDULE_ROW_FIELDS
+from goals.serializers import GOAL_SHAPE, SCHEDULE_SHAPE
 
 GOAL_NOT_FOUND = "Goal not found"
-TIMESTAMP_FIELDS = frozenset({"created_at", "updated_at", "last_run_at"})
 
 
 def _attach_schedules(goals: list[Goal]) -> list[Goal]:
@@ -29,14 +29,14 @@ def _attach_schedules(goals: list[Goal]) -> list[Goal]:
 
 
 def _columns(
-    fields: tuple[str, ...], prefix: str = ""
+    shape: WireShape, prefix: str = ""
 ) -> tuple[list[str], dict[str, IsoTimestampText], dict[str, str]]:
-    """`.values()` arguments reading `fields` (through `prefix`), with timestamps as API text:
-    plain columns, aliased timestamp expressions, and alias → output name."""
+    """`.values()` arguments reading the shape's fields (through `prefix`), with timestamps as
+    API text: plain columns, aliased timestamp expressions, and alias → field name."""
     plain, timestamps, names = [], {}, {}
-    for name in fields:
+    for name in shape.fields:
         column = f"{prefix}{name}"
-        if name in TIMESTAMP_FIELDS:
+        if name in shape.timestamps:
             alias = f"iso_{prefix.replace('__', '_')}{name}"
             timestamps[alias] = IsoTimestampText(column)
             names[alias] = name
@@ -47,8 +47,8 @@ def _columns(
 
 
 def goal_list(*, status: str | None = None) -> list[dict[str, Any]]:
-    """Goals newest first as rows (GOAL_ROW_FIELDS), each with `agent` (a row of
-    AGENT_ROW_FIELDS, or None) and `schedules` (rows, oldest first).
+    """Goals newest first as rows of GOAL_SHAPE's fields, each with `agent` (a row of
+    AGENT_SHAPE's, or None) and `schedules` (rows of SCHEDULE_SHAPE's, oldest first).
 
     Rows rather than model objects, with timestamps already formatted by the database: this is
     the API's busiest list, and building hundreds of model instances and datetimes per request
@@ -57,8 +57,8 @@ def goal_list(*, status: str | None = None) -> list[dict[str, Any]]:
     goals = Goal.objects.all()
     if status is not None:
         goals = goals.filter(status=status)
-    goal_plain, goal_times, goal_names = _columns(GOAL_ROW_FIELDS)
-    agent_plain, agent_times, agent_names = _columns(AGENT_ROW_FIELDS, "agent__")
+    goal_plain, goal_times, goal_names = _columns(GOAL_SHAPE)
+    agent_plain, agent_times, agent_names = _columns(AGENT_SHAPE, "agent__")
     rows = []
     for joined in goals.order_by("-created_at").values(
         *goal_plain, *agent_plain, **goal_times, **agent_times
@@ -77,7 +77,7 @@ def goal_list(*, status: str | None = None) -> list[dict[str, Any]]:
         schedules = Schedule.objects.all()
         if status is not None:
             schedules = schedules.filter(goal__status=status)
-        plain, times, names = _columns(SCHEDULE_ROW_FIELDS)
+        plain, times, names = _columns(SCHEDULE_SHAPE)
         for joined in schedules.order_by("created_at").values(*plain, **times):
             listed = by_goal.get(joined["goal_id"])
             if listed is not None:  # a goal created after the goals were read

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
 from rest_framework import serializers
 
-from agents.serializers import AGENT_ROW_FIELDS, AgentOut, agent_row_payload
-from config.api.formatting import fields_of, iso
+from agents.serializers import AGENT_SHAPE, AgentOut
+from config.api.formatting import WireShape
 from config.api.validation import StrictCharField
 from goals.cron import CronError, normalize_cron, validate_timezone
 from goals.models import Goal, Schedule
@@ -138,80 +138,56 @@ class RunTriggeredOut(serializers.Serializer):
     message = serializers.CharField()
 
 
-# Columns the row presenters read (as `.values(*fields)` returns them).
-SCHEDULE_ROW_FIELDS = (
-    "id",
-    "goal_id",
-    "cron_expr",
-    "timezone",
-    "active",
-    "last_run_at",
-    "created_at",
+SCHEDULE_SHAPE = WireShape(
+    {
+        "id": "id",
+        "goalId": "goal_id",
+        "cronExpr": "cron_expr",
+        "timezone": "timezone",
+        "active": "active",
+        "lastRunAt": "last_run_at",
+        "createdAt": "created_at",
+    },
+    timestamps=frozenset({"last_run_at", "created_at"}),
 )
-GOAL_ROW_FIELDS = (
-    "id",
-    "objective",
-    "params",
-    "webhook_url",
-    "agent_id",
-    "status",
-    "created_at",
-    "updated_at",
+GOAL_SHAPE = WireShape(
+    {
+        "id": "id",
+        "objective": "objective",
+        "params": "params",
+        "webhookUrl": "webhook_url",
+        "agentId": "agent_id",
+        "status": "status",
+        "createdAt": "created_at",
+        "updatedAt": "updated_at",
+    },
+    timestamps=frozenset({"created_at", "updated_at"}),
 )
-_NOT_INCLUDED = object()
-
-
-def schedule_row_payload(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "goalId": row["goal_id"],
-        "cronExpr": row["cron_expr"],
-        "timezone": row["timezone"],
-        "active": row["active"],
-        "lastRunAt": iso(row["last_run_at"]),
-        "createdAt": iso(row["created_at"]),
-    }
 
 
 def schedule_payload(schedule: Schedule) -> dict[str, Any]:
-    return schedule_row_payload(fields_of(schedule, SCHEDULE_ROW_FIELDS))
+    return SCHEDULE_SHAPE.of(schedule)
 
 
-def goal_row_payload(
-    row: Mapping[str, Any],
-    *,
-    schedules: Iterable[Mapping[str, Any]] | None = None,
-    agent: Any = _NOT_INCLUDED,
-) -> dict[str, Any]:
-    """A goal row; `schedules` (rows) and `agent` (a row or None) are added when given."""
-    payload: dict[str, Any] = {
-        "id": row["id"],
-        "objective": row["objective"],
-        "params": row["params"],
-        "webhookUrl": row["webhook_url"],
-        "agentId": row["agent_id"],
-        "status": row["status"],
-        "createdAt": iso(row["created_at"]),
-        "updatedAt": iso(row["updated_at"]),
-    }
-    if schedules is not None:
-        payload["schedules"] = [schedule_row_payload(schedule) for schedule in schedules]
-    if agent is not _NOT_INCLUDED:
-        payload["agent"] = agent_row_payload(agent) if agent is not None else None
+def goal_list_item_payload(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row of `goals.selectors.goal_list`: the goal with its schedules and agent (rows)."""
+    payload = GOAL_SHAPE.of_row(row)
+    payload["schedules"] = [SCHEDULE_SHAPE.of_row(schedule) for schedule in row["schedules"]]
+    agent = row["agent"]
+    payload["agent"] = AGENT_SHAPE.of_row(agent) if agent is not None else None
     return payload
 
 
 def goal_payload(
     goal: Goal, *, with_schedules: bool = False, with_agent: bool = False
 ) -> dict[str, Any]:
-    schedules = None
+    payload = GOAL_SHAPE.of(goal)
     if with_schedules:
         # `schedule_list` is attached by the goal selectors in one query for all goals.
         listed = getattr(goal, "schedule_list", None)
         if listed is None:
             listed = goal.schedules.order_by("created_at")
-        schedules = [fields_of(schedule, SCHEDULE_ROW_FIELDS) for schedule in listed]
-    agent: Any = _NOT_INCLUDED
+        payload["schedules"] = [SCHEDULE_SHAPE.of(schedule) for schedule in listed]
     if with_agent:
-        agent = fields_of(goal.agent, AGENT_ROW_FIELDS) if goal.agent is not None else None
-    return goal_row_payload(fields_of(goal, GOAL_ROW_FIELDS), schedules=schedules, agent=agent)
+        payload["agent"] = AGENT_SHAPE.of(goal.agent) if goal.agent is not None else None
+    return payload

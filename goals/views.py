@@ -16,8 +16,8 @@ from goals.serializers import (
     GoalWithSchedulesOut,
     MessageOut,
     RunTriggeredOut,
+    goal_list_item_payload,
     goal_payload,
-    goal_row_payload,
 )
 from runs.services import run_trigger
 
@@ -39,9 +39,7 @@ class GoalListCreateApi(APIView):
     def get(self, request: Request) -> Response:
         query = validated_query(GoalListQuery, request.query_params)
         rows = selectors.goal_list(status=query.get("status"))
-        return Response(
-            [goal_row_payload(row, schedules=row["schedules"], agent=row["agent"]) for row in rows]
-        )
+        return Response([goal_list_item_payload(row) for row in rows])
 
     @extend_schema(
         operation_id="create_goal", request=GoalCreateIn, responses={201: GoalOut}, tags=["goals"]

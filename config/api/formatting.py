@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -33,7 +34,25 @@ def money(value: Decimal | None) -> str | None:
     return "0" if text in ("-0", "") else text
 
 
-def fields_of(instance: Any, names: Iterable[str]) -> dict[str, Any]:
-    """A model instance as the row `.values(*names)` would give, for presenters that take rows
-    (so one presenter serves model instances and the row-based hot list paths)."""
-    return {name: getattr(instance, name) for name in names}
+@dataclass(frozen=True)
+class WireShape:
+    """A resource's wire keys, in wire order, and the columns they come from. Timestamp columns
+    go through `iso()`, the rest as stored. One shape serves `.values()` rows (the hot list
+    paths) and model instances alike, and says which columns a row needs (`fields`)."""
+
+    columns: Mapping[str, str]  # wire key -> column
+    timestamps: frozenset[str] = frozenset()
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(self.columns.values())
+
+    def of_row(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        times = self.timestamps
+        return {
+            key: iso(row[column]) if column in times else row[column]
+            for key, column in self.columns.items()
+        }
+
+    def of(self, instance: Any) -> dict[str, Any]:
+        return self.of_row({column: getattr(instance, column) for column in self.fields})
