@@ -114,6 +114,12 @@ def test_throttle_window_slides_and_refusals_do_not_count(api, settings, monkeyp
     assert keys and all(0 < cache.redis().ttl(key) <= 120 for key in keys)
 
 
+def test_a_cache_without_redis_still_throttles(api, settings):
+    settings.API_THROTTLE_RATE = "2/min"
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert [api.get("/api/v1/goals").status_code for _ in range(3)] == [200, 200, 429]
+
+
 def test_health_is_never_throttled(anon_client, settings):
     settings.API_THROTTLE_RATE = "1/min"
     for _ in range(5):

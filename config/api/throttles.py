@@ -33,19 +33,11 @@ class PerUserThrottle(UserRateThrottle):
         if self.key is None:
             return True
         try:
-            redis = self.cache.redis()
-        except AttributeError:  # a cache without a Redis client: DRF's own bookkeeping
-            return self._allow_with_cache(request, view)
-        try:
-            return self._hit(redis)
+            redis = getattr(self.cache, "redis", None)
+            if redis is None:  # a cache without a Redis client: DRF's own bookkeeping
+                return super().allow_request(request, view)
+            return self._hit(redis())
         except Exception:  # Redis is down: serve the request rather than fail it
-            logger.warning("throttle cache unavailable; request not rate limited", exc_info=True)
-            return True
-
-    def _allow_with_cache(self, request: Request, view: object) -> bool:
-        try:
-            return super().allow_request(request, view)
-        except Exception:
             logger.warning("throttle cache unavailable; request not rate limited", exc_info=True)
             return True
 
