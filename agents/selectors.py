@@ -23,7 +23,16 @@ def agent_get(*, agent_id: str) -> Agent:
 
 
 def agent_get_active(*, name: str) -> Agent | None:
-    return Agent.objects.filter(name=name, active=True).first()
+    """The active agent of that name (at most one: a partial unique index says so).
+
+    Every inference node looks its agent up, so this is SQL: the ORM's query compiler cost
+    several times the lookup itself (see `dags.execution.statements`).
+    """
+    table = Agent._meta.db_table
+    rows = Agent.objects.raw(
+        f"SELECT * FROM {table} WHERE name = %s AND active = %s LIMIT 1", [name, True]
+    )
+    return next(iter(rows), None)
 
 
 def agent_require_active(*, name: str) -> Agent:

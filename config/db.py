@@ -1,5 +1,6 @@
 """Database helpers for the hot paths: short write transactions that many threads of one
-process run at once, and timestamps formatted by the database for large lists.
+process run at once, single-row updates that skip the ORM's query compiler, and timestamps
+formatted by the database for large lists.
 
 SQLite lets one writer in at a time. A writer that finds the database locked waits in SQLite's
 busy handler, which sleeps in growing steps (1, 2, 5, 10 ... 100 ms) and so often sleeps long
@@ -17,11 +18,19 @@ plain `transaction.atomic()`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from enum import Enum
+from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, NotSupportedError, OperationalError, transaction
-from django.db.models import CharField, Func
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    NotSupportedError,
+    OperationalError,
+    connections,
+    transaction,
+)
+from django.db.models import CharField, Func, Model
 
 _sqlite_writers = threading.Lock()
 
@@ -59,6 +68,40 @@ def write_transaction(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
             yield
     finally:
         release()
+
+
+def update_row(
+    model: type[Model],
+    pk: Any,
+    values: Mapping[str, Any],
+    *,
+    where: str = "",
+    params: Sequence[Any] = (),
+    using: str = DEFAULT_DB_ALIAS,
+) -> int:
+    """UPDATE one row by primary key, with `where` as extra SQL conditions, without the ORM.
+
+    For statements every DAG node runs: the ORM spends 200-550 us of CPU compiling such an
+    update, the database 20 us running it. Each value is adapted by its field exactly as the
+    ORM would (timestamps, JSON, decimals). Returns the number of rows changed.
+    """
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    meta = model._meta
+    assignments, args = [], []
+    for name, value in values.items():
+        field = meta.get_field(name)
+        if isinstance(value, Enum):  # choices: the database driver may not take the member
+            value = value.value
+        assignments.append(f"{quote(field.column)} = %s")
+        args.append(field.get_db_prep_save(value, connection))
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} "
+        f"WHERE {quote(meta.pk.column)} = %s{f' AND ({where})' if where else ''}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*args, pk, *params])
+        return cursor.rowcount
 
 
 class IsoTimestampText(Func):

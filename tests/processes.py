@@ -28,6 +28,20 @@ def wait_for(
     raise AssertionError(f"{message} not met before the deadline")
 
 
+def child_database_env() -> dict[str, str]:
+    """Environment that points a child process at this test run's database (pytest-django
+    renames it)."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return {"SQLITE_PATH": str(db["NAME"])}
+    return {
+        "DATABASE_URL": (
+            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or 'localhost'}:"
+            f"{db['PORT'] or 5432}/{db['NAME']}"
+        )
+    }
+
+
 def celery_process(
     fake_llm,
     *arguments: str,
@@ -37,7 +51,7 @@ def celery_process(
     """`celery -A config <arguments>` against the test database, Redis and scripted LLM."""
     env = {
         **os.environ,
-        "SQLITE_PATH": str(connection.settings_dict["NAME"]),
+        **child_database_env(),
         "REDIS_URL": settings.REDIS_URL,
         "OPENAI_BASE_URL": fake_llm.base_url,
         "OPENAI_API_KEY": "sk-test-fake",

@@ -23,6 +23,7 @@ from config.embedded_redis import free_port, wait_for_port
 from dags.events import EXECUTION_EVENTS, emit_execution_event
 from dags.models import DagExecution
 from tests.factories import DagExecutionFactory, TokenFactory, UserFactory
+from tests.processes import child_database_env
 from tests.sse_client import HttpSseClient, group_member_count, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -64,19 +65,6 @@ def emit_execution_events(execution_id: str, tasks: int) -> None:
     )
 
 
-def _database_env() -> dict[str, str]:
-    """Point the server at the test database this process uses."""
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return {"SQLITE_PATH": str(db["NAME"])}
-    return {
-        "DATABASE_URL": (
-            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or 'localhost'}:"
-            f"{db['PORT'] or 5432}/{db['NAME']}"
-        )
-    }
-
-
 @pytest.fixture(scope="module")
 def daphne_server(django_db_setup, tmp_path_factory) -> Iterator[int]:
     """One server for the module; each test still gets clean tables (transactional_db)."""
@@ -89,7 +77,7 @@ def daphne_server(django_db_setup, tmp_path_factory) -> Iterator[int]:
         "REDIS_URL": settings.REDIS_URL,
         "SSE_HEARTBEAT_SECONDS": "1",
         "CORS_ALLOWED_ORIGINS": "http://ui.example.test",
-        **_database_env(),
+        **child_database_env(),
     }
     if connection.vendor == "sqlite":
         env.pop("DATABASE_URL", None)

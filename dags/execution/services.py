@@ -18,15 +18,15 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils.timezone import now
 
 from agents.llm.client import Usage
 from agents.templating import current_date_text
-from config.db import write_transaction
+from config.db import update_row, write_transaction
 from config.errors import Conflict, InvalidInput
 from dags import events
-from dags.execution import leases
+from dags.execution import leases, statements
 from dags.execution.prompts import plan_context
 from dags.execution.work import NodeFailure, NodeOutcome, run_node_work
 from dags.models import SYNTHESIS_TASK_ID, Dag, DagExecution, SubStep
@@ -156,10 +156,7 @@ def _enqueue(sub_step_ids: list[str], queue_suffix: str) -> None:
 def _hand_over(ids: list[str], stamp) -> None:
     """Mark nodes as dispatched and enqueue them once the transaction commits."""
     suffix = uuid.uuid4().hex[:12]
-    for sub_step_id in ids:
-        SubStep.objects.filter(pk=sub_step_id).update(
-            dispatched_at=stamp, queue_task_id=f"{sub_step_id}:{suffix}"
-        )
+    statements.mark_dispatched(ids, stamp, suffix)
     transaction.on_commit(lambda: _enqueue(ids, suffix), robust=True)
 
 
@@ -192,37 +189,19 @@ def _dispatch_ready(execution: DagExecution, *, keep_one: bool = False) -> str |
             return None
         ready = [synthesis.id]
     else:
-        ready = list(
-            SubStep.objects.filter(
-                execution=execution,
-                status=NodeStatus.PENDING,
-                dispatched_at__isnull=True,
-                remaining_dependencies=0,
-            )
-            .exclude(task_id=SYNTHESIS_TASK_ID)
-            .order_by("task_id")
-            .values_list("id", flat=True)[: settings.EXECUTION_MAX_PARALLEL_NODES]
-        )
+        ready = statements.ready_ids(execution.id, settings.EXECUTION_MAX_PARALLEL_NODES)
         if not ready:
             return None
-        if keep_one and len(ready) == 1:
-            # The finishing node hands its slot to its successor: the cap still holds.
-            SubStep.objects.filter(pk=ready[0]).update(dispatched_at=stamp, queue_task_id=None)
-            return ready[0]
-        in_flight = (
-            SubStep.objects.filter(execution=execution)
-            .filter(
-                Q(status=NodeStatus.RUNNING)
-                | Q(status=NodeStatus.PENDING, dispatched_at__isnull=False)
+        if not (keep_one and len(ready) == 1):
+            # (A finishing node that hands its slot to its one successor keeps the cap.)
+            capacity = settings.EXECUTION_MAX_PARALLEL_NODES - statements.in_flight_count(
+                execution.id
             )
-            .count()
-        )
-        capacity = settings.EXECUTION_MAX_PARALLEL_NODES - in_flight
-        if capacity <= 0:
-            return None
-        ready = ready[:capacity]
+            if capacity <= 0:
+                return None
+            ready = ready[:capacity]
     if keep_one and len(ready) == 1:
-        SubStep.objects.filter(pk=ready[0]).update(dispatched_at=stamp, queue_task_id=None)
+        statements.mark_dispatched(ready, stamp, None)
         return ready[0]
     _hand_over(ready, stamp)
     return None
@@ -246,29 +225,14 @@ def sub_step_claim(*, sub_step_id: str) -> SubStep | None:
 
 def _claim(sub_step_id: str) -> SubStep | None:
     """`sub_step_claim` inside the caller's transaction."""
-    stamp = now()
-    claimed = (
-        SubStep.objects.filter(pk=sub_step_id, execution__status=Status.RUNNING)
-        .filter(
-            Q(status=NodeStatus.PENDING)
-            | Q(
-                status=NodeStatus.RUNNING,
-                lease_expires_at__lt=stamp,
-                attempts__lt=settings.NODE_MAX_ATTEMPTS,
-            )
-        )
-        .update(
-            status=NodeStatus.RUNNING,
-            started_at=stamp,
-            completed_at=None,
-            lease_expires_at=leases.lease_deadline(),
-            attempts=F("attempts") + 1,
-            updated_at=stamp,
-        )
+    sub_step = statements.claim(
+        sub_step_id,
+        stamp=now(),
+        lease_until=leases.lease_deadline(),
+        max_attempts=settings.NODE_MAX_ATTEMPTS,
     )
-    if not claimed:
+    if sub_step is None:
         return None
-    sub_step = SubStep.objects.select_related("execution").get(pk=sub_step_id)
     events.emit_execution_event(
         execution_id=sub_step.execution_id,
         type=events.SUBSTEP_STARTED,
@@ -283,7 +247,7 @@ def sub_step_give_up(*, sub_step_id: str) -> None:
         sub_step = SubStep.objects.filter(pk=sub_step_id).first()
         if sub_step is None:
             return
-        execution = DagExecution.objects.select_for_update().get(pk=sub_step.execution_id)
+        execution = statements.lock_execution(sub_step.execution_id)
         _record_failure(
             execution,
             sub_step,
@@ -291,13 +255,12 @@ def sub_step_give_up(*, sub_step_id: str) -> None:
         )
 
 
-def _locked(execution_id: str) -> DagExecution:
-    """The execution row, locked for counter updates (large text and JSON columns left out)."""
-    return (
-        DagExecution.objects.select_for_update()
-        .defer("plan_context", "final_result", "synthesis_result", "original_request")
-        .get(pk=execution_id)
-    )
+# The node is still this worker's: running, and not taken over after its lease lapsed.
+_STILL_OURS = "status = %s AND attempts = %s"
+
+
+def _save(execution: DagExecution, fields: list[str]) -> None:
+    update_row(DagExecution, execution.pk, {name: getattr(execution, name) for name in fields})
 
 
 def _add_costs(execution: DagExecution, outcome: NodeOutcome) -> None:
@@ -316,22 +279,26 @@ def sub_step_complete(*, sub_step: SubStep, outcome: NodeOutcome) -> SubStep | N
     database, so a crash loses nothing: the lease lapses and the sweep re-queues it).
     """
     with write_transaction():
-        execution = _locked(sub_step.execution_id)
+        execution = statements.lock_execution(sub_step.execution_id)
         stamp = now()
         duration = _duration_ms(sub_step.started_at, stamp)
-        recorded = SubStep.objects.filter(
-            pk=sub_step.pk, status=NodeStatus.RUNNING, attempts=sub_step.attempts
-        ).update(
-            status=NodeStatus.COMPLETED,
-            result=outcome.result,
-            completed_at=stamp,
-            duration_ms=duration,
-            usage=outcome.usage,
-            cost_usd=outcome.cost_usd,
-            generation_stats=outcome.generation_stats,
-            lease_expires_at=None,
-            error=None,
-            updated_at=stamp,
+        recorded = update_row(
+            SubStep,
+            sub_step.pk,
+            {
+                "status": NodeStatus.COMPLETED.value,
+                "result": outcome.result,
+                "completed_at": stamp,
+                "duration_ms": duration,
+                "usage": outcome.usage,
+                "cost_usd": outcome.cost_usd,
+                "generation_stats": outcome.generation_stats,
+                "lease_expires_at": None,
+                "error": None,
+                "updated_at": stamp,
+            },
+            where=_STILL_OURS,
+            params=[NodeStatus.RUNNING.value, sub_step.attempts],
         )
         if not recorded:  # another worker took it over after our lease lapsed
             return None
@@ -342,11 +309,7 @@ def sub_step_complete(*, sub_step: SubStep, outcome: NodeOutcome) -> SubStep | N
             execution.completed_tasks += 1  # safe: the row is locked
             fields.append("completed_tasks")
             if sub_step.dependants:
-                SubStep.objects.filter(
-                    execution_id=execution.id,
-                    task_id__in=sub_step.dependants,
-                    remaining_dependencies__gt=0,
-                ).update(remaining_dependencies=F("remaining_dependencies") - 1)
+                statements.unblock(execution.id, sub_step.dependants)
         elif execution.status == Status.RUNNING:
             execution.status = Status.COMPLETED
             execution.final_result = outcome.result
@@ -354,7 +317,7 @@ def sub_step_complete(*, sub_step: SubStep, outcome: NodeOutcome) -> SubStep | N
             execution.completed_at = stamp
             execution.duration_ms = _duration_ms(execution.started_at, stamp)
             fields += ["status", "final_result", "synthesis_result", "completed_at", "duration_ms"]
-        execution.save(update_fields=fields)
+        _save(execution, fields)
         events.emit_execution_event(
             execution_id=execution.id,
             type=events.SUBSTEP_COMPLETED,
@@ -387,15 +350,19 @@ def sub_step_complete(*, sub_step: SubStep, outcome: NodeOutcome) -> SubStep | N
 def _record_failure(execution: DagExecution, sub_step: SubStep, message: str) -> bool:
     """Mark the node failed and suspend the execution (inside the caller's transaction)."""
     stamp = now()
-    failed = SubStep.objects.filter(
-        pk=sub_step.pk, status=NodeStatus.RUNNING, attempts=sub_step.attempts
-    ).update(
-        status=NodeStatus.FAILED,
-        error=message,
-        completed_at=stamp,
-        duration_ms=_duration_ms(sub_step.started_at, stamp),
-        lease_expires_at=None,
-        updated_at=stamp,
+    failed = update_row(
+        SubStep,
+        sub_step.pk,
+        {
+            "status": NodeStatus.FAILED.value,
+            "error": message,
+            "completed_at": stamp,
+            "duration_ms": _duration_ms(sub_step.started_at, stamp),
+            "lease_expires_at": None,
+            "updated_at": stamp,
+        },
+        where=_STILL_OURS,
+        params=[NodeStatus.RUNNING.value, sub_step.attempts],
     )
     if not failed:
         return False
@@ -421,13 +388,13 @@ def _record_failure(execution: DagExecution, sub_step: SubStep, message: str) ->
             payload={"reason": execution.suspended_reason},
         )
         logger.info("execution suspended id=%s task=%s", execution.id, sub_step.task_id)
-    execution.save(update_fields=fields)
+    _save(execution, fields)
     return True
 
 
 def sub_step_fail(*, sub_step: SubStep, message: str) -> None:
     with write_transaction():
-        execution = _locked(sub_step.execution_id)
+        execution = statements.lock_execution(sub_step.execution_id)
         _record_failure(execution, sub_step, message[: settings.NODE_ERROR_MAX_CHARS])
 
 

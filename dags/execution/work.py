@@ -19,7 +19,7 @@ from agents.llm.errors import LLMError
 from agents.runtime import agent_chat
 from agents.selectors import agent_get_active
 from dags.events import tool_progress_callback
-from dags.execution import prompts
+from dags.execution import prompts, statements
 from dags.execution.resolution import parse_result, resolve_tool_params
 from dags.models import SYNTHESIS_TASK_ID, SubStep
 from dags.plan import real_dependencies, reference_key, references_in
@@ -47,13 +47,9 @@ def stored_text(value: Any) -> str:
 
 def completed_results(execution_id: str, task_ids: list[str] | None = None) -> dict[str, Any]:
     """Structured results of completed tasks keyed by `reference_key` (so `1` finds `001`)."""
-    rows = SubStep.objects.filter(execution_id=execution_id, status=SubStep.Status.COMPLETED)
-    rows = rows.exclude(task_id=SYNTHESIS_TASK_ID)
-    if task_ids is not None:
-        rows = rows.filter(task_id__in=task_ids)
     return {
         reference_key(task_id): parse_result(result)
-        for task_id, result in rows.values_list("task_id", "result")
+        for task_id, result in statements.completed_results(execution_id, task_ids)
     }
 
 
@@ -114,7 +110,7 @@ def _inference(sub_step: SubStep) -> NodeOutcome:
     dependencies, results = _inputs_of(sub_step)
     params = sub_step.tool_or_prompt_params or {}
     instruction = params.get("prompt") if isinstance(params.get("prompt"), str) else None
-    execution = sub_step.execution
+    execution = statements.execution_plan(sub_step.execution_id)
     message = prompts.inference_prompt(
         context=execution.plan_context,
         task_id=sub_step.task_id,
@@ -139,7 +135,7 @@ def _inference(sub_step: SubStep) -> NodeOutcome:
 
 
 def _synthesis(sub_step: SubStep) -> NodeOutcome:
-    execution = sub_step.execution
+    execution = statements.execution_plan(sub_step.execution_id)
     rows = (
         SubStep.objects.filter(execution=execution, status=SubStep.Status.COMPLETED)
         .exclude(task_id=SYNTHESIS_TASK_ID)
