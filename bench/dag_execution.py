@@ -1,14 +1,22 @@
 """DAG execution benchmarks on a real Celery worker with a scripted LLM, printed as JSON.
 
-    uv run python bench/dag_execution.py [--skip-large]
+    uv run python bench/dag_execution.py [--skip-large] [--repeat N]
 
 Scenarios (as the issue and the original's published figures define them):
   chain50_instant   50 inference nodes in a chain, instant replies: per-node overhead
-  chain20_200ms     20-node chain at 200 ms per call (original: 4.29-4.38 s)
-  parallel20_200ms  20 independent nodes at 200 ms (original: 435-451 ms; target <= 1.2 x
-                    (200 ms + synthesis))
-  asymmetric        A 50 ms -> B 1 s and C 1 s -> D 50 ms: ~1.05 s + synthesis (waves: 2 s)
+  chain20_200ms     20-node chain at 200 ms per call, the synthesis call included
+                    (original: 4.29-4.38 s)
+  parallel20_200ms  20 independent nodes at 200 ms per call, the synthesis call included
+                    (original: 435-451 ms; target <= 1.2 x (200 ms + synthesis call)); the
+                    node phase alone is reported against 1.2 x 200 ms too
+  asymmetric        A 50 ms -> B 1 s and C 1 s -> D 50 ms, instant synthesis: ~1.05 s + synthesis
+                    (waves: 2 s)
   independent1000   1000 independent tool nodes; worker peak RSS (target < 300 MB)
+
+"At 200 ms per call" covers the synthesis call: that is how the original's figures add up
+(20 x 200 ms + 200 ms + its overhead = 4.29-4.38 s; 200 + 200 ms + overhead = 435-451 ms).
+The worker is warmed up first (its pool threads and their connections, as in a worker that has
+been running), and each scenario runs --repeat times; medians are reported with every run.
 """
 
 from __future__ import annotations
@@ -123,6 +131,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-large", action="store_true")
     parser.add_argument("--concurrency", type=int, default=24)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
     env, services = isolated_environment()
@@ -135,9 +144,14 @@ def main() -> None:
     from tests.fakes.openai_server import ChatReply, FakeChatCompletions
 
     Agent.objects.create(name="InferenceAgent", version="1", prompt_template="Bench.", active=True)
+    from dags.execution.prompts import SYNTHESIS_SYSTEM_PROMPT
+
     delays: dict[str, float] = {}
+    synthesis_delay = {"seconds": 0.0}
 
     def responder(request: dict) -> ChatReply:
+        if request["messages"][0]["content"] == SYNTHESIS_SYSTEM_PROMPT:
+            return ChatReply(content="ok", delay=synthesis_delay["seconds"])
         text = request["messages"][-1]["content"]
         for marker, delay in delays.items():
             if marker in text:
@@ -148,69 +162,115 @@ def main() -> None:
     llm.responder = responder
     worker = start_worker(env, llm.base_url, args.concurrency)
     results: dict[str, dict] = {}
-    try:
-        # warm-up: the worker is up and every code path is imported
-        run([task("001", [], prompt="warm")], timeout=120)
 
-        execution, wall = run(
-            [
-                task(f"{i:03d}", [f"{i - 1:03d}"] if i > 1 else [], prompt=f"c{i}")
-                for i in range(1, 51)
+    def repeated(scenario) -> list[dict]:
+        return [scenario() for _ in range(args.repeat)]
+
+    def median_of(runs: list[dict], key: str) -> float:
+        return round(statistics.median(run[key] for run in runs), 1)
+
+    try:
+        # Warm-up: the worker is up, every code path is imported, and twenty pool threads have
+        # run a node (threads and their connections are made on first use).
+        run([task("001", [], prompt="warm")], timeout=120)
+        run([task(f"{i:03d}", [], prompt="warm") for i in range(1, 21)], timeout=120)
+
+        def chain50() -> dict:
+            execution, wall = run(
+                [
+                    task(f"{i:03d}", [f"{i - 1:03d}"] if i > 1 else [], prompt=f"c{i}")
+                    for i in range(1, 51)
+                ]
+            )
+            rows = [r for r in node_rows(execution) if r.task_id != "__SYNTHESIS__"]
+            gaps = [
+                (b.started_at - a.started_at).total_seconds() * 1000
+                for a, b in itertools.pairwise(rows)
             ]
-        )
-        rows = [r for r in node_rows(execution) if r.task_id != "__SYNTHESIS__"]
-        gaps = [
-            (b.started_at - a.started_at).total_seconds() * 1000
-            for a, b in itertools.pairwise(rows)
-        ]
+            return {
+                "wall_ms": round(wall * 1000, 1),
+                "median_ms": round(statistics.median(gaps), 2),
+                "p95_ms": round(sorted(gaps)[int(len(gaps) * 0.95)], 2),
+            }
+
+        runs = repeated(chain50)
         results["chain50_instant"] = {
-            "wall_ms": round(wall * 1000, 1),
-            "per_node_overhead_median_ms": round(statistics.median(gaps), 2),
-            "per_node_overhead_p95_ms": round(sorted(gaps)[int(len(gaps) * 0.95)], 2),
+            "per_node_overhead_median_ms": median_of(runs, "median_ms"),
+            "per_node_overhead_p95_ms": median_of(runs, "p95_ms"),
+            "wall_ms": median_of(runs, "wall_ms"),
+            "runs": runs,
             "target_median_ms": 5,
             "original_total_ms": "121-144",
         }
 
+        synthesis_delay["seconds"] = 0.2
         for i in range(1, 21):
             delays[f"slowchain{i}|"] = 0.2
-        execution, wall = run(
-            [
-                task(f"{i:03d}", [f"{i - 1:03d}"] if i > 1 else [], prompt=f"slowchain{i}|")
-                for i in range(1, 21)
-            ]
-        )
-        results["chain20_200ms"] = {"wall_ms": round(wall * 1000, 1), "original_ms": "4290-4380"}
 
-        delays["par|"] = 0.2
-        execution, wall = run([task(f"{i:03d}", [], prompt="par|") for i in range(1, 21)])
-        rows = node_rows(execution)
-        plan_rows = [r for r in rows if r.task_id != "__SYNTHESIS__"]
-        synthesis = next(r for r in rows if r.task_id == "__SYNTHESIS__")
+        def chain20() -> dict:
+            _execution, wall = run(
+                [
+                    task(f"{i:03d}", [f"{i - 1:03d}"] if i > 1 else [], prompt=f"slowchain{i}|")
+                    for i in range(1, 21)
+                ]
+            )
+            return {"wall_ms": round(wall * 1000, 1)}
 
-        def since_start(moment) -> float:
-            return round((moment - execution.started_at).total_seconds() * 1000, 1)
-
-        results["parallel20_200ms"] = {
-            "wall_ms": round(wall * 1000, 1),
-            "first_node_start_ms": since_start(min(r.started_at for r in plan_rows)),
-            "last_node_start_ms": since_start(max(r.started_at for r in plan_rows)),
-            "last_node_end_ms": since_start(max(r.completed_at for r in plan_rows)),
-            "synthesis_end_ms": since_start(synthesis.completed_at),
-            "target_ms": round(1.2 * 200 + 1.2 * 5, 1),
-            "original_ms": "435-451",
+        runs = repeated(chain20)
+        results["chain20_200ms"] = {
+            "wall_ms": median_of(runs, "wall_ms"),
+            "runs": [run["wall_ms"] for run in runs],
+            "original_ms": "4290-4380",
         }
 
+        delays["par|"] = 0.2
+
+        def parallel20() -> dict:
+            execution, wall = run([task(f"{i:03d}", [], prompt="par|") for i in range(1, 21)])
+            rows = node_rows(execution)
+            plan_rows = [r for r in rows if r.task_id != "__SYNTHESIS__"]
+            synthesis = next(r for r in rows if r.task_id == "__SYNTHESIS__")
+
+            def since_start(moment) -> float:
+                return round((moment - execution.started_at).total_seconds() * 1000, 1)
+
+            return {
+                "wall_ms": round(wall * 1000, 1),
+                "first_node_start_ms": since_start(min(r.started_at for r in plan_rows)),
+                "last_node_start_ms": since_start(max(r.started_at for r in plan_rows)),
+                "last_node_end_ms": since_start(max(r.completed_at for r in plan_rows)),
+                "synthesis_end_ms": since_start(synthesis.completed_at),
+            }
+
+        runs = repeated(parallel20)
+        results["parallel20_200ms"] = {
+            "wall_ms": median_of(runs, "wall_ms"),
+            "target_ms": round(1.2 * (200 + 200), 1),
+            "original_ms": "435-451",
+            "node_phase_ms": median_of(runs, "last_node_end_ms"),
+            "node_phase_target_ms": round(1.2 * 200, 1),
+            "last_node_start_ms": median_of(runs, "last_node_start_ms"),
+            "runs": runs,
+        }
+
+        synthesis_delay["seconds"] = 0.0
         delays.update({"asymA|": 0.05, "asymB|": 1.0, "asymC|": 1.0, "asymD|": 0.05})
-        execution, wall = run(
-            [
-                task("001", [], prompt="asymA|"),
-                task("002", ["001"], prompt="asymB|"),
-                task("003", [], prompt="asymC|"),
-                task("004", ["003"], prompt="asymD|"),
-            ]
-        )
+
+        def asymmetric() -> dict:
+            _execution, wall = run(
+                [
+                    task("001", [], prompt="asymA|"),
+                    task("002", ["001"], prompt="asymB|"),
+                    task("003", [], prompt="asymC|"),
+                    task("004", ["003"], prompt="asymD|"),
+                ]
+            )
+            return {"wall_ms": round(wall * 1000, 1)}
+
+        runs = repeated(asymmetric)
         results["asymmetric"] = {
-            "wall_ms": round(wall * 1000, 1),
+            "wall_ms": median_of(runs, "wall_ms"),
+            "runs": [run["wall_ms"] for run in runs],
             "ideal_ms": 1050,
             "wave_scheduling_ms": 2000,
         }
