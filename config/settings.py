@@ -161,9 +161,6 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 # waits for its planning group); they live in Redis only until read, at most an hour.
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_RESULT_EXPIRES = 3600
-# One backend per process rather than per thread (redis-py clients are thread-safe): building
-# one scans every installed package's entry points, which cost each new pool thread ~5 ms.
-CELERY_RESULT_BACKEND_THREAD_SAFE = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"

@@ -115,6 +115,8 @@ def completed_results(execution_id: str, task_ids: Sequence[str] | None) -> list
 
 def unblock(execution_id: str, task_ids: Sequence[str]) -> None:
     """One dependency fewer for each of these tasks (they waited on a task that completed)."""
+    if not task_ids:
+        return
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE sub_steps SET remaining_dependencies = remaining_dependencies - 1 "
@@ -150,6 +152,8 @@ def in_flight_count(execution_id: str) -> int:
 def mark_dispatched(ids: Sequence[str], stamp: datetime, queue_suffix: str | None) -> None:
     """Mark nodes as handed over: to the queue as task `<id>:<suffix>`, or with no suffix to a
     worker that runs them at once."""
+    if not ids:
+        return
     queue_task_id = "NULL" if queue_suffix is None else "id || ':' || %s"
     with connection.cursor() as cursor:
         cursor.execute(
