@@ -155,5 +155,5 @@ def _synthesis(sub_step: SubStep) -> NodeOutcome:
             system = {"role": "system", "content": prompts.SYNTHESIS_SYSTEM_PROMPT}
             reply = chat(messages=[system, user], temperature=0.5)
     except LLMError as error:
-        raise NodeFailure(f"Synthesis failed: {error}") from error
+        raise NodeFailure(str(error)) from error  # the suspension reason says "Synthesis failed"
     return _outcome(reply)

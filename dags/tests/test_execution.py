@@ -238,6 +238,30 @@ def test_failing_tool_suspends_and_resume_reruns_only_unfinished_tasks(
     assert "execution.resumed" in types
 
 
+def test_a_failing_synthesis_suspends_with_its_reason_stated_once(
+    api, fake_llm, celery_worker_thread, inference_agent
+):
+    fake_llm.responder = lambda r: (
+        ChatReply(status=400, error_message="context too long")
+        if "## Synthesis plan" in user_text(r)
+        else ChatReply(content="fine")
+    )
+    dag = DagFactory(result=decomposer_job(2))
+    execution_id = api.post("/api/v1/execute-dag", {"dagId": dag.id}, format="json").json()[
+        "executionId"
+    ]
+
+    execution = wait_status(execution_id, "suspended", "completed")
+
+    assert execution.status == "suspended"
+    assert execution.completed_tasks == 2
+    assert execution.suspended_reason.startswith("Synthesis failed: ")
+    assert execution.suspended_reason.count("Synthesis failed") == 1
+    assert "context too long" in execution.suspended_reason
+    synthesis = SubStep.objects.get(execution=execution, task_id="__SYNTHESIS__")
+    assert synthesis.status == "failed" and "context too long" in synthesis.error
+
+
 def test_resume_refuses_executions_that_are_not_stopped(api, fake_llm, inference_agent):
     from tests.factories import DagExecutionFactory
 
