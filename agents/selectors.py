@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from agents.models import Agent
+from config.db import read_instances
 from config.errors import NotFound
 
 
@@ -28,11 +29,12 @@ def agent_get_active(*, name: str) -> Agent | None:
     Every inference node looks its agent up, so this is SQL: the ORM's query compiler cost
     several times the lookup itself (see `dags.execution.statements`).
     """
-    table = Agent._meta.db_table
-    rows = Agent.objects.raw(
-        f"SELECT * FROM {table} WHERE name = %s AND active = %s LIMIT 1", [name, True]
+    rows = read_instances(
+        Agent,
+        f"SELECT {{columns}} FROM {Agent._meta.db_table} WHERE name = %s AND active = %s LIMIT 1",
+        [name, True],
     )
-    return next(iter(rows), None)
+    return rows[0] if rows else None
 
 
 def agent_require_active(*, name: str) -> Agent:

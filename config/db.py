@@ -1,6 +1,7 @@
 """Database helpers for the hot paths: short write transactions that many threads of one
-process run at once, single-row updates that skip the ORM's query compiler, and timestamps
-formatted by the database for large lists.
+process run at once, hand-written statements that skip the ORM's query compiler (single-row
+updates, rows read back as model instances), and timestamps formatted by the database for
+large lists.
 
 SQLite lets one writer in at a time. A writer that finds the database locked waits in SQLite's
 busy handler, which sleeps in growing steps (1, 2, 5, 10 ... 100 ms) and so often sleeps long
@@ -17,6 +18,7 @@ plain `transaction.atomic()`.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -102,6 +104,63 @@ def update_row(
     with connection.cursor() as cursor:
         cursor.execute(sql, [*args, pk, *params])
         return cursor.rowcount
+
+
+@functools.lru_cache(maxsize=128)
+def _row_reading(
+    model: type[Model], fields: tuple[str, ...] | None, using: str
+) -> tuple[str, tuple[str, ...], tuple]:
+    """The column list, attribute names and value converters for reading `fields` of `model`
+    (all concrete fields when None), worked out once: `Model.objects.raw` works them out again
+    for every query, which cost more than the query itself."""
+    connection = connections[using]
+    wanted = None if fields is None else set(fields)
+    chosen = [
+        field
+        for field in model._meta.concrete_fields
+        if wanted is None or field.name in wanted or field.attname in wanted
+    ]
+    converters = []
+    for index, field in enumerate(chosen):
+        column = field.get_col(model._meta.db_table)
+        # The same converters, in the same order, as the ORM's SQLCompiler.get_converters.
+        found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if found:
+            converters.append((index, tuple(found), column))
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in chosen)
+    return columns, tuple(field.attname for field in chosen), tuple(converters)
+
+
+def read_instances(
+    model: type[Model],
+    sql: str,
+    params: Sequence[Any],
+    *,
+    fields: Sequence[str] | None = None,
+    using: str = DEFAULT_DB_ALIAS,
+) -> list[Model]:
+    """The rows of `sql` as model instances, converted as ORM reads are.
+
+    `sql` selects (or returns) `{columns}`: the columns of `fields`, or of every concrete
+    field. Fields not read are deferred, as with `QuerySet.only()`.
+    """
+    connection = connections[using]
+    columns, attnames, converters = _row_reading(
+        model, None if fields is None else tuple(fields), using
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql.format(columns=columns), params)
+        rows = cursor.fetchall()
+    instances = []
+    for row in rows:
+        values = list(row)
+        for index, functions, column in converters:
+            value = values[index]
+            for convert in functions:
+                value = convert(value, column, connection)
+            values[index] = value
+        instances.append(model.from_db(using, attnames, values))
+    return instances
 
 
 class IsoTimestampText(Func):

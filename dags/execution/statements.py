@@ -5,8 +5,8 @@ about fifteen statements per node. Built by the ORM, each cost 200-550 us of CPU
 (measured: the conditional claim 540 us, the same statement in SQL 20 us), which made the ORM
 most of a node's overhead and, under one GIL, what kept twenty parallel nodes from starting
 together. The SQL here is plain and the same for SQLite and PostgreSQL; values are adapted by
-the model fields (`config.db.update_row`) and rows come back through `Model.objects.raw`, so
-they are converted exactly as ORM reads are. Everything else stays with the ORM.
+the model fields (`config.db.update_row`) and rows are converted by the fields' own converters
+(`config.db.read_instances`), exactly as ORM reads are. Everything else stays with the ORM.
 """
 
 from __future__ import annotations
@@ -17,15 +17,22 @@ from typing import Any
 
 from django.db import connection
 
+from config.db import read_instances
 from dags.models import SYNTHESIS_TASK_ID, DagExecution, SubStep
 
 Status = DagExecution.Status
 NodeStatus = SubStep.Status
 
 # The execution columns the node lifecycle reads and changes (not the large plan and results).
-_COUNTER_COLUMNS = (
-    "id, status, total_tasks, completed_tasks, failed_tasks, total_usage, total_cost_usd, "
-    "started_at"
+_COUNTER_FIELDS = (
+    "id",
+    "status",
+    "total_tasks",
+    "completed_tasks",
+    "failed_tasks",
+    "total_usage",
+    "total_cost_usd",
+    "started_at",
 )
 
 
@@ -46,13 +53,14 @@ def claim(
     second worker finds nothing to take.
     """
     when = _timestamp(stamp)
-    rows = SubStep.objects.raw(
+    rows = read_instances(
+        SubStep,
         "UPDATE sub_steps SET status = %s, started_at = %s, completed_at = NULL, "
         "lease_expires_at = %s, attempts = attempts + 1, updated_at = %s "
         "WHERE id = %s AND (status = %s OR (status = %s AND lease_expires_at < %s "
         "AND attempts < %s)) AND EXISTS (SELECT 1 FROM dag_executions "
         "WHERE dag_executions.id = sub_steps.execution_id AND dag_executions.status = %s) "
-        "RETURNING *",
+        "RETURNING {columns}",
         [
             NodeStatus.RUNNING.value,
             when,
@@ -66,7 +74,7 @@ def claim(
             Status.RUNNING.value,
         ],
     )
-    return next(iter(rows), None)
+    return rows[0] if rows else None
 
 
 def lock_execution(execution_id: str) -> DagExecution:
@@ -75,24 +83,28 @@ def lock_execution(execution_id: str) -> DagExecution:
     Only those columns are read; the others load on access, as with `QuerySet.only()`.
     """
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    rows = DagExecution.objects.raw(
-        f"SELECT {_COUNTER_COLUMNS} FROM dag_executions WHERE id = %s{lock}", [execution_id]
+    rows = read_instances(
+        DagExecution,
+        "SELECT {columns} FROM dag_executions WHERE id = %s" + lock,
+        [execution_id],
+        fields=_COUNTER_FIELDS,
     )
-    execution = next(iter(rows), None)
-    if execution is None:
+    if not rows:
         raise DagExecution.DoesNotExist(f"execution {execution_id} does not exist")
-    return execution
+    return rows[0]
 
 
 def execution_plan(execution_id: str) -> DagExecution:
     """The execution's plan context and task count (what node prompts are built from)."""
-    rows = DagExecution.objects.raw(
-        "SELECT id, plan_context, total_tasks FROM dag_executions WHERE id = %s", [execution_id]
+    rows = read_instances(
+        DagExecution,
+        "SELECT {columns} FROM dag_executions WHERE id = %s",
+        [execution_id],
+        fields=("id", "plan_context", "total_tasks"),
     )
-    execution = next(iter(rows), None)
-    if execution is None:
+    if not rows:
         raise DagExecution.DoesNotExist(f"execution {execution_id} does not exist")
-    return execution
+    return rows[0]
 
 
 def completed_results(execution_id: str, task_ids: Sequence[str] | None) -> list[tuple[str, Any]]:
