@@ -106,6 +106,27 @@ def update_row(
         return cursor.rowcount
 
 
+def insert_row(
+    model: type[Model], values: Mapping[str, Any], *, using: str = DEFAULT_DB_ALIAS
+) -> Any:
+    """INSERT one row without the ORM (see `update_row`) and return its primary key."""
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    meta = model._meta
+    fields = [meta.get_field(name) for name in values]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} "
+            f"({', '.join(quote(field.column) for field in fields)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(meta.pk.column)}",
+            [
+                field.get_db_prep_save(value, connection)
+                for field, value in zip(fields, values.values(), strict=True)
+            ],
+        )
+        return cursor.fetchone()[0]
+
+
 @functools.lru_cache(maxsize=128)
 def _row_reading(
     model: type[Model], fields: tuple[str, ...] | None, using: str

@@ -36,7 +36,7 @@ from django.utils.timezone import now
 
 from config.api.formatting import epoch_ms
 from config.api.renderers import dumps
-from config.db import write_transaction
+from config.db import insert_row, write_transaction
 from config.errors import NotFound
 
 logger = logging.getLogger(__name__)
@@ -166,33 +166,17 @@ class EventStore:
     def _insert(
         self, subject_id: str, seq: int, event_type: str, data: dict[str, Any], created_at
     ) -> Any:
-        """INSERT the event in SQL (the ORM's create costs ten times the statement itself, and
-        every node stores two events); values are adapted by the model's fields."""
-        meta = self.event_model._meta
-        quote = connection.ops.quote_name
+        """Store the event in SQL: the ORM's create cost ten times the statement itself, and
+        every DAG node stores two events."""
         values = {
-            meta.get_field(self.subject_field): subject_id,
-            meta.get_field("seq"): seq,
-            meta.get_field("type"): event_type,
-            meta.get_field("payload"): data,
-            meta.get_field("created_at"): created_at,
+            f"{self.subject_field}_id": subject_id,
+            "seq": seq,
+            "type": event_type,
+            "payload": data,
+            "created_at": created_at,
         }
-        columns = ", ".join(quote(item.column) for item in values)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {quote(meta.db_table)} ({columns}) "
-                f"VALUES ({', '.join(['%s'] * len(values))}) RETURNING {quote(meta.pk.column)}",
-                [item.get_db_prep_save(value, connection) for item, value in values.items()],
-            )
-            (pk,) = cursor.fetchone()
-        return self.event_model(
-            pk=pk,
-            **{f"{self.subject_field}_id": subject_id},
-            seq=seq,
-            type=event_type,
-            payload=data,
-            created_at=created_at,
-        )
+        pk = insert_row(self.event_model, values)
+        return self.event_model(pk=pk, **values)
 
     def _next_seq(self, subject_id: str) -> int | None:
         """Take the subject's next sequence number (None when the subject does not exist).

@@ -136,12 +136,7 @@ def _inference(sub_step: SubStep) -> NodeOutcome:
 
 def _synthesis(sub_step: SubStep) -> NodeOutcome:
     execution = statements.execution_plan(sub_step.execution_id)
-    rows = (
-        SubStep.objects.filter(execution=execution, status=SubStep.Status.COMPLETED)
-        .exclude(task_id=SYNTHESIS_TASK_ID)
-        .order_by("task_id")
-        .values_list("task_id", "result")
-    )
+    rows = sorted(statements.completed_results(sub_step.execution_id, None), key=lambda row: row[0])
     message = prompts.synthesis_prompt(
         synthesis_plan=execution.plan_context.get("synthesis_plan", ""),
         results=[(task_id, parse_result(result)) for task_id, result in rows],
