@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from django import forms
+from django.contrib.admin.utils import quote
 from django.db import models
 from django.urls import reverse
 from django.utils.html import format_html
@@ -52,17 +53,26 @@ def shorten(text: str | None, limit: int = 80) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def admin_url(model: type[models.Model], view: str, *args: Any) -> str:
+    """The URL of one of a model's admin views. Object ids are quoted as the admin expects:
+    it reads `_XX` as an escaped character, and our ids may contain `_3F` and the like."""
+    return reverse(
+        f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}",
+        args=[quote(arg) for arg in args],
+    )
+
+
 def admin_link(obj: models.Model | None, label: str | None = None) -> SafeString | str:
     """A link to the object's admin change page (plain text when there is no object)."""
     if obj is None:
         return "-"
-    url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+    url = admin_url(type(obj), "change", obj.pk)
     return format_html('<a href="{}">{}</a>', url, label or str(obj))
 
 
 def changelist_link(model: type[models.Model], label: str, **filters: Any) -> SafeString:
     """A link to a model's admin list, filtered by the given lookups."""
-    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    url = admin_url(model, "changelist")
     query = urlencode(filters)
     return format_html('<a href="{}?{}">{}</a>', url, query, label)
 

@@ -7,18 +7,14 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
-from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
+from config.admin_tools import admin_url
 from goals.models import Goal, Schedule, ScheduleTick
 from goals.schedules import goal_task_name
 from runs.models import Run
 from tests.factories import AgentFactory, GoalFactory, UserFactory
 from tests.fakes.openai_server import ChatReply, ToolCall
-
-
-def admin_url(model, view: str, *args) -> str:
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
 
 
 @pytest.fixture
