@@ -108,21 +108,18 @@ def execution_plan(execution_id: str) -> DagExecution:
 
 
 def completed_results(execution_id: str, task_ids: Sequence[str] | None) -> list[tuple[str, Any]]:
-    """(task id, stored result) of the completed tasks, all or only those named."""
+    """(task id, stored result) of the completed tasks, all or only those named, in task order."""
     if task_ids is not None and not task_ids:
         return []
     only = "" if task_ids is None else f" AND task_id IN ({_placeholders(task_ids)})"
-    result_field = SubStep._meta.get_field("result")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT task_id, result FROM sub_steps WHERE execution_id = %s AND status = %s "
-            f"AND task_id <> %s{only}",
-            [execution_id, NodeStatus.COMPLETED.value, SYNTHESIS_TASK_ID, *(task_ids or [])],
-        )
-        return [
-            (task_id, result_field.from_db_value(result, None, connection))
-            for task_id, result in cursor.fetchall()
-        ]
+    rows = read_instances(
+        SubStep,
+        "SELECT {columns} FROM sub_steps WHERE execution_id = %s AND status = %s "
+        f"AND task_id <> %s{only} ORDER BY task_id",
+        [execution_id, NodeStatus.COMPLETED.value, SYNTHESIS_TASK_ID, *(task_ids or [])],
+        fields=("task_id", "result"),
+    )
+    return [(row.task_id, row.result) for row in rows]
 
 
 def unblock(execution_id: str, task_ids: Sequence[str]) -> None:

@@ -136,7 +136,7 @@ def _inference(sub_step: SubStep) -> NodeOutcome:
 
 def _synthesis(sub_step: SubStep) -> NodeOutcome:
     execution = statements.execution_plan(sub_step.execution_id)
-    rows = sorted(statements.completed_results(sub_step.execution_id, None), key=lambda row: row[0])
+    rows = statements.completed_results(sub_step.execution_id, None)
     message = prompts.synthesis_prompt(
         synthesis_plan=execution.plan_context.get("synthesis_plan", ""),
         results=[(task_id, parse_result(result)) for task_id, result in rows],

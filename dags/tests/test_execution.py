@@ -74,6 +74,11 @@ def test_execute_dag_runs_in_dependency_order_and_synthesises(
     second = next(r for r in fake_llm.requests if "Current Task [002/2]" in user_text(r))
     assert "alpha result" in user_text(second)
     assert second["messages"][0] == {"role": "system", "content": "You are careful."}
+    # the synthesis saw every result, in task order
+    synthesis_text = user_text(
+        next(r for r in fake_llm.requests if "## Synthesis plan" in user_text(r))
+    )
+    assert 0 <= synthesis_text.index("alpha result") < synthesis_text.index("beta built on alpha")
     assert execution.total_usage == {"promptTokens": 30, "completionTokens": 15, "totalTokens": 45}
     assert str(execution.total_cost_usd.normalize()) == "0.004"
     types = list(
