@@ -144,7 +144,12 @@ def main() -> None:
     from tests.fakes.openai_server import ChatReply, FakeChatCompletions
 
     Agent.objects.create(name="InferenceAgent", version="1", prompt_template="Bench.", active=True)
+    from config.heap import freeze_startup_objects
     from dags.execution.prompts import SYNTHESIS_SYSTEM_PROMPT
+
+    # This process launches the executions, as the web process does in service, so it keeps
+    # its start-up objects out of full collections as the web process does.
+    freeze_startup_objects()
 
     delays: dict[str, float] = {}
     synthesis_delay = {"seconds": 0.0}

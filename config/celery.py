@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_process_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -25,3 +25,14 @@ def _close_old_database_connections(**kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@worker_ready.connect
+@worker_process_init.connect
+def _freeze_startup_objects(**kwargs) -> None:
+    """Once the worker (or, with the prefork pool, each child) has loaded its tasks, keep
+    start-up objects out of the collector's full passes: one would stall every node running in
+    the process (see config.heap)."""
+    from config.heap import freeze_startup_objects
+
+    freeze_startup_objects()

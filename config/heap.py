@@ -1,0 +1,29 @@
+"""Keep the garbage collector's full passes short in long-running processes.
+
+A web or worker process holds about 200,000 objects once Django, DRF, Celery and the LLM SDK
+are loaded: modules, classes, URL patterns, settings. None of them is ever garbage, yet every
+full collection walks them all, holding the GIL for 60 ms or more, and stalling every request
+or DAG node of the process at that moment (measured: a 110-130 ms stall of an execution's
+launch about one run in ten). Moving what exists at start-up into the permanent generation
+(`gc.freeze`) takes it out of those passes; objects created later are collected as usual.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+
+logger = logging.getLogger(__name__)
+
+
+def freeze_startup_objects() -> int:
+    """Collect start-up garbage, then exempt every surviving object from future collections.
+
+    Call once the process has loaded what it serves with (Django set up, URL patterns and task
+    modules imported). Returns how many objects are frozen.
+    """
+    gc.collect()
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    logger.debug("froze %d start-up objects out of garbage collection", frozen)
+    return frozen
