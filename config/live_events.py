@@ -248,54 +248,86 @@ class _Publisher:
     """One event loop thread per process that publishes to the Channels layer, in order.
 
     Callers hand an event over and go on: a DAG node does not wait for Redis before its LLM
-    call, nor a finishing node before the next one. One task on the loop sends the events one
-    at a time in the order they were handed over, so each thread's events leave in commit
-    order. Reusing a loop keeps the layer's Redis connection open between events. Events still
-    queued when the process exits are flushed for a moment (`flush`); any lost anyway are in the
-    database, where followers find them.
+    call, nor a finishing node before the next one. The loop takes the events handed over so
+    far as one batch, asks the layer once which of their groups anyone follows, and sends to
+    those only, one event at a time in the order they were handed over, so each thread's events
+    leave in commit order. When twenty nodes start together that is one Redis call instead of
+    forty. Reusing a loop keeps the layer's Redis connection open between events. Events still
+    queued when the process exits are flushed for a moment (`flush`); any lost anyway are in
+    the database, where followers find them.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue | None = None
+        self._wakeup: asyncio.Event | None = None
         self._drainer: asyncio.Task | None = None  # referenced, so it is never collected
         self._pid: int | None = None
+        # Guards the fields below; also signalled when everything handed over has been sent.
         self._idle = threading.Condition()
+        self._pending: list[tuple[Any, str, dict[str, Any]]] = []
         self._unsent = 0
+        self._draining = False
 
-    def _ensure_loop(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue]:
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None or self._pid != os.getpid() or not self._loop.is_running():
                 loop = asyncio.new_event_loop()
-                queue: asyncio.Queue = asyncio.Queue()
                 started = threading.Event()
 
                 def run() -> None:
                     asyncio.set_event_loop(loop)
-                    self._drainer = loop.create_task(self._drain(queue))
+                    self._wakeup = asyncio.Event()
+                    self._drainer = loop.create_task(self._drain())
                     loop.call_soon(started.set)
                     loop.run_forever()
 
+                with self._idle:  # events of a parent process or a stopped loop are not ours
+                    self._pending, self._unsent, self._draining = [], 0, False
                 threading.Thread(target=run, name="live-events-publisher", daemon=True).start()
                 started.wait(5)
-                self._loop, self._queue, self._pid = loop, queue, os.getpid()
-                with self._idle:
-                    self._unsent = 0
-            return self._loop, self._queue
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
 
     def send(self, group: str, message: dict[str, Any]) -> None:
         layer = get_channel_layer()
         if layer is None:
             return
-        loop, queue = self._ensure_loop()
+        loop = self._ensure_loop()
         with self._idle:
+            self._pending.append((layer, group, message))
             self._unsent += 1
-        loop.call_soon_threadsafe(queue.put_nowait, (layer, group, message))
+            wake = not self._draining
+            self._draining = True
+        if wake:  # the loop is asleep: one wake-up, however many events follow before it runs
+            loop.call_soon_threadsafe(self._wakeup.set)
 
-    async def _drain(self, queue: asyncio.Queue) -> None:
+    async def _drain(self) -> None:
         while True:
-            layer, group, message = await queue.get()
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while True:
+                with self._idle:
+                    batch, self._pending = self._pending, []
+                    if not batch:
+                        self._draining = False
+                        break
+                try:
+                    await self._send_batch(batch)
+                finally:
+                    with self._idle:
+                        self._unsent -= len(batch)
+                        if self._unsent <= 0:
+                            self._idle.notify_all()
+
+    async def _send_batch(self, batch: list[tuple[Any, str, dict[str, Any]]]) -> None:
+        followed: dict[int, set[str] | None] = {}  # by layer; None: ask on every send
+        for layer, group, message in batch:
+            key = id(layer)
+            if key not in followed:
+                followed[key] = await self._followed_groups(layer, {g for _, g, _ in batch})
+            if followed[key] is not None and group not in followed[key]:
+                continue
             try:
                 async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
                     await layer.group_send(group, message)
@@ -303,11 +335,18 @@ class _Publisher:
                 logger.warning(
                     "could not publish event %s to %s", message.get("seq"), group, exc_info=True
                 )
-            finally:
-                with self._idle:
-                    self._unsent -= 1
-                    if self._unsent <= 0:
-                        self._idle.notify_all()
+
+    @staticmethod
+    async def _followed_groups(layer: Any, groups: set[str]) -> set[str] | None:
+        ask = getattr(layer, "groups_with_members", None)
+        if ask is None:  # another layer (in-memory in some set-ups): group_send decides
+            return None
+        try:
+            async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
+                return await ask(groups)
+        except Exception:
+            logger.warning("could not look up followed event groups", exc_info=True)
+            return None
 
     def flush(self, timeout: float = 2.0) -> bool:
         """Wait until every event handed over so far has been sent (or failed)."""

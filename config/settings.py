@@ -145,7 +145,7 @@ CACHES = {
 }
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "config.channel_layer.EventChannelLayer",
         "CONFIG": {
             # redis-py 8 defaults to a 5 s socket timeout, which breaks channels-redis's idle
             # blocking reads; None keeps them open.

@@ -184,6 +184,9 @@ def test_publishing_never_waits_for_redis_and_keeps_the_order(monkeypatch):
     import config.live_events as live_events
 
     layer = get_channel_layer()
+    group = "dag-exec.order-test"
+    follower = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(group, follower)
     release = threading.Event()
     sent: list[int] = []
 
@@ -193,11 +196,15 @@ def test_publishing_never_waits_for_redis_and_keeps_the_order(monkeypatch):
         sent.append(message["seq"])
 
     monkeypatch.setattr(layer, "group_send", slow_group_send)
-    for seq in (1, 2, 3):
-        live_events.publish("dag-exec.order-test", {"type": "live.event", "seq": seq})
-    assert sent == []  # every publish returned while the first send was still waiting
-    release.set()
-    assert live_events.flush_published(10)
+    try:
+        for seq in (1, 2, 3):
+            live_events.publish(group, {"type": "live.event", "seq": seq})
+        assert sent == []  # every publish returned while the first send was still waiting
+        release.set()
+        assert live_events.flush_published(10)
+    finally:
+        release.set()
+        async_to_sync(layer.group_discard)(group, follower)
     assert sent == [1, 2, 3]
 
 
