@@ -11,6 +11,8 @@ from pathlib import Path
 
 import environ
 
+from config.broker import transport_for
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -157,6 +159,8 @@ CHANNEL_LAYERS = {
 
 # --- Celery -------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+# kombu's Redis transport, keeping one Redis client per channel (config/broker.py).
+CELERY_BROKER_TRANSPORT = transport_for(CELERY_BROKER_URL)
 # Results are off for every task except those that set ignore_result=False (dag-experiments
 # waits for its planning group); they live in Redis only until read, at most an hour.
 CELERY_RESULT_BACKEND = REDIS_URL

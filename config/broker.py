@@ -1,0 +1,49 @@
+"""kombu's Redis transport, with one Redis client per channel instead of one per command.
+
+Late acknowledgement (D18) makes the worker write each delivered message to the unacked index
+and remove it on ack. kombu's Redis channel builds a new `redis.Redis` object around its
+connection pool for each of those writes, and in redis-py 8 building one costs more CPU than
+the write itself: measured on a worker, 0.86 ms of CPU per DAG node message, 0.69 ms with one
+client kept per channel. A `redis.Redis` object is safe to share between threads (each command
+borrows a connection from the pool; pipelines are still made per use), so the channel keeps one,
+and makes a new one only if its pool is replaced.
+
+Used for redis://, rediss:// and socket:// broker URLs, which kombu serves with this
+transport's parent (see `transport_for`); other brokers keep their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+import redis
+from kombu.transport import redis as kombu_redis
+
+_REDIS_SCHEMES = frozenset({"redis", "rediss", "socket"})
+
+
+class Channel(kombu_redis.Channel):
+    _shared_client: redis.Redis | None = None
+
+    @contextmanager
+    def conn_or_acquire(self, client: redis.Redis | None = None) -> Iterator[redis.Redis]:
+        if client:
+            yield client
+            return
+        shared = self._shared_client
+        if shared is None or shared.connection_pool is not self.pool:
+            shared = self._shared_client = self._create_client()
+        yield shared
+
+
+class Transport(kombu_redis.Transport):
+    Channel = Channel
+
+
+def transport_for(broker_url: str) -> str | None:
+    """The transport for Celery's `broker_transport` setting: this one for plain Redis URLs,
+    None (kombu chooses by scheme) for any other broker."""
+    scheme = urlsplit(broker_url).scheme
+    return f"{__name__}:Transport" if scheme in _REDIS_SCHEMES else None
