@@ -314,6 +314,8 @@ class _Publisher:
                         break
                 try:
                     await self._send_batch(batch)
+                except Exception:  # never let the drainer die: later events would wait forever
+                    logger.exception("could not publish %d events", len(batch))
                 finally:
                     with self._idle:
                         self._unsent -= len(batch)

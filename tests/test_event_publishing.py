@@ -122,3 +122,21 @@ def test_a_failed_lookup_still_publishes(layer, follow, group_sends, monkeypatch
     assert live_events.flush_published(10)
     assert group_sends == [("pub.lookup-fails", 7), ("pub.nobody-here", 8)]
     assert async_to_sync(layer.receive)(channel)["seq"] == 7
+
+
+def test_the_publisher_outlives_a_batch_that_breaks(layer, follow, group_sends, monkeypatch):
+    channel = follow("pub.after-a-bug")
+    real_lookup = layer.groups_with_members
+
+    async def nonsense_lookup(groups):
+        return 42  # not a set of groups: sending this batch fails past the lookup's guard
+
+    monkeypatch.setattr(layer, "groups_with_members", nonsense_lookup)
+    live_events.publish("pub.after-a-bug", {"type": "live.event", "seq": 1})
+    assert live_events.flush_published(10)
+    assert group_sends == []
+    monkeypatch.setattr(layer, "groups_with_members", real_lookup)
+    live_events.publish("pub.after-a-bug", {"type": "live.event", "seq": 2})
+    assert live_events.flush_published(10)
+    assert group_sends == [("pub.after-a-bug", 2)]
+    assert async_to_sync(layer.receive)(channel)["seq"] == 2
