@@ -9,6 +9,8 @@ import subprocess
 import sys
 import weakref
 
+import pytest
+
 from config.heap import freeze_startup_objects
 from tests.processes import ROOT
 
@@ -49,15 +51,23 @@ def test_the_web_process_freezes_its_views_and_settings_at_start():
     assert _frozen_count_after("import config.asgi") > 100_000
 
 
-def test_a_worker_process_freezes_once_its_tasks_are_loaded():
+@pytest.mark.parametrize(
+    "signal",
+    [
+        "worker_ready",  # the thread-pool worker (the default): the process that runs the nodes
+        "worker_process_init",  # each child of a prefork worker
+    ],
+)
+def test_a_worker_process_freezes_when_it_is_ready(signal):
+    # The task modules stay unimported: their own worker_ready receivers would queue a recovery
+    # sweep on the tests' Redis.
     code = (
         "import django\n"
         "django.setup()\n"
-        "from config.celery import app\n"
-        "app.loader.import_default_modules()\n"
         "import gc\n"
+        "import config.celery\n"
         "assert gc.get_freeze_count() == 0\n"
-        "from celery.signals import worker_process_init\n"
-        "worker_process_init.send(sender=None)"
+        f"from celery.signals import {signal}\n"
+        f"{signal}.send(sender=None)"
     )
     assert _frozen_count_after(code) > 100_000
