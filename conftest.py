@@ -7,7 +7,8 @@ from tests import bootstrap
 
 bootstrap.setup_django()
 
-from collections.abc import Iterator  # noqa: E402
+import asyncio  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 
 import pytest  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
@@ -90,3 +91,38 @@ def celery_worker_thread(transactional_db) -> Iterator[object]:
         loglevel="WARNING",
     ) as worker:
         yield worker
+
+
+@pytest.fixture
+def layer_follower() -> Iterator[Callable[[str], tuple[str, Callable[[], dict]]]]:
+    """follow(group) -> (channel, receive): a channel in `group` on a Channels layer of its own.
+
+    channels-redis guards receiving on all of a layer's own channels with one asyncio lock, which
+    it releases from a clean-up task after each message. On the process's shared layer, other
+    tests receive from their own event loops too, and in CI a receive found that lock held by
+    another, finished loop ("bound to a different event loop"). So each test gets a layer no
+    other test uses, and `receive` waits for the clean-up before its loop ends.
+    """
+    from asgiref.sync import async_to_sync
+    from django.conf import settings
+
+    from config.channel_layer import EventChannelLayer
+
+    own_layer = EventChannelLayer(**settings.CHANNEL_LAYERS["default"]["CONFIG"])
+    joined: list[tuple[str, str]] = []
+
+    def follow(group: str) -> tuple[str, Callable[[], dict]]:
+        channel = async_to_sync(own_layer.new_channel)()
+        async_to_sync(own_layer.group_add)(group, channel)
+        joined.append((group, channel))
+
+        async def receive() -> dict:
+            message = await own_layer.receive(channel)
+            await asyncio.gather(*list(own_layer.receive_cleaners))
+            return message
+
+        return channel, async_to_sync(receive)
+
+    yield follow
+    for group, channel in joined:
+        async_to_sync(own_layer.group_discard)(group, channel)

@@ -25,22 +25,6 @@ def layer() -> EventChannelLayer:
 
 
 @pytest.fixture
-def follow(layer):
-    """follow(group) adds a fresh channel to the group and returns the channel name."""
-    joined: list[tuple[str, str]] = []
-
-    def join(group: str) -> str:
-        channel = async_to_sync(layer.new_channel)()
-        async_to_sync(layer.group_add)(group, channel)
-        joined.append((group, channel))
-        return channel
-
-    yield join
-    for group, channel in joined:
-        async_to_sync(layer.group_discard)(group, channel)
-
-
-@pytest.fixture
 def group_sends(layer, monkeypatch) -> list[tuple[str, int]]:
     """Every group_send the publisher makes, as (group, seq), still sent for real."""
     calls: list[tuple[str, int]] = []
@@ -54,8 +38,8 @@ def group_sends(layer, monkeypatch) -> list[tuple[str, int]]:
     return calls
 
 
-def test_groups_with_members_names_only_followed_groups(layer, follow):
-    follow("pub.followed")
+def test_groups_with_members_names_only_followed_groups(layer, layer_follower):
+    layer_follower("pub.followed")
     # A member whose group_add is older than group_expiry counts as gone, as in group_send.
     stale_key = layer._group_key("pub.stale")
     client = redis.Redis.from_url(settings.REDIS_URL)
@@ -71,18 +55,19 @@ def test_groups_with_members_names_only_followed_groups(layer, follow):
         client.close()
 
 
-def test_only_followed_groups_are_sent_to(layer, follow, group_sends):
-    channel = follow("pub.watched")
+def test_only_followed_groups_are_sent_to(layer, layer_follower, group_sends):
+    _channel, receive = layer_follower("pub.watched")
     live_events.publish("pub.unwatched", {"type": "live.event", "seq": 1})
     live_events.publish("pub.watched", {"type": "live.event", "seq": 2})
     assert live_events.flush_published(10)
     assert group_sends == [("pub.watched", 2)]
-    message = async_to_sync(layer.receive)(channel)
-    assert message["seq"] == 2
+    assert receive()["seq"] == 2
 
 
-def test_a_burst_of_events_costs_one_membership_lookup(layer, follow, group_sends, monkeypatch):
-    follow("pub.burst-0")
+def test_a_burst_of_events_costs_one_membership_lookup(
+    layer, layer_follower, group_sends, monkeypatch
+):
+    layer_follower("pub.burst-0")
     lookups: list[set[str]] = []
     first_lookup_entered = threading.Event()
     release = threading.Event()
@@ -110,8 +95,8 @@ def test_a_burst_of_events_costs_one_membership_lookup(layer, follow, group_send
     assert group_sends == [("pub.burst-0", seq) for seq in (0, 4, 8, 12, 16)]
 
 
-def test_a_failed_lookup_still_publishes(layer, follow, group_sends, monkeypatch):
-    channel = follow("pub.lookup-fails")
+def test_a_failed_lookup_still_publishes(layer, layer_follower, group_sends, monkeypatch):
+    _channel, receive = layer_follower("pub.lookup-fails")
 
     async def broken_lookup(groups):
         raise redis.ConnectionError("Redis went away for a moment")
@@ -121,11 +106,13 @@ def test_a_failed_lookup_still_publishes(layer, follow, group_sends, monkeypatch
     live_events.publish("pub.nobody-here", {"type": "live.event", "seq": 8})
     assert live_events.flush_published(10)
     assert group_sends == [("pub.lookup-fails", 7), ("pub.nobody-here", 8)]
-    assert async_to_sync(layer.receive)(channel)["seq"] == 7
+    assert receive()["seq"] == 7
 
 
-def test_the_publisher_outlives_a_batch_that_breaks(layer, follow, group_sends, monkeypatch):
-    channel = follow("pub.after-a-bug")
+def test_the_publisher_outlives_a_batch_that_breaks(
+    layer, layer_follower, group_sends, monkeypatch
+):
+    _channel, receive = layer_follower("pub.after-a-bug")
     real_lookup = layer.groups_with_members
 
     async def nonsense_lookup(groups):
@@ -139,4 +126,4 @@ def test_the_publisher_outlives_a_batch_that_breaks(layer, follow, group_sends, 
     live_events.publish("pub.after-a-bug", {"type": "live.event", "seq": 2})
     assert live_events.flush_published(10)
     assert group_sends == [("pub.after-a-bug", 2)]
-    assert async_to_sync(layer.receive)(channel)["seq"] == 2
+    assert receive()["seq"] == 2

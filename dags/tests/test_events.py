@@ -6,7 +6,6 @@ import threading
 from decimal import Decimal
 
 import pytest
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -152,23 +151,17 @@ def test_unknown_type_and_unknown_execution_are_refused():
 
 @pytest.mark.django_db
 def test_an_event_is_published_only_when_its_transaction_commits(
-    django_capture_on_commit_callbacks,
+    django_capture_on_commit_callbacks, layer_follower
 ):
     execution = DagExecutionFactory()
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    group = EXECUTION_EVENTS.group_name(execution.id)
-    async_to_sync(layer.group_add)(group, channel)
-    try:
-        with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            emit_execution_event(
-                execution_id=execution.id, type="execution.suspended", payload={"reason": "x"}
-            )
-        assert len(callbacks) == 1  # waiting for the commit, not sent yet
-        callbacks[0]()
-        message = async_to_sync(layer.receive)(channel)
-    finally:
-        async_to_sync(layer.group_discard)(group, channel)
+    _channel, receive = layer_follower(EXECUTION_EVENTS.group_name(execution.id))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        emit_execution_event(
+            execution_id=execution.id, type="execution.suspended", payload={"reason": "x"}
+        )
+    assert len(callbacks) == 1  # waiting for the commit, not sent yet
+    callbacks[0]()
+    message = receive()
     assert message["type"] == "live.event"
     assert message["seq"] == 1
     assert message["event"] == "execution.suspended"
@@ -176,7 +169,7 @@ def test_an_event_is_published_only_when_its_transaction_commits(
     assert message["data"]["reason"] == "x"
 
 
-def test_publishing_never_waits_for_redis_and_keeps_the_order(monkeypatch):
+def test_publishing_never_waits_for_redis_and_keeps_the_order(monkeypatch, layer_follower):
     """A node hands its events over and goes on; they leave one at a time, in order."""
     import asyncio
     import threading
@@ -185,8 +178,7 @@ def test_publishing_never_waits_for_redis_and_keeps_the_order(monkeypatch):
 
     layer = get_channel_layer()
     group = "dag-exec.order-test"
-    follower = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(group, follower)
+    layer_follower(group)
     release = threading.Event()
     sent: list[int] = []
 
@@ -204,7 +196,6 @@ def test_publishing_never_waits_for_redis_and_keeps_the_order(monkeypatch):
         assert live_events.flush_published(10)
     finally:
         release.set()
-        async_to_sync(layer.group_discard)(group, follower)
     assert sent == [1, 2, 3]
 
 
