@@ -94,8 +94,9 @@ def celery_worker_thread(transactional_db) -> Iterator[object]:
 
 
 @pytest.fixture
-def layer_follower() -> Iterator[Callable[[str], tuple[str, Callable[[], dict]]]]:
-    """follow(group) -> (channel, receive): a channel in `group` on a Channels layer of its own.
+def layer_follower() -> Iterator[Callable[[str], Callable[[], dict]]]:
+    """follow(group) -> receive: joins a new channel to `group` on a Channels layer of its own;
+    receive() returns the next message sent to it.
 
     channels-redis guards receiving on all of a layer's own channels with one asyncio lock, which
     it releases from a clean-up task after each message. On the process's shared layer, other
@@ -111,7 +112,7 @@ def layer_follower() -> Iterator[Callable[[str], tuple[str, Callable[[], dict]]]
     own_layer = EventChannelLayer(**settings.CHANNEL_LAYERS["default"]["CONFIG"])
     joined: list[tuple[str, str]] = []
 
-    def follow(group: str) -> tuple[str, Callable[[], dict]]:
+    def follow(group: str) -> Callable[[], dict]:
         channel = async_to_sync(own_layer.new_channel)()
         async_to_sync(own_layer.group_add)(group, channel)
         joined.append((group, channel))
@@ -121,7 +122,7 @@ def layer_follower() -> Iterator[Callable[[str], tuple[str, Callable[[], dict]]]
             await asyncio.gather(*list(own_layer.receive_cleaners))
             return message
 
-        return channel, async_to_sync(receive)
+        return async_to_sync(receive)
 
     yield follow
     for group, channel in joined:

@@ -56,7 +56,7 @@ def test_groups_with_members_names_only_followed_groups(layer, layer_follower):
 
 
 def test_only_followed_groups_are_sent_to(layer, layer_follower, group_sends):
-    _channel, receive = layer_follower("pub.watched")
+    receive = layer_follower("pub.watched")
     live_events.publish("pub.unwatched", {"type": "live.event", "seq": 1})
     live_events.publish("pub.watched", {"type": "live.event", "seq": 2})
     assert live_events.flush_published(10)
@@ -96,7 +96,7 @@ def test_a_burst_of_events_costs_one_membership_lookup(
 
 
 def test_a_failed_lookup_still_publishes(layer, layer_follower, group_sends, monkeypatch):
-    _channel, receive = layer_follower("pub.lookup-fails")
+    receive = layer_follower("pub.lookup-fails")
 
     async def broken_lookup(groups):
         raise redis.ConnectionError("Redis went away for a moment")
@@ -112,7 +112,7 @@ def test_a_failed_lookup_still_publishes(layer, layer_follower, group_sends, mon
 def test_the_publisher_outlives_a_batch_that_breaks(
     layer, layer_follower, group_sends, monkeypatch
 ):
-    _channel, receive = layer_follower("pub.after-a-bug")
+    receive = layer_follower("pub.after-a-bug")
     real_lookup = layer.groups_with_members
 
     async def nonsense_lookup(groups):

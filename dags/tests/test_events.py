@@ -154,7 +154,7 @@ def test_an_event_is_published_only_when_its_transaction_commits(
     django_capture_on_commit_callbacks, layer_follower
 ):
     execution = DagExecutionFactory()
-    _channel, receive = layer_follower(EXECUTION_EVENTS.group_name(execution.id))
+    receive = layer_follower(EXECUTION_EVENTS.group_name(execution.id))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         emit_execution_event(
             execution_id=execution.id, type="execution.suspended", payload={"reason": "x"}
