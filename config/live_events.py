@@ -251,10 +251,11 @@ class _Publisher:
     call, nor a finishing node before the next one. The loop takes the events handed over so
     far as one batch, asks the layer once which of their groups anyone follows, and sends to
     those only, one event at a time in the order they were handed over, so each thread's events
-    leave in commit order. When twenty nodes start together that is one Redis call instead of
-    forty. Reusing a loop keeps the layer's Redis connection open between events. Events still
-    queued when the process exits are flushed for a moment (`flush`); any lost anyway are in
-    the database, where followers find them.
+    leave in commit order. An event nobody follows costs one Redis round trip instead of two,
+    and a burst that piles up while the loop is busy costs one in all. Reusing a loop keeps the
+    layer's Redis connection open between events. Events still queued when the process exits
+    are flushed for a moment (`flush`); any lost anyway are in the database, where followers
+    find them.
     """
 
     def __init__(self) -> None:
@@ -323,11 +324,12 @@ class _Publisher:
                             self._idle.notify_all()
 
     async def _send_batch(self, batch: list[tuple[Any, str, dict[str, Any]]]) -> None:
-        followed: dict[int, set[str] | None] = {}  # by layer; None: ask on every send
+        followed: dict[int, set[str] | None] = {}  # by layer; None: group_send decides
         for layer, group, message in batch:
             key = id(layer)
             if key not in followed:
-                followed[key] = await self._followed_groups(layer, {g for _, g, _ in batch})
+                its_groups = {g for other, g, _ in batch if other is layer}
+                followed[key] = await self._followed_groups(layer, its_groups)
             if followed[key] is not None and group not in followed[key]:
                 continue
             try:
