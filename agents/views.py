@@ -6,7 +6,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents import selectors, services
+from agents.models import Agent
 from agents.serializers import AGENT_FIELDS, AgentIn, AgentListQuery, AgentOut, agent_payload
+from config.api.permissions import SharedConfigPermission
 from config.api.validation import validated, validated_query
 
 
@@ -15,6 +17,9 @@ def _model_changes(data: dict) -> dict:
 
 
 class AgentListCreateApi(APIView):
+    permission_classes = [SharedConfigPermission]
+    permission_model = Agent
+
     @extend_schema(
         operation_id="list_agents",
         parameters=[AgentListQuery],
@@ -37,6 +42,9 @@ class AgentListCreateApi(APIView):
 
 
 class AgentDetailApi(APIView):
+    permission_classes = [SharedConfigPermission]
+    permission_model = Agent
+
     @extend_schema(operation_id="get_agent", responses=AgentOut, tags=["agents"])
     def get(self, request: Request, agent_id: str) -> Response:
         return Response(agent_payload(selectors.agent_get(agent_id=agent_id)))
@@ -60,6 +68,11 @@ class AgentDetailApi(APIView):
 
 
 class AgentActivateApi(APIView):
+    # Activating a version changes the prompt every later execution runs with.
+    permission_classes = [SharedConfigPermission]
+    permission_model = Agent
+    permission_actions = {"POST": "change"}
+
     @extend_schema(operation_id="activate_agent", request=None, responses=AgentOut, tags=["agents"])
     def post(self, request: Request, agent_id: str) -> Response:
         agent = services.agent_activate(agent=selectors.agent_get(agent_id=agent_id))

@@ -274,7 +274,7 @@ SPECTACULAR_SETTINGS = {
             "cancelled",
         ],
         "SubStepStatusEnum": ["pending", "running", "waiting", "completed", "failed", "cancelled"],
-        "ReadinessStatusEnum": ["ready", "degraded", "unavailable"],
+        "ReadinessStatusEnum": ["ready", "degraded", "unavailable", "not ready"],
     },
 }
 

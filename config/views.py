@@ -8,11 +8,13 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.timezone import now
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config import health
+from config.access import sees_everything
 from config.api.exceptions import framework_body
 from config.api.formatting import iso
 from config.api.renderers import dumps
@@ -43,9 +45,12 @@ class ReadinessApi(APIView):
     # Its checks wait on Redis, the database and the LLM check with timeouts: not a quick read
     # (config/asgi_http.py), so it never holds up the shared request threads.
     runs_long = True
-    authentication_classes: list = []
+    # Anyone may ask whether the service is ready; only staff (token or session) see why.
     permission_classes: list = []
     throttle_classes: list = []
+
+    def perform_authentication(self, request: Request) -> None:
+        """Authenticate lazily in `get`: a probe with a bad token is just anonymous."""
 
     @extend_schema(
         operation_id="health_ready",
@@ -54,7 +59,9 @@ class ReadinessApi(APIView):
             (200, "application/json"): inline_serializer(
                 "Readiness",
                 {
-                    "status": serializers.ChoiceField(["ready", "degraded", "unavailable"]),
+                    "status": serializers.ChoiceField(
+                        ["ready", "degraded", "unavailable", "not ready"]
+                    ),
                     "provider": serializers.CharField(),
                     "model": serializers.CharField(),
                     "scheduler": serializers.JSONField(),
@@ -68,11 +75,20 @@ class ReadinessApi(APIView):
         tags=["health"],
         description=(
             "Database, Redis and Celery workers (checked with a deadline, cached a few "
-            "seconds), schedules and the LLM set-up. 503 when the database or Redis is down."
+            "seconds), schedules and the LLM set-up. 503 when the database or Redis is down. "
+            'Anonymous and non-staff callers get only `{"status": "ready"}` or '
+            '`{"status": "not ready"}` with the same status code; the details need a '
+            "staff user's token or session."
         ),
     )
     def get(self, request: Request) -> Response:
         status, body = health.readiness(iso(now()))
+        try:
+            user = request.user
+        except AuthenticationFailed:
+            user = None
+        if not sees_everything(user):
+            body = {"status": "ready" if status < 500 else "not ready"}
         return Response(body, status=status)
 
 

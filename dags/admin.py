@@ -6,6 +6,8 @@ users watch), so the admin shows them read-only; DAG titles and schedules are ed
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
@@ -27,7 +29,7 @@ from config.errors import DomainError
 from dags.execution import services as execution_services
 from dags.models import Dag, DagExecution, ExecutionEvent, SubStep
 from dags.plan import PlanError
-from dags.services import dag_delete, dag_update, execution_delete
+from dags.services import dag_delete, dag_result_issues, dag_update, execution_delete
 from goals.schedules import dag_schedule_sync
 
 
@@ -57,6 +59,16 @@ class DagForm(forms.ModelForm):
 
     def clean_timezone(self) -> str:
         return clean_timezone(self.cleaned_data["timezone"])
+
+    def clean_result(self) -> Any:
+        result = self.cleaned_data.get("result")
+        if result is not None and "result" in self.changed_data:
+            issues = dag_result_issues(result)
+            if issues:
+                raise forms.ValidationError(
+                    [f"{'.'.join(map(str, i['path'][1:]))}: {i['message']}" for i in issues]
+                )
+        return result
 
 
 @admin.register(Dag)

@@ -9,16 +9,43 @@ from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils.timezone import now
 
-from config.errors import Conflict
+from config.errors import Conflict, InvalidInput
 from dags.models import Dag, DagExecution, SubStep
+from dags.plan import PlanError, parse_job, plan_issues
 from goals.schedules import dag_schedule_remove, dag_schedule_sync
 
 logger = logging.getLogger(__name__)
 
 
+INVALID_PLAN = "Invalid parameters"
+
+
+def dag_result_issues(result: Any) -> list[dict[str, Any]]:
+    """What the planner's own checks find wrong with a plan given by hand: its schema, then
+    (unless it asks for clarification) unknown tools or agents, bad tool params, unknown
+    dependencies and cycles. Paths start with `result`."""
+    try:
+        job = parse_job(result)
+    except PlanError as error:
+        issues = error.issues
+    else:
+        issues = [] if job.clarification_needed else plan_issues(job)
+    return [{"path": ["result", *issue["path"]], "message": issue["message"]} for issue in issues]
+
+
 @transaction.atomic
 def dag_update(*, dag: Dag, changes: dict[str, Any]) -> Dag:
-    """Write the given model-field changes (already validated) and bump `updated_at`."""
+    """Write the given model-field changes and bump `updated_at`.
+
+    A new plan (`result`) is checked as the planner checks its own plans, so a hand-edited
+    plan cannot run tools or agents a planned one could not (InvalidInput lists the issues).
+    Callers pass a DAG fetched through a selector with their viewer: only its owner or staff
+    get here.
+    """
+    if changes.get("result") is not None:
+        issues = dag_result_issues(changes["result"])
+        if issues:
+            raise InvalidInput(INVALID_PLAN, validation_errors=issues)
     for field, value in changes.items():
         setattr(dag, field, value)
     dag.updated_at = now()

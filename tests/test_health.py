@@ -1,9 +1,17 @@
 import re
 
 import pytest
+from rest_framework.test import APIClient
 
 from config import health
-from tests.factories import DagFactory, GoalFactory, RunFactory, ScheduleFactory
+from tests.factories import (
+    DagFactory,
+    GoalFactory,
+    RunFactory,
+    ScheduleFactory,
+    TokenFactory,
+    UserFactory,
+)
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -15,6 +23,15 @@ def _fresh_health_cache():
     health.reset_cache()
 
 
+@pytest.fixture
+def staff_client(db) -> APIClient:
+    """Readiness details are for staff; everyone else gets only ready / not ready."""
+    client = APIClient()
+    staff = UserFactory(username="operator", is_staff=True)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {TokenFactory(user=staff).key}")
+    return client
+
+
 def test_liveness(anon_client):
     body = anon_client.get("/health").json()
     assert body["status"] == "ok"
@@ -22,7 +39,7 @@ def test_liveness(anon_client):
 
 
 @pytest.mark.django_db
-def test_readiness_reports_schedules_and_runs_from_the_database(anon_client, settings):
+def test_readiness_reports_schedules_and_runs_from_the_database(staff_client, settings):
     settings.MAX_CONCURRENT_RUNS = 4
     ScheduleFactory(goal=GoalFactory())
     ScheduleFactory(goal=GoalFactory(status="paused"), active=False)
@@ -32,7 +49,7 @@ def test_readiness_reports_schedules_and_runs_from_the_database(anon_client, set
     RunFactory(status="pending")
     RunFactory(status="pending")
 
-    body = anon_client.get("/health/ready").json()
+    body = staff_client.get("/health/ready").json()
 
     assert body["scheduler"] == {
         "activeSchedules": 1,
@@ -45,21 +62,21 @@ def test_readiness_reports_schedules_and_runs_from_the_database(anon_client, set
 
 
 @pytest.mark.django_db
-def test_readiness_reports_the_llm_setup(anon_client, settings):
+def test_readiness_reports_the_llm_setup(staff_client, settings):
     settings.LLM_PROVIDER = "openai"
     settings.LLM_MODEL = "gpt-4o-mini"
     settings.OPENAI_MODEL = ""
     settings.OPENAI_API_KEY = ""
-    body = anon_client.get("/health/ready").json()
+    body = staff_client.get("/health/ready").json()
     assert (body["provider"], body["model"]) == ("openai", "gpt-4o-mini")
     assert body["llm"]["configured"] is False
     assert body["status"] == "degraded"
 
 
 @pytest.mark.django_db(transaction=True)
-def test_readiness_is_ready_with_a_live_worker(anon_client, settings, celery_worker_thread):
+def test_readiness_is_ready_with_a_live_worker(staff_client, settings, celery_worker_thread):
     settings.OPENAI_API_KEY = "sk-test"
-    response = anon_client.get("/health/ready")
+    response = staff_client.get("/health/ready")
     body = response.json()
     assert response.status_code == 200
     assert body["checks"]["celery"]["ok"] is True
@@ -69,11 +86,38 @@ def test_readiness_is_ready_with_a_live_worker(anon_client, settings, celery_wor
 
 @pytest.mark.django_db
 @pytest.mark.timeout(15)
-def test_readiness_answers_503_fast_when_redis_is_down(anon_client, settings):
+def test_readiness_answers_503_fast_when_redis_is_down(staff_client, settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
-    response = anon_client.get("/health/ready")
+    response = staff_client.get("/health/ready")
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unavailable"
     assert body["checks"]["redis"]["ok"] is False
     assert body["checks"]["celery"]["ok"] is False
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("who", ["anonymous", "regular user", "bad token"])
+def test_readiness_tells_others_only_ready_or_not(anon_client, token, who):
+    if who == "regular user":
+        anon_client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    elif who == "bad token":
+        anon_client.credentials(HTTP_AUTHORIZATION="Token not-a-token")
+    response = anon_client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready"}
+
+
+@pytest.mark.django_db
+def test_readiness_details_through_a_staff_session(anon_client):
+    anon_client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    assert "checks" in anon_client.get("/health/ready").json()
+
+
+@pytest.mark.django_db
+@pytest.mark.timeout(15)
+def test_readiness_says_not_ready_to_anonymous_callers_when_redis_is_down(anon_client, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    response = anon_client.get("/health/ready")
+    assert response.status_code == 503
+    assert response.json() == {"status": "not ready"}
