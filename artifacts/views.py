@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from artifacts import selectors
+from config.access import acting_user
 
 
 class ArtifactListApi(APIView):
@@ -15,10 +16,11 @@ class ArtifactListApi(APIView):
         operation_id="list_artifacts",
         responses={200: OpenApiResponse({"type": "array", "items": {"type": "string"}})},
         tags=["artifacts"],
-        description="Files in the artifacts folder, sub-folders as `folder/name`, sorted.",
+        description="Files in the artifacts folder that the caller may see (those written by "
+        "their executions and runs; staff see all), sub-folders as `folder/name`, sorted.",
     )
     def get(self, request: Request) -> Response:
-        return Response(selectors.artifact_list())
+        return Response(selectors.artifact_list(viewer=acting_user(request.user)))
 
 
 class ArtifactDetailApi(APIView):
@@ -28,7 +30,7 @@ class ArtifactDetailApi(APIView):
         tags=["artifacts"],
     )
     def get(self, request: Request, name: str) -> HttpResponse:
-        content = selectors.artifact_read(name=name)
+        content = selectors.artifact_read(name=name, viewer=acting_user(request.user))
         try:
             content.decode("utf-8")
             content_type = "text/plain; charset=utf-8"

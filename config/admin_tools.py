@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
+from config.access import OWNER_FIELD, visible_to
 from goals.cron import CronError, describe_cron, normalize_cron, validate_timezone
 
 
@@ -123,3 +124,39 @@ class ReadOnlyAdminMixin:
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+class OwnedAdminMixin:
+    """Admin for a model with an `owner` (config/access.py): the same visibility rule as every
+    other surface (admin users are staff, so they see all), the owner as a column, a filter and
+    a field, and the signed-in user as the owner of rows added here."""
+
+    def get_queryset(self, request):
+        return visible_to(super().get_queryset(request), request.user).select_related("owner")
+
+    def get_list_display(self, request):
+        columns = tuple(super().get_list_display(request))
+        return columns if OWNER_FIELD in columns else (*columns, OWNER_FIELD)
+
+    def get_list_filter(self, request):
+        filters = tuple(super().get_list_filter(request))
+        return filters if OWNER_FIELD in filters else (*filters, OWNER_FIELD)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        named = {name for _title, options in fieldsets for name in _flat(options["fields"])}
+        if OWNER_FIELD not in named:
+            fieldsets.append(("Owner", {"fields": (OWNER_FIELD,)}))
+        return fieldsets
+
+    def save_model(self, request, obj, form, change: bool) -> None:
+        if not change and getattr(obj, f"{OWNER_FIELD}_id") is None:
+            setattr(obj, OWNER_FIELD, request.user)
+        super().save_model(request, obj, form, change)
+
+
+def _flat(fields: Any) -> list[str]:
+    names: list[str] = []
+    for entry in fields:
+        names.extend(entry if isinstance(entry, list | tuple) else [entry])
+    return names

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -41,6 +42,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "channels",
+    "axes",
     "agents",
     "goals",
     "runs",
@@ -60,6 +62,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -118,6 +122,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/admin/login/"
+# Password logins (admin, browser UI) are rate limited by django-axes: after
+# LOGIN_FAILURE_LIMIT failures for one username from one IP address, that pair is locked out
+# (HTTP 429, even with the right password) for LOGIN_COOLOFF_MINUTES; a success resets the
+# count; `manage.py axes_reset` lifts every lockout. Token authentication never goes through
+# these backends, so API clients are unaffected.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_COOLOFF_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
 # SPEC D2: the API needs a token or a session unless a trusted local set-up opts out.
 API_AUTH_REQUIRED = env.bool("API_AUTH_REQUIRED", default=True)
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="600/min")
@@ -246,7 +263,16 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Runs LLM agents in the background: goals with runs, versioned agents, planned DAGs "
         "executed on Celery workers, tools, artifacts and costs. Authenticate with "
-        "`Authorization: Token <token>` (or `Bearer <token>`)."
+        "`Authorization: Token <token>` (or `Bearer <token>`).\n\n"
+        "**Who may do what.** Goals, runs, DAGs, executions, their costs, event streams and "
+        "artifact files belong to the user who made them (runs to their goal's owner, "
+        "scheduled work to the schedule's owner). Regular users see and change only their own; "
+        "staff users see and change everything. Another user's row answers 404 exactly like a "
+        "missing one. Lists and `/costs/summary` cover only what the caller may see. Agents "
+        "and tools are readable by every user; creating, changing, activating or deleting an "
+        "agent needs the Django model permission (`agents.add_agent`, `agents.change_agent`, "
+        "`agents.delete_agent`; the 'Agent managers' group has them), else 403. With "
+        "`API_AUTH_REQUIRED=false`, requests without a token act as the first superuser."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

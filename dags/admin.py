@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from config.admin_tools import (
     JSON_FIELD_OVERRIDES,
     CascadeDeleteMixin,
+    OwnedAdminMixin,
     ReadOnlyAdminMixin,
     admin_link,
     changelist_link,
@@ -72,7 +73,7 @@ class DagForm(forms.ModelForm):
 
 
 @admin.register(Dag)
-class DagAdmin(CascadeDeleteMixin, admin.ModelAdmin):
+class DagAdmin(OwnedAdminMixin, CascadeDeleteMixin, admin.ModelAdmin):
     form = DagForm
     list_display = (
         "id",
@@ -211,7 +212,7 @@ class SubStepInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(DagExecution)
-class DagExecutionAdmin(CascadeDeleteMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class DagExecutionAdmin(OwnedAdminMixin, CascadeDeleteMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "dag_link",

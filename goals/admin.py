@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from config.admin_tools import (
     JSON_FIELD_OVERRIDES,
     CascadeDeleteMixin,
+    OwnedAdminMixin,
     ReadOnlyAdminMixin,
     admin_link,
     changelist_link,
@@ -71,7 +72,7 @@ class MemoryInline(admin.StackedInline):
 
 
 @admin.register(Goal)
-class GoalAdmin(CascadeDeleteMixin, admin.ModelAdmin):
+class GoalAdmin(OwnedAdminMixin, CascadeDeleteMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "objective_short",

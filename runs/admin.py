@@ -13,6 +13,7 @@ from django.http import HttpRequest
 
 from config.admin_tools import (
     CascadeDeleteMixin,
+    OwnedAdminMixin,
     ReadOnlyAdminMixin,
     admin_link,
     changelist_link,
@@ -55,7 +56,7 @@ class OutputInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Run)
-class RunAdmin(CascadeDeleteMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class RunAdmin(OwnedAdminMixin, CascadeDeleteMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "goal_link",

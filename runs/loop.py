@@ -29,6 +29,7 @@ from agents.models import Agent
 from agents.runtime import agent_chat
 from agents.seeding import default_agent
 from agents.selectors import agent_get_active
+from artifacts.services import WRITE_FILE_TOOL, artifact_record_tool_write
 from goals.models import Goal, Memory
 from runs import conversation, leases, notify, services
 from runs.models import Output, Run, Step
@@ -258,6 +259,8 @@ def _run_call(run_id: str, call: ToolCallRequest, allowed: set[str]) -> CallOutc
                 name=call.name, params=call.arguments, context=ToolContext(run_id=run_id)
             )
             outcome.status = "ok"
+            if call.name == WRITE_FILE_TOOL:
+                _record_file(run_id, outcome.result)
         except ToolError as error:
             outcome.error = error.message
         except Exception as error:  # a tool bug becomes an observation, not a crashed run
@@ -267,6 +270,12 @@ def _run_call(run_id: str, call: ToolCallRequest, allowed: set[str]) -> CallOutc
             close_old_connections()
     outcome.duration_ms = int((time.monotonic() - started) * 1000)
     return outcome
+
+
+def _record_file(run_id: str, result: Any) -> None:
+    """Record the written file as the run owner's artifact (who may read it through the API)."""
+    owner_id = Run.objects.filter(pk=run_id).values_list("owner_id", flat=True).first()
+    artifact_record_tool_write(result=result, owner_id=owner_id, run_id=run_id)
 
 
 def _outputs(outcomes: list[CallOutcome]) -> list[tuple[str, str]]:

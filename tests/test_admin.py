@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.timezone import now
 
 from agents.models import Agent, LlmCheck
+from artifacts.models import Artifact
 from config.admin_tools import admin_link, admin_url
 from dags.models import Dag, DagExecution, ExecutionEvent, SubStep
 from goals.models import Goal, Memory, Schedule, ScheduleTick
@@ -46,6 +47,7 @@ ALL_OUR_MODELS = (
     DagExecution,
     SubStep,
     ExecutionEvent,
+    Artifact,
 )
 
 
@@ -104,7 +106,11 @@ def world(db) -> dict:
         provider="openai", model="gpt-4o-mini", configured=True, ok=True, used_by=["default"]
     )
     orphan_execution = DagExecutionFactory(dag=None)
+    artifact = Artifact.objects.create(
+        path="reports/week.md", owner=execution.owner, execution=execution, size=12
+    )
     return {
+        Artifact: artifact,
         Agent: agent,
         Goal: goal,
         Schedule: schedule,

@@ -18,10 +18,11 @@ from agents.llm.client import ChatResult, chat
 from agents.llm.errors import LLMError
 from agents.runtime import agent_chat
 from agents.selectors import agent_get_active
+from artifacts.services import WRITE_FILE_TOOL, artifact_record_tool_write
 from dags.events import tool_progress_callback
 from dags.execution import prompts, statements
 from dags.execution.resolution import parse_result, resolve_tool_params
-from dags.models import SYNTHESIS_TASK_ID, SubStep
+from dags.models import SYNTHESIS_TASK_ID, DagExecution, SubStep
 from dags.plan import real_dependencies, reference_key, references_in
 from tools.base import ToolContext, ToolError
 from tools.services import tool_run
@@ -90,6 +91,15 @@ def _tool(sub_step: SubStep) -> NodeOutcome:
         output = tool_run(name=name, params=params, context=context)
     except ToolError as error:
         raise NodeFailure(error.message) from error
+    if name == WRITE_FILE_TOOL:
+        owner_id = (
+            DagExecution.objects.filter(pk=sub_step.execution_id)
+            .values_list("owner_id", flat=True)
+            .first()
+        )
+        artifact_record_tool_write(
+            result=output, owner_id=owner_id, execution_id=sub_step.execution_id
+        )
     return NodeOutcome(result=stored_text(output))
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from artifacts.models import Artifact
 from dags.models import DagExecution, ExecutionEvent, SubStep
 from tests.factories import AgentFactory, DagFactory, decomposer_job
 from tests.fakes.openai_server import ChatReply
@@ -163,7 +164,7 @@ def test_concurrency_cap_is_honoured_and_never_deadlocks(
 
 
 def test_tool_params_take_dependency_results_by_number(
-    api, fake_llm, celery_worker_thread, inference_agent, artifacts_dir
+    api, user, fake_llm, celery_worker_thread, inference_agent, artifacts_dir
 ):
     fake_llm.responder = lambda r: ChatReply(
         content="# Report" if "## Synthesis plan" in user_text(r) else "draft $& text"
@@ -189,6 +190,12 @@ def test_tool_params_take_dependency_results_by_number(
     assert (artifacts_dir / "out" / "draft $& text.md").read_text() == "Draft: draft $& text"
     # writeFile content without references takes the dependencies' text
     assert (artifacts_dir / "copy.md").read_text() == "draft $& text"
+    # Each file is recorded as the execution owner's: the API lists them for that user.
+    records = {a.path: a for a in Artifact.objects.all()}
+    assert set(records) == {"out/draft $& text.md", "copy.md"}
+    assert {(a.owner, a.execution_id) for a in records.values()} == {(user, execution_id)}
+    assert records["copy.md"].size == len("draft $& text")
+    assert api.get("/api/v1/artifacts").json() == ["copy.md", "out/draft $& text.md"]
 
 
 def test_failing_tool_suspends_and_resume_reruns_only_unfinished_tasks(

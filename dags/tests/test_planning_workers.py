@@ -42,7 +42,7 @@ def experiments_body(**extra):
 
 
 def test_experiments_plan_every_pair_in_parallel_and_store_each_plan(
-    api, fake_llm, celery_worker_thread
+    api, user, fake_llm, celery_worker_thread
 ):
     planner_agents(title=True)
     arrivals: list[float] = []
@@ -80,6 +80,7 @@ def test_experiments_plan_every_pair_in_parallel_and_store_each_plan(
             "urls": ["<Result from Task 001>"]
         }
         assert dag.dag_title == "Battery Chemistries"
+        assert dag.owner == user  # planned on a worker, owned by the caller
         assert dag.planning_total_cost_usd > Decimal("0.001")
     planning = [r for r in fake_llm.requests if system_text(r).startswith(PLANNER_MARK)]
     assert sorted((r["model"], r["temperature"]) for r in planning) == sorted(pairs)

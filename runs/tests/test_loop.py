@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
+from artifacts.models import Artifact
 from goals.models import Memory
 from runs.conversation import FINAL_SUMMARY_REQUEST
 from runs.models import Output, Run, RunEvent
@@ -116,6 +117,9 @@ def test_write_file_then_finish_records_everything_and_signs_the_webhook(
     kinds = sorted(run.outputs.values_list("kind", flat=True))
     assert kinds == ["file", "summary", "webhook"]
     assert run.outputs.get(kind="file").path_or_payload == "notes/result.md"
+    artifact = Artifact.objects.get(path="notes/result.md")
+    assert (artifact.owner, artifact.run_id, artifact.size) == (goal.owner, run.id, 10)
+    assert api.get("/api/v1/artifacts").json() == ["notes/result.md"]
     assert Memory.objects.get(goal=goal, type="note").content == summary
 
     # The model saw only the allowed tool, the constraints, and the tool result as a `tool`
