@@ -11,9 +11,9 @@ from config.access import owner_field
 class Artifact(models.Model):
     """One file of the artifacts folder and its last writer.
 
-    The folder is one namespace, as the tools' paths are: a file written again by another
-    user's execution passes to that user. Files with no record (put there by hand, or written
-    before records existed) are visible to staff only.
+    The folder is one namespace, as the tools' paths are; the file tools refuse to read or
+    overwrite another user's file (artifacts.selectors.artifact_access_check). Files with no
+    record (put there by hand, or written before records existed) are visible to staff only.
     """
 
     path = models.CharField(

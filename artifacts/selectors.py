@@ -6,7 +6,10 @@ without a record are visible to staff only. Paths go through tools/sandbox as be
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from django.contrib.auth import get_user_model
 
 from artifacts.models import Artifact
 from config.access import sees_everything, visible_to
@@ -42,3 +45,21 @@ def artifact_read(*, name: str, viewer: Any) -> bytes:
         return path.read_bytes()
     except OSError as error:
         raise NotFound(ARTIFACT_NOT_FOUND) from error
+
+
+def artifact_access_check(*, owner_id: int | None) -> Callable[[str], bool] | None:
+    """For tools run on behalf of user `owner_id`: a check of whether that user may read (or
+    overwrite) the existing artifact with a given relative name, under the same rule as the
+    API. None (no check) for work without an owner, from before owners existed."""
+    if owner_id is None:
+        return None
+    user = get_user_model().objects.filter(pk=owner_id).first()
+    if user is None:
+        return None
+    if sees_everything(user):
+        return lambda name: True
+
+    def may_access(name: str) -> bool:
+        return visible_to(Artifact.objects.filter(path=name), user).exists()
+
+    return may_access

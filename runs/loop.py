@@ -29,6 +29,7 @@ from agents.models import Agent
 from agents.runtime import agent_chat
 from agents.seeding import default_agent
 from agents.selectors import agent_get_active
+from artifacts.selectors import artifact_access_check
 from artifacts.services import WRITE_FILE_TOOL, artifact_record_tool_write
 from goals.models import Goal, Memory
 from runs import conversation, leases, notify, services
@@ -255,9 +256,11 @@ def _run_call(run_id: str, call: ToolCallRequest, allowed: set[str]) -> CallOutc
         outcome.error = f"The call was not run: its {call.parse_error}."
     else:
         try:
-            outcome.result = tool_run(
-                name=call.name, params=call.arguments, context=ToolContext(run_id=run_id)
+            owner_id = Run.objects.filter(pk=run_id).values_list("owner_id", flat=True).first()
+            context = ToolContext(
+                run_id=run_id, may_access_artifact=artifact_access_check(owner_id=owner_id)
             )
+            outcome.result = tool_run(name=call.name, params=call.arguments, context=context)
             outcome.status = "ok"
             if call.name == WRITE_FILE_TOOL:
                 _record_file(run_id, outcome.result)

@@ -148,6 +148,12 @@ class ToolContext:
     sub_step_id: str | None = None
     run_id: str | None = None
     cancel: CancelScope = field(default_factory=CancelScope)
+    # Whether the user this call works for may read or overwrite the existing artifact with
+    # this relative name (the file tools and e-mail attachments ask); None: no restriction.
+    may_access_artifact: Callable[[str], bool] | None = None
+
+    def artifact_allowed(self, name: str) -> bool:
+        return self.may_access_artifact is None or self.may_access_artifact(name)
 
     def report(self, message: str, *, completed: bool = False) -> None:
         if self.progress is None:

@@ -52,6 +52,10 @@ def write_file(params: WriteFileParams, context: ToolContext) -> dict[str, Any]:
         raise ToolError(f"The file would exceed the {limit}-byte limit for artifacts.")
     if target.is_dir():
         raise ToolError(f"'{relative_name(target)}' is a folder, not a file.")
+    if target.exists() and not context.artifact_allowed(relative_name(target)):
+        raise ToolError(
+            f"Refused path '{relative_name(target)}': the file belongs to another user."
+        )
     context.cancel.check()
     target.parent.mkdir(parents=True, exist_ok=True)
     # The parents may have been created just now: check the real location once more.
@@ -80,6 +84,9 @@ def write_file(params: WriteFileParams, context: ToolContext) -> dict[str, Any]:
 def read_file(params: ReadFileParams, context: ToolContext) -> dict[str, Any]:
     target = sandboxed_path(params.path)
     name = relative_name(target)
+    if target.exists() and not context.artifact_allowed(name):
+        # Another user's file reads exactly like a missing one.
+        raise ToolError(f"File not found: {name}")
     try:
         descriptor = os.open(target, _open_flags(os.O_RDONLY))
     except FileNotFoundError:

@@ -29,6 +29,7 @@ from django.utils.html import strip_tags
 
 from tools.base import CancelScope, ToolContext, ToolError
 from tools.files import sandboxed_path
+from tools.sandbox import relative_name
 from tools.schemas import EmailAttachment, SendEmailParams
 
 logger = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def send_email(params: SendEmailParams, context: ToolContext) -> dict[str, Any]:
     attachments = params.attachments or []
     budget = settings.EMAIL_MAX_ATTACHMENT_BYTES
     for attachment in attachments:
-        filename, data, mimetype = _attachment(attachment)
+        filename, data, mimetype = _attachment(attachment, context)
         budget -= len(data)
         if budget < 0:
             raise ToolError(
@@ -179,11 +180,11 @@ def _html_to_text(markup: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def _attachment(attachment: EmailAttachment) -> tuple[str, bytes, str]:
+def _attachment(attachment: EmailAttachment, context: ToolContext) -> tuple[str, bytes, str]:
     filename = PurePosixPath(attachment.filename.replace("\\", "/")).name
     filename = re.sub(r"[\r\n\t\x00]", " ", filename).strip() or "attachment"
     if attachment.path is not None:
-        data = _read_artifact(attachment.path)
+        data = _read_artifact(attachment.path, context)
     elif attachment.encoding == "base64":
         try:
             data = base64.b64decode("".join(attachment.content.split()), validate=True)
@@ -199,8 +200,10 @@ def _attachment(attachment: EmailAttachment) -> tuple[str, bytes, str]:
     return filename, data, mimetype
 
 
-def _read_artifact(path: str) -> bytes:
+def _read_artifact(path: str, context: ToolContext) -> bytes:
     target = sandboxed_path(path)
+    if target.exists() and not context.artifact_allowed(relative_name(target)):
+        raise ToolError(f"Attachment not found in the artifacts folder: {path}")
     limit = settings.EMAIL_MAX_ATTACHMENT_BYTES
     try:
         descriptor = os.open(target, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))

@@ -88,3 +88,36 @@ def test_a_file_written_again_passes_to_its_latest_writer(people):
 def test_a_result_without_a_path_records_nothing():
     assert artifact_record_tool_write(result="not a dict", owner_id=None) is None
     assert not Artifact.objects.exists()
+
+
+# Tools run on their own thread (another database connection): committed rows only.
+@pytest.mark.django_db(transaction=True)
+def test_tools_working_for_a_user_read_and_overwrite_only_that_users_files(files, people):
+    from artifacts.selectors import artifact_access_check
+    from tools.base import ToolContext, ToolError
+    from tools.services import tool_run
+
+    def context(user) -> ToolContext:
+        return ToolContext(may_access_artifact=artifact_access_check(owner_id=user.pk))
+
+    alice = context(people["alice"])
+    assert tool_run(name="readFile", params={"path": "a.md"}, context=alice)["content"] == (
+        "content of a.md"
+    )
+    for name in ("reports/b.md", "loose.txt"):
+        with pytest.raises(ToolError, match="File not found"):
+            tool_run(name="readFile", params={"path": name}, context=alice)
+        with pytest.raises(ToolError, match="belongs to another user"):
+            tool_run(name="writeFile", params={"path": name, "content": "mine now"}, context=alice)
+    assert (files / "reports" / "b.md").read_text() == "content of reports/b.md"
+    assert (
+        tool_run(name="writeFile", params={"path": "new.md", "content": "fresh"}, context=alice)[
+            "size"
+        ]
+        == 5
+    )
+
+    staff = context(people["staff"])
+    assert tool_run(name="readFile", params={"path": "loose.txt"}, context=staff)["size"] > 0
+    # Work without an owner (from before owners existed) is not restricted.
+    assert artifact_access_check(owner_id=None) is None

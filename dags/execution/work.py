@@ -18,6 +18,7 @@ from agents.llm.client import ChatResult, chat
 from agents.llm.errors import LLMError
 from agents.runtime import agent_chat
 from agents.selectors import agent_get_active
+from artifacts.selectors import artifact_access_check
 from artifacts.services import WRITE_FILE_TOOL, artifact_record_tool_write
 from dags.events import tool_progress_callback
 from dags.execution import prompts, statements
@@ -82,21 +83,22 @@ def _tool(sub_step: SubStep) -> NodeOutcome:
         dependency_ids=dependencies,
         results=results,
     )
+    owner_id = (
+        DagExecution.objects.filter(pk=sub_step.execution_id)
+        .values_list("owner_id", flat=True)
+        .first()
+    )
     context = ToolContext(
         progress=tool_progress_callback(sub_step.execution_id, sub_step.task_id, name),
         execution_id=sub_step.execution_id,
         sub_step_id=sub_step.task_id,
+        may_access_artifact=artifact_access_check(owner_id=owner_id),
     )
     try:
         output = tool_run(name=name, params=params, context=context)
     except ToolError as error:
         raise NodeFailure(error.message) from error
     if name == WRITE_FILE_TOOL:
-        owner_id = (
-            DagExecution.objects.filter(pk=sub_step.execution_id)
-            .values_list("owner_id", flat=True)
-            .first()
-        )
         artifact_record_tool_write(
             result=output, owner_id=owner_id, execution_id=sub_step.execution_id
         )
