@@ -34,3 +34,12 @@ def api_user_client(token) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     return client
+
+
+@pytest.fixture
+def staff_client(db) -> APIClient:
+    """Readiness details (the LLM check among them) are for staff only."""
+    client = APIClient()
+    staff = UserFactory(username="operator", is_staff=True)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {TokenFactory(user=staff).key}")
+    return client

@@ -34,7 +34,7 @@ def _quick(settings):
     health.reset_cache()
 
 
-def test_check_llm_reports_tool_calling_ok_and_health_shows_it(fake_llm, anon_client):
+def test_check_llm_reports_tool_calling_ok_and_health_shows_it(fake_llm, staff_client):
     fake_llm.responder = _tool_calling_model
     out = StringIO()
 
@@ -58,7 +58,7 @@ def test_check_llm_reports_tool_calling_ok_and_health_shows_it(fake_llm, anon_cl
         True,
     )
 
-    response = anon_client.get("/health/ready")
+    response = staff_client.get("/health/ready")
     llm = response.json()["llm"]
     assert llm["provider"] == "openai" and llm["model"] == "gpt-4o-mini"
     assert llm["configured"] is True
@@ -67,7 +67,7 @@ def test_check_llm_reports_tool_calling_ok_and_health_shows_it(fake_llm, anon_cl
     assert llm["lastCheck"]["checkedAt"].endswith("Z")
 
 
-def test_a_model_that_ignores_the_tool_fails_the_check(fake_llm, anon_client):
+def test_a_model_that_ignores_the_tool_fails_the_check(fake_llm, staff_client):
     fake_llm.default = ChatReply(content="I cannot call tools")
     out = StringIO()
 
@@ -77,7 +77,7 @@ def test_a_model_that_ignores_the_tool_fails_the_check(fake_llm, anon_client):
     assert "FAILED: the model answered without calling the tool" in out.getvalue()
     check = LlmCheck.objects.get()
     assert check.ok is False and check.tool_calling is False
-    body = anon_client.get("/health/ready").json()
+    body = staff_client.get("/health/ready").json()
     assert body["llm"]["lastCheck"]["ok"] is False
     assert body["status"] in ("degraded", "unavailable")
 
@@ -122,8 +122,8 @@ def test_every_active_agents_provider_and_model_is_checked_once(fake_llm, settin
     assert "tool_choice" not in ollama_request
 
 
-def test_health_without_any_check_reports_none(fake_llm, anon_client):
-    llm = anon_client.get("/health/ready").json()["llm"]
+def test_health_without_any_check_reports_none(fake_llm, staff_client):
+    llm = staff_client.get("/health/ready").json()["llm"]
 
     assert llm["lastCheck"] is None
     assert llm["configured"] is True

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from artifacts.models import Artifact
+from artifacts.services import artifact_record_write
 from dags.models import DagExecution, ExecutionEvent, SubStep
 from tests.factories import AgentFactory, DagFactory, decomposer_job
 from tests.fakes.openai_server import ChatReply
@@ -227,6 +228,8 @@ def test_failing_tool_suspends_and_resume_reruns_only_unfinished_tasks(
     assert calls_for(fake_llm, "expensive step") == 1
 
     (artifacts_dir / "input.txt").write_text("file body")
+    # A file put there by hand is staff-only until recorded as someone's (as writeFile does).
+    artifact_record_write(path="input.txt", size=9, owner_id=execution.owner_id)
     response = api.post(f"/api/v1/resume-dag/{execution_id}")
 
     assert response.status_code == 202
