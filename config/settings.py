@@ -170,7 +170,14 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, disabling (not dying on) a row it cannot schedule and
+# recording a heartbeat in the database on each tick.
+CELERY_BEAT_SCHEDULER = "goals.beat:GuardedDatabaseScheduler"
+SCHEDULER_HEARTBEAT_SECONDS = env.float("SCHEDULER_HEARTBEAT_SECONDS", default=10.0)
+# /health/ready is not ready when beat has not ticked for this long. Set SCHEDULER_REQUIRED=false
+# where no beat runs at all (schedules then never fire; readiness stops asking).
+SCHEDULER_STALE_SECONDS = env.float("SCHEDULER_STALE_SECONDS", default=60.0)
+SCHEDULER_REQUIRED = env.bool("SCHEDULER_REQUIRED", default=True)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 * 60)
 CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", default="threads")

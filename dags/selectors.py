@@ -31,7 +31,15 @@ def dag_get(*, dag_id: str) -> Dag:
 def dag_list_scheduled() -> QuerySet[Dag]:
     return (
         Dag.objects.filter(cron_schedule__isnull=False)
-        .only("id", "dag_title", "cron_schedule", "schedule_active", "timezone", "updated_at")
+        .only(
+            "id",
+            "dag_title",
+            "cron_schedule",
+            "schedule_active",
+            "timezone",
+            "schedule_error",
+            "updated_at",
+        )
         .order_by("-updated_at")
     )
 

@@ -19,6 +19,9 @@ logger = logging.getLogger(__name__)
 @transaction.atomic
 def dag_update(*, dag: Dag, changes: dict[str, Any]) -> Dag:
     """Write the given model-field changes (already validated) and bump `updated_at`."""
+    if {"cron_schedule", "timezone"} & set(changes):
+        # A new cron or zone is a fresh start for a schedule beat had to disable.
+        changes = {**changes, "schedule_error": None, "schedule_error_at": None}
     for field, value in changes.items():
         setattr(dag, field, value)
     dag.updated_at = now()

@@ -1,11 +1,21 @@
 import re
+from datetime import timedelta
 
 import pytest
+from django.utils.timezone import now
 
 from config import health
+from goals.models import SchedulerHeartbeat
 from tests.factories import DagFactory, GoalFactory, RunFactory, ScheduleFactory
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def beat_ticked(*, seconds_ago: float) -> None:
+    moment = now() - timedelta(seconds=seconds_ago)
+    SchedulerHeartbeat.objects.update_or_create(
+        name="beat", defaults={"ticked_at": moment, "started_at": moment, "hostname": "h"}
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -50,6 +60,7 @@ def test_readiness_reports_the_llm_setup(anon_client, settings):
     settings.LLM_MODEL = "gpt-4o-mini"
     settings.OPENAI_MODEL = ""
     settings.OPENAI_API_KEY = ""
+    beat_ticked(seconds_ago=1)
     body = anon_client.get("/health/ready").json()
     assert (body["provider"], body["model"]) == ("openai", "gpt-4o-mini")
     assert body["llm"]["configured"] is False
@@ -59,6 +70,7 @@ def test_readiness_reports_the_llm_setup(anon_client, settings):
 @pytest.mark.django_db(transaction=True)
 def test_readiness_is_ready_with_a_live_worker(anon_client, settings, celery_worker_thread):
     settings.OPENAI_API_KEY = "sk-test"
+    beat_ticked(seconds_ago=1)
     response = anon_client.get("/health/ready")
     body = response.json()
     assert response.status_code == 200
@@ -77,3 +89,54 @@ def test_readiness_answers_503_fast_when_redis_is_down(anon_client, settings):
     assert body["status"] == "unavailable"
     assert body["checks"]["redis"]["ok"] is False
     assert body["checks"]["celery"]["ok"] is False
+
+
+@pytest.mark.django_db
+def test_readiness_is_not_ready_when_beat_never_ticked(anon_client):
+    response = anon_client.get("/health/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["scheduler"]["ok"] is False
+    assert body["checks"]["scheduler"]["lastTickAt"] is None
+    assert "never ticked" in body["checks"]["scheduler"]["error"]
+
+
+@pytest.mark.django_db
+def test_readiness_is_not_ready_when_beat_stopped_ticking(anon_client, settings):
+    settings.SCHEDULER_STALE_SECONDS = 30
+    beat_ticked(seconds_ago=45)
+    response = anon_client.get("/health/ready")
+    assert response.status_code == 503
+    scheduler = response.json()["checks"]["scheduler"]
+    assert scheduler["ok"] is False
+    assert ISO_MS.match(scheduler["lastTickAt"])
+    assert 44 <= scheduler["secondsSinceTick"] < 60
+    assert "30 s" in scheduler["error"]
+
+
+@pytest.mark.django_db
+def test_readiness_reports_a_recent_beat_tick_and_failed_schedules(anon_client, settings):
+    settings.SCHEDULER_STALE_SECONDS = 30
+    beat_ticked(seconds_ago=2)
+    ScheduleFactory(error="RuntimeError: unable to rollover")
+    DagFactory(cron_schedule="0 9 * * *", schedule_error="RuntimeError: unable to rollover")
+    response = anon_client.get("/health/ready")
+    assert response.status_code == 200
+    scheduler = response.json()["checks"]["scheduler"]
+    assert scheduler["ok"] is True
+    assert scheduler["secondsSinceTick"] < 30
+    assert scheduler["failedSchedules"] == 2
+
+
+@pytest.mark.django_db
+def test_readiness_does_not_ask_for_beat_when_no_beat_is_meant_to_run(anon_client, settings):
+    settings.SCHEDULER_REQUIRED = False
+    response = anon_client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json()["checks"]["scheduler"] == {
+        **response.json()["checks"]["scheduler"],
+        "ok": True,
+        "required": False,
+        "lastTickAt": None,
+    }
