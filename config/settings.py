@@ -348,9 +348,13 @@ TASK_MAX_REQUEST_BYTES = env.int("TASK_MAX_REQUEST_BYTES", default=25 * 1024 * 1
 TASK_MAX_FILES = env.int("TASK_MAX_FILES", default=20)
 
 # --- Tools --------------------------------------------------------------------------------------
-# Host names (or addresses) tools may reach even when they resolve to private addresses;
-# `.example.internal` also allows sub-domains. Empty: only public addresses.
+# Host names (or addresses) tools may reach even when they resolve to private addresses, with
+# an optional port (`127.0.0.1:8081`) limiting the entry to it; `.example.internal` also allows
+# sub-domains. Empty: only public addresses.
 TOOLS_ALLOWED_HOSTS = env.list("TOOLS_ALLOWED_HOSTS", default=[])
+# This service's web ports: tools never reach them (nor Redis) on a non-public address, even
+# when allow-listed. `manage.py start_all` sets it for its processes to the port it serves on.
+APP_PORTS = env.list("APP_PORTS", cast=int, default=[8000])
 TOOL_TIMEOUT_SECONDS = env.float("TOOL_TIMEOUT_SECONDS", default=60.0)
 TOOLS_FETCH_TIMEOUT_SECONDS = env.float("TOOLS_FETCH_TIMEOUT_SECONDS", default=15.0)
 TOOLS_FETCH_MAX_BYTES = env.int("TOOLS_FETCH_MAX_BYTES", default=10 * 1024 * 1024)
