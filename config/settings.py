@@ -142,7 +142,16 @@ CACHES = {
         "BACKEND": "config.cache.SharedRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "aa",
-        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        "OPTIONS": {
+            "socket_connect_timeout": 2,
+            "socket_timeout": 2,
+            # One pool per process, shared by every request thread (config/cache.py). A burst
+            # of requests waits briefly for a free connection instead of failing with "Too many
+            # connections"; writes get a thread each, so size it for a burst.
+            "pool_class": "redis.BlockingConnectionPool",
+            "max_connections": env.int("CACHE_REDIS_MAX_CONNECTIONS", default=64),
+            "timeout": env.float("CACHE_REDIS_POOL_TIMEOUT_SECONDS", default=2.0),
+        },
     }
 }
 CHANNEL_LAYERS = {
