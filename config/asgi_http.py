@@ -71,6 +71,20 @@ class ApiASGIHandler(ASGIHandler):
             weakref.WeakKeyDictionary()
         )
 
+    # --- requests -------------------------------------------------------------------------------
+    def create_request(self, scope: dict[str, Any], body_file: Any):
+        """Django's request, with CONTENT_LENGTH set for a body sent without one (chunked):
+        the body is read in full by now, so its size is known, and the form parsers (which
+        read exactly CONTENT_LENGTH bytes, and so saw an empty form) and the upload limits
+        work on it as on any other body."""
+        request, error_response = super().create_request(scope, body_file)
+        if request is not None and "CONTENT_LENGTH" not in request.META:
+            size = body_file.seek(0, 2)
+            body_file.seek(0)
+            if size:
+                request.META["CONTENT_LENGTH"] = str(size)
+        return request, error_response
+
     # --- threads of their own, reused ----------------------------------------------------------
     def _borrow_own(self) -> ThreadPoolExecutor:
         with self._idle_lock:
