@@ -63,7 +63,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-beat",
             action="store_true",
-            help="Do not start Celery beat (e.g. when another machine runs the one beat).",
+            help="Do not start Celery beat (e.g. when another machine runs the one beat; set "
+            "SCHEDULER_REQUIRED=false if no beat runs anywhere, or /health/ready says not ready).",
         )
         parser.add_argument(
             "--max-restart-delay",
