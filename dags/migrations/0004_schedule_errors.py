@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dags', '0002_execution_scheduling_state'),
+        ('dags', '0003_owner'),
     ]
 
     operations = [

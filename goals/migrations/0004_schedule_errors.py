@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('goals', '0002_schedule_ticks'),
+        ('goals', '0003_owner'),
     ]
 
     operations = [
