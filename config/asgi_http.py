@@ -8,12 +8,15 @@ served fewer requests per second with eight clients than with one.
 
 Two changes, both keeping Django's rule that one request's synchronous code runs on one thread:
 
-- *Quick* requests (GET/HEAD/OPTIONS of synchronous views not marked `runs_long`) take turns
-  on a few long-lived threads per process (`ASGI_QUICK_THREADS`), waiting for one to be free.
-  Reads are short, so turns are short, and the threads keep their connections.
+- *Quick* requests (GET/HEAD/OPTIONS of synchronous views not marked `runs_long` or
+  `never_queued`) take turns on a few long-lived threads per process (`ASGI_QUICK_THREADS`),
+  waiting for one to be free. Reads are short, so turns are short, and the threads keep their
+  connections.
 - Everything else (writes, async views such as the event streams, views marked `runs_long`
-  such as planning, which waits on an LLM for minutes) gets a thread of its own at once, as with
-  Django. Those threads are reused too: up to `ASGI_IDLE_THREADS` wait for the next request.
+  such as planning, which waits on an LLM for minutes, and views marked `never_queued` such as
+  the liveness probe, which must answer however busy the shared threads are) gets a thread of
+  its own at once, as with Django. Those threads are reused too: up to `ASGI_IDLE_THREADS`
+  wait for the next request.
 
 Connections kept by reused threads are still closed when older than CONN_MAX_AGE or broken,
 through Django's usual request signals.
@@ -36,7 +39,8 @@ QUICK_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def is_quick_request(scope: dict[str, Any]) -> bool:
-    """A read served by a synchronous view that does not declare `runs_long = True`."""
+    """A read served by a synchronous view that declares neither `runs_long = True` nor
+    `never_queued = True`."""
     if scope.get("method") not in QUICK_METHODS:
         return False
     path = scope.get("path") or "/"
@@ -52,7 +56,9 @@ def is_quick_request(scope: dict[str, Any]) -> bool:
     if iscoroutinefunction(view):
         return False
     view_class = getattr(view, "view_class", None) or getattr(view, "cls", None)
-    return not getattr(view_class, "runs_long", False)
+    return not (
+        getattr(view_class, "runs_long", False) or getattr(view_class, "never_queued", False)
+    )
 
 
 class ApiASGIHandler(ASGIHandler):
@@ -64,6 +70,20 @@ class ApiASGIHandler(ASGIHandler):
         self._quick: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Queue] = (
             weakref.WeakKeyDictionary()
         )
+
+    # --- requests -------------------------------------------------------------------------------
+    def create_request(self, scope: dict[str, Any], body_file: Any):
+        """Django's request, with CONTENT_LENGTH set for a body sent without one (chunked):
+        the body is read in full by now, so its size is known, and the form parsers (which
+        read exactly CONTENT_LENGTH bytes, and so saw an empty form) and the upload limits
+        work on it as on any other body."""
+        request, error_response = super().create_request(scope, body_file)
+        if request is not None and "CONTENT_LENGTH" not in request.META:
+            size = body_file.seek(0, 2)
+            body_file.seek(0)
+            if size:
+                request.META["CONTENT_LENGTH"] = str(size)
+        return request, error_response
 
     # --- threads of their own, reused ----------------------------------------------------------
     def _borrow_own(self) -> ThreadPoolExecutor:

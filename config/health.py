@@ -175,8 +175,41 @@ def schedule_summary() -> dict[str, Any]:
     }
 
 
+def scheduler_check() -> dict[str, Any]:
+    """Beat's last tick, as beat recorded it in the database. Not ok when it is older than
+    SCHEDULER_STALE_SECONDS, unless SCHEDULER_REQUIRED is off (no beat is meant to run)."""
+    from django.utils.timezone import now
+
+    from goals.selectors import failed_schedule_count, scheduler_heartbeat_get
+
+    heartbeat = scheduler_heartbeat_get()
+    required = settings.SCHEDULER_REQUIRED
+    result: dict[str, Any] = {
+        "ok": True,
+        "required": required,
+        "lastTickAt": iso(heartbeat.ticked_at) if heartbeat else None,
+        "secondsSinceTick": None,
+        "failedSchedules": failed_schedule_count(),
+    }
+    if heartbeat is not None:
+        age = max(0.0, (now() - heartbeat.ticked_at).total_seconds())
+        result["secondsSinceTick"] = round(age, 1)
+        result["host"] = heartbeat.hostname
+    if not required:
+        return result
+    limit = settings.SCHEDULER_STALE_SECONDS
+    if heartbeat is None:
+        result.update(ok=False, error="the scheduler (celery beat) has never ticked")
+    elif result["secondsSinceTick"] > limit:
+        result.update(
+            ok=False,
+            error=f"the scheduler (celery beat) has not ticked for more than {limit:g} s",
+        )
+    return result
+
+
 def readiness(now_iso: str) -> tuple[int, dict[str, Any]]:
-    checks = cached_checks()
+    checks = dict(cached_checks())
     llm = llm_status()
     body: dict[str, Any] = {"status": "ready", "provider": llm["provider"], "model": llm["model"]}
     if checks["database"]["ok"]:
@@ -184,10 +217,13 @@ def readiness(now_iso: str) -> tuple[int, dict[str, Any]]:
             body.update(schedule_summary())
         except Exception as error:
             logger.warning("schedule summary failed: %s", error)
+        checks["scheduler"] = _timed(scheduler_check)
+    else:
+        checks["scheduler"] = {"ok": False, "error": "the database is unreachable"}
     body["llm"] = llm
     body["checks"] = checks
     body["timestamp"] = now_iso
-    if not (checks["database"]["ok"] and checks["redis"]["ok"]):
+    if not (checks["database"]["ok"] and checks["redis"]["ok"] and checks["scheduler"]["ok"]):
         body["status"] = "unavailable"
         return 503, body
     last_llm_check = llm.get("lastCheck")

@@ -159,7 +159,16 @@ CACHES = {
         "BACKEND": "config.cache.SharedRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "aa",
-        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        "OPTIONS": {
+            "socket_connect_timeout": 2,
+            "socket_timeout": 2,
+            # One pool per process, shared by every request thread (config/cache.py). A burst
+            # of requests waits briefly for a free connection instead of failing with "Too many
+            # connections"; writes get a thread each, so size it for a burst.
+            "pool_class": "redis.BlockingConnectionPool",
+            "max_connections": env.int("CACHE_REDIS_MAX_CONNECTIONS", default=64),
+            "timeout": env.float("CACHE_REDIS_POOL_TIMEOUT_SECONDS", default=2.0),
+        },
     }
 }
 CHANNEL_LAYERS = {
@@ -187,7 +196,14 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, disabling (not dying on) a row it cannot schedule and
+# recording a heartbeat in the database on each tick.
+CELERY_BEAT_SCHEDULER = "goals.beat:GuardedDatabaseScheduler"
+SCHEDULER_HEARTBEAT_SECONDS = env.float("SCHEDULER_HEARTBEAT_SECONDS", default=10.0)
+# /health/ready is not ready when beat has not ticked for this long. Set SCHEDULER_REQUIRED=false
+# where no beat runs at all (schedules then never fire; readiness stops asking).
+SCHEDULER_STALE_SECONDS = env.float("SCHEDULER_STALE_SECONDS", default=60.0)
+SCHEDULER_REQUIRED = env.bool("SCHEDULER_REQUIRED", default=True)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 * 60)
 CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", default="threads")
@@ -367,9 +383,13 @@ TASK_MAX_REQUEST_BYTES = env.int("TASK_MAX_REQUEST_BYTES", default=25 * 1024 * 1
 TASK_MAX_FILES = env.int("TASK_MAX_FILES", default=20)
 
 # --- Tools --------------------------------------------------------------------------------------
-# Host names (or addresses) tools may reach even when they resolve to private addresses;
-# `.example.internal` also allows sub-domains. Empty: only public addresses.
+# Host names (or addresses) tools may reach even when they resolve to private addresses, with
+# an optional port (`127.0.0.1:8081`) limiting the entry to it; `.example.internal` also allows
+# sub-domains. Empty: only public addresses.
 TOOLS_ALLOWED_HOSTS = env.list("TOOLS_ALLOWED_HOSTS", default=[])
+# This service's web ports: tools never reach them (nor Redis) on a non-public address, even
+# when allow-listed. `manage.py start_all` sets it for its processes to the port it serves on.
+APP_PORTS = env.list("APP_PORTS", cast=int, default=[8000])
 TOOL_TIMEOUT_SECONDS = env.float("TOOL_TIMEOUT_SECONDS", default=60.0)
 TOOLS_FETCH_TIMEOUT_SECONDS = env.float("TOOLS_FETCH_TIMEOUT_SECONDS", default=15.0)
 TOOLS_FETCH_MAX_BYTES = env.int("TOOLS_FETCH_MAX_BYTES", default=10 * 1024 * 1024)

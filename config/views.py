@@ -25,6 +25,9 @@ def json_response(body: Any, status: int) -> HttpResponse:
 
 
 class HealthApi(APIView):
+    # Answered on a thread of its own, never queued behind other reads (config/asgi_http.py):
+    # a probe must answer promptly however busy the shared request threads are.
+    never_queued = True
     authentication_classes: list = []
     permission_classes: list = []
     throttle_classes: list = []

@@ -82,6 +82,7 @@ class DagAdmin(OwnedAdminMixin, CascadeDeleteMixin, admin.ModelAdmin):
         "agent_name",
         "cron_schedule",
         "schedule_active",
+        "schedule_failed",
         "execution_count",
         "planning_total_cost_usd",
         "created_at",
@@ -95,6 +96,8 @@ class DagAdmin(OwnedAdminMixin, CascadeDeleteMixin, admin.ModelAdmin):
         "schedule_description",
         "executions_link",
         "last_run_at",
+        "schedule_error",
+        "schedule_error_at",
         "created_at",
         "updated_at",
     )
@@ -108,6 +111,7 @@ class DagAdmin(OwnedAdminMixin, CascadeDeleteMixin, admin.ModelAdmin):
                     "timezone",
                     "schedule_active",
                     "last_run_at",
+                    ("schedule_error", "schedule_error_at"),
                 )
             },
         ),
@@ -167,6 +171,10 @@ class DagAdmin(OwnedAdminMixin, CascadeDeleteMixin, admin.ModelAdmin):
         if total is None:
             total = dag.executions.count()
         return changelist_link(DagExecution, f"{total} execution(s)", dag__id__exact=dag.pk)
+
+    @admin.display(description="schedule failed", boolean=True)
+    def schedule_failed(self, dag: Dag) -> bool:
+        return bool(dag.schedule_error)
 
     @admin.display(description="schedule")
     def schedule_description(self, dag: Dag) -> str:

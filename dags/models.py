@@ -39,6 +39,10 @@ class Dag(models.Model):
     schedule_active = models.BooleanField(default=False)
     last_run_at = models.DateTimeField(null=True, blank=True)
     timezone = models.CharField(max_length=64, default="UTC")
+    # Set when beat could not compute the cron's next time and disabled it; cleared when the
+    # cron or time zone changes.
+    schedule_error = models.TextField(null=True, blank=True)
+    schedule_error_at = models.DateTimeField(null=True, blank=True)
     owner = owner_field("owned_dags")
     created_at = models.DateTimeField(default=now, db_index=True)
     updated_at = models.DateTimeField(default=now, db_index=True)

@@ -35,7 +35,15 @@ def dag_get(*, dag_id: str, viewer: Any) -> Dag:
 def dag_list_scheduled(*, viewer: Any) -> QuerySet[Dag]:
     return (
         visible_to(Dag.objects.filter(cron_schedule__isnull=False), viewer)
-        .only("id", "dag_title", "cron_schedule", "schedule_active", "timezone", "updated_at")
+        .only(
+            "id",
+            "dag_title",
+            "cron_schedule",
+            "schedule_active",
+            "timezone",
+            "schedule_error",
+            "updated_at",
+        )
         .order_by("-updated_at")
     )
 

@@ -73,6 +73,12 @@ class DagOut(serializers.Serializer):
     scheduleActive = serializers.BooleanField()
     lastRunAt = serializers.DateTimeField(allow_null=True)
     timezone = serializers.CharField()
+    scheduleError = serializers.CharField(
+        allow_null=True,
+        help_text="Why the scheduler disabled this cron (its next time could not be computed); "
+        "cleared when the cron or time zone changes.",
+    )
+    scheduleErrorAt = serializers.DateTimeField(allow_null=True)
     createdAt = serializers.DateTimeField()
     updatedAt = serializers.DateTimeField()
     planningTotalUsage = UsageOut(allow_null=True)
@@ -98,6 +104,7 @@ class ScheduledDagOut(serializers.Serializer):
     schedule_description = serializers.CharField()
     schedule_active = serializers.BooleanField()
     timezone = serializers.CharField()
+    schedule_error = serializers.CharField(allow_null=True)
 
 
 class DagDeletedOut(serializers.Serializer):
@@ -203,6 +210,8 @@ def dag_payload(dag: Dag) -> dict[str, Any]:
         "scheduleActive": dag.schedule_active,
         "lastRunAt": iso(dag.last_run_at),
         "timezone": dag.timezone,
+        "scheduleError": dag.schedule_error,
+        "scheduleErrorAt": iso(dag.schedule_error_at),
         "createdAt": iso(dag.created_at),
         "updatedAt": iso(dag.updated_at),
         "planningTotalUsage": dag.planning_total_usage,

@@ -46,6 +46,9 @@ def dag_update(*, dag: Dag, changes: dict[str, Any]) -> Dag:
         issues = dag_result_issues(changes["result"])
         if issues:
             raise InvalidInput(INVALID_PLAN, validation_errors=issues)
+    if {"cron_schedule", "timezone"} & set(changes):
+        # A new cron or zone is a fresh start for a schedule beat had to disable.
+        changes = {**changes, "schedule_error": None, "schedule_error_at": None}
     for field, value in changes.items():
         setattr(dag, field, value)
     dag.updated_at = now()

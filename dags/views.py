@@ -77,6 +77,7 @@ class ScheduledDagListApi(APIView):
                     "schedule_description": describe_cron(dag.cron_schedule),
                     "schedule_active": dag.schedule_active,
                     "timezone": dag.timezone,
+                    "schedule_error": dag.schedule_error,
                 }
                 for dag in selectors.dag_list_scheduled(viewer=acting_user(request.user))
             ]

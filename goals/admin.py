@@ -21,7 +21,7 @@ from config.admin_tools import (
     shorten,
 )
 from config.errors import DomainError
-from goals.models import Goal, Memory, Schedule, ScheduleTick
+from goals.models import Goal, Memory, Schedule, SchedulerHeartbeat, ScheduleTick
 from goals.schedules import goal_schedule_sync
 from goals.services import (
     goal_delete,
@@ -53,8 +53,16 @@ class ScheduleInline(admin.TabularInline):
     model = Schedule
     form = ScheduleForm
     extra = 0
-    fields = ("cron_expr", "description", "timezone", "active", "last_run_at", "created_at")
-    readonly_fields = ("description", "last_run_at", "created_at")
+    fields = (
+        "cron_expr",
+        "description",
+        "timezone",
+        "active",
+        "last_run_at",
+        "error",
+        "created_at",
+    )
+    readonly_fields = ("description", "last_run_at", "error", "created_at")
     show_change_link = True
 
     @admin.display(description="runs")
@@ -227,6 +235,7 @@ class ScheduleAdmin(CascadeDeleteMixin, admin.ModelAdmin):
         "description",
         "timezone",
         "active",
+        "failed",
         "last_run_at",
         "created_at",
     )
@@ -234,7 +243,7 @@ class ScheduleAdmin(CascadeDeleteMixin, admin.ModelAdmin):
     search_fields = ("id", "cron_expr", "goal__id", "goal__objective")
     list_select_related = ("goal",)
     autocomplete_fields = ("goal",)
-    readonly_fields = ("id", "description", "last_run_at", "created_at")
+    readonly_fields = ("id", "description", "last_run_at", "error", "error_at", "created_at")
     fields = (
         "id",
         "goal",
@@ -243,6 +252,8 @@ class ScheduleAdmin(CascadeDeleteMixin, admin.ModelAdmin):
         "timezone",
         "active",
         "last_run_at",
+        "error",
+        "error_at",
         "created_at",
     )
     inlines = (ScheduleTickInline,)
@@ -250,6 +261,10 @@ class ScheduleAdmin(CascadeDeleteMixin, admin.ModelAdmin):
     @admin.display(description="goal", ordering="goal__created_at")
     def goal_link(self, schedule: Schedule):
         return admin_link(schedule.goal, shorten(schedule.goal.objective, 60))
+
+    @admin.display(description="failed", boolean=True)
+    def failed(self, schedule: Schedule) -> bool:
+        return bool(schedule.error)
 
     @admin.display(description="runs")
     def description(self, schedule: Schedule) -> str:
@@ -320,3 +335,12 @@ class MemoryAdmin(admin.ModelAdmin):
     @admin.display(description="content")
     def content_short(self, memory: Memory) -> str:
         return shorten(memory.content, 100)
+
+
+@admin.register(SchedulerHeartbeat)
+class SchedulerHeartbeatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """When beat last ticked, and where it runs; written by beat itself."""
+
+    list_display = ("name", "ticked_at", "started_at", "hostname", "pid")
+    fields = list_display
+    readonly_fields = list_display

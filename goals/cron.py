@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, available_timezones
 
 from celery.schedules import crontab
 from cron_descriptor import Options, get_description
@@ -20,6 +20,10 @@ MACROS = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
+
+
+# An expression must fire at least once in this many years from now (29 February fits).
+OCCURRENCE_HORIZON_YEARS = 8
 
 
 class CronError(ValueError):
@@ -47,16 +51,48 @@ def normalize_cron(expression: str) -> str:
         croniter(text)
         # The beat scheduler parses the same fields; reject what it would not accept.
         minute, hour, day_of_month, month_of_year, day_of_week = fields
-        crontab(
+        schedule = crontab(
             minute=minute,
             hour=hour,
             day_of_month=day_of_month,
             month_of_year=month_of_year,
             day_of_week=day_of_week,
+            nowfun=_utc_now,
         )
     except (ValueError, KeyError, TypeError) as error:
         raise CronError(f"Invalid cron expression '{text}': {error}") from None
+    _require_occurrence(text, schedule, day_of_month, day_of_week)
     return text
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _require_occurrence(text: str, schedule: crontab, day_of_month: str, day_of_week: str) -> None:
+    """Refuse an expression beat could never fire (`0 0 30 2 *`): beat would fail on it at
+    every tick. Beat computes the next time itself, so ask its own crontab."""
+    horizon = timedelta(days=365 * OCCURRENCE_HORIZON_YEARS + 2)
+    try:
+        remaining = schedule.remaining_estimate(_utc_now())
+    except (RuntimeError, ValueError, OverflowError):
+        remaining = None
+    if remaining is not None and remaining <= horizon:
+        return
+    if day_of_month != "*" and day_of_week != "*":
+        reason = (
+            "no date matches its day-of-month, month and day-of-week fields together "
+            "(a day must match both the day of month and the day of week)"
+        )
+    else:
+        reason = (
+            "no date matches its day-of-month and month fields (February has at most 29 "
+            "days; April, June, September and November have 30)"
+        )
+    raise CronError(
+        f"The cron expression '{text}' never fires in the next {OCCURRENCE_HORIZON_YEARS} "
+        f"years: {reason}."
+    )
 
 
 def cron_fields(expression: str) -> dict[str, str]:
@@ -97,13 +133,11 @@ def previous_run_time(expression: str, tz_name: str, at: datetime) -> datetime:
 
 
 def validate_timezone(name: str) -> str:
-    if not name or name not in _zone_names():
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError, TypeError):
-            raise CronError(
-                f"Unknown time zone '{name}'. Use an IANA name such as 'Europe/Paris'."
-            ) from None
+    """The name when it is an IANA time zone; CronError otherwise. Files that live among the
+    zone data without being zones (`localtime`, `posixrules`, `Factory`, `posix/...`) are
+    refused: they mean whatever the host says, or nothing."""
+    if not isinstance(name, str) or name not in _zone_names():
+        raise CronError(f"Unknown time zone '{name}'. Use an IANA name such as 'Europe/Paris'.")
     return name
 
 
@@ -121,11 +155,18 @@ def require_timezone(name: str, path: list[str | int]) -> str:
         raise FieldInvalid(path, str(error)) from None
 
 
+# Present in zone data directories but not time zones.
+NOT_ZONES = frozenset({"localtime", "posixrules", "Factory", "leapseconds", "tzdata.zi"})
 _ZONES: frozenset[str] | None = None
 
 
 def _zone_names() -> frozenset[str]:
     global _ZONES
     if _ZONES is None:
-        _ZONES = frozenset(available_timezones()) | {"UTC"}
+        names = set(available_timezones()) | {"UTC"}
+        _ZONES = frozenset(
+            name
+            for name in names
+            if name not in NOT_ZONES and not name.startswith(("posix/", "right/"))
+        )
     return _ZONES

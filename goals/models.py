@@ -60,6 +60,10 @@ class Schedule(models.Model):
     active = models.BooleanField(default=True)
     last_run_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=now)
+    # Set when beat could not compute the schedule's next time and disabled it; cleared when
+    # the cron or time zone changes.
+    error = models.TextField(null=True, blank=True)
+    error_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "schedules"
@@ -135,3 +139,20 @@ class ScheduleTick(models.Model):
     def __str__(self) -> str:
         subject = self.schedule_id or self.dag_id
         return f"{subject} {self.outcome} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class SchedulerHeartbeat(models.Model):
+    """The scheduler's (beat's) last tick, written by beat itself: readiness reads it from the
+    database, wherever beat runs. One row per scheduler name."""
+
+    name = models.CharField(primary_key=True, max_length=64)
+    ticked_at = models.DateTimeField()
+    started_at = models.DateTimeField()
+    hostname = models.CharField(max_length=255, blank=True, default="")
+    pid = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        db_table = "scheduler_heartbeats"
+
+    def __str__(self) -> str:
+        return f"{self.name} ticked at {self.ticked_at:%Y-%m-%d %H:%M:%S}"

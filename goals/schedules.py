@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
@@ -28,7 +29,7 @@ from django.utils.timezone import now
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from goals.cron import CronError, cron_fields, validate_timezone
-from goals.models import Goal, Schedule
+from goals.models import Goal, Schedule, SchedulerHeartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -73,13 +74,16 @@ def _upsert(
     tz_name: str,
     enabled: bool,
     description: str,
+    record_error: Callable[[str], None],
 ) -> PeriodicTask | None:
     try:
         crontab = _crontab(expression, tz_name)
     except CronError as error:
-        # Stored before validation existed, or written around the services: never fire it.
+        # Stored before validation existed, or written around the services: never fire it, and
+        # say why where the schedule is shown.
         logger.warning("schedule %s has an invalid cron and is not registered: %s", name, error)
         _remove(name)
+        record_error(str(error))
         return None
     encoded = json.dumps(kwargs)
     periodic = PeriodicTask.objects.filter(name=name).first()
@@ -131,7 +135,8 @@ def goal_schedule_sync(*, schedule: Schedule) -> PeriodicTask | None:
     """Create or update the beat row of one goal schedule: enabled only while both the schedule
     and its goal are active."""
     goal = schedule.goal
-    enabled = schedule.active and goal.status == Goal.Status.ACTIVE
+    # A schedule beat could not compute stays off until its cron or time zone is changed.
+    enabled = schedule.active and goal.status == Goal.Status.ACTIVE and not schedule.error
     return _upsert(
         name=goal_task_name(schedule.id),
         task=GOAL_TICK_TASK,
@@ -140,6 +145,7 @@ def goal_schedule_sync(*, schedule: Schedule) -> PeriodicTask | None:
         tz_name=schedule.timezone,
         enabled=enabled,
         description=f"Goal {goal.id}: {goal.objective[:120]}",
+        record_error=lambda error: _goal_schedule_error_set(schedule, error),
     )
 
 
@@ -177,14 +183,61 @@ def dag_schedule_sync(*, dag) -> PeriodicTask | None:
         kwargs={"dag_id": dag.id},
         expression=cron,
         tz_name=dag.timezone or "UTC",
-        enabled=bool(dag.schedule_active),
+        enabled=bool(dag.schedule_active) and not dag.schedule_error,
         description=f"DAG {dag.id}: {(dag.dag_title or '')[:120]}",
+        record_error=lambda error: _dag_schedule_error_set(dag, error),
     )
 
 
 @transaction.atomic
 def dag_schedule_remove(*, dag_id: str) -> None:
     _remove(dag_task_name(dag_id))
+
+
+# --- failures beat reports -------------------------------------------------------------------
+def _goal_schedule_error_set(schedule: Schedule, error: str) -> None:
+    schedule.error, schedule.error_at = error[:2000], now()
+    Schedule.objects.filter(pk=schedule.pk).update(error=schedule.error, error_at=schedule.error_at)
+
+
+def _dag_schedule_error_set(dag, error: str) -> None:
+    from dags.models import Dag
+
+    dag.schedule_error, dag.schedule_error_at = error[:2000], now()
+    Dag.objects.filter(pk=dag.pk).update(
+        schedule_error=dag.schedule_error, schedule_error_at=dag.schedule_error_at
+    )
+
+
+@transaction.atomic
+def schedule_failure_record(*, task_name: str, error: str) -> None:
+    """Beat could not compute when a row is next due: disable the row (beat reloads and the
+    other schedules go on) and keep the reason on the goal schedule or DAG it belongs to, where
+    the API, the admin and the UI show it. Changing the cron or time zone clears it."""
+    from dags.models import Dag
+
+    periodic = PeriodicTask.objects.filter(name=task_name).first()
+    if periodic is not None and periodic.enabled:
+        periodic.enabled = False
+        periodic.save()  # through the model, so beat is told to reload
+    logger.error("schedule %s disabled: its next time cannot be computed: %s", task_name, error)
+    if task_name.startswith(GOAL_PREFIX):
+        schedule = Schedule.objects.filter(pk=task_name[len(GOAL_PREFIX) :]).first()
+        if schedule is not None:
+            _goal_schedule_error_set(schedule, error)
+    elif task_name.startswith(DAG_PREFIX):
+        dag = Dag.objects.filter(pk=task_name[len(DAG_PREFIX) :]).first()
+        if dag is not None:
+            _dag_schedule_error_set(dag, error)
+
+
+@transaction.atomic
+def scheduler_heartbeat_record(*, name: str, started_at, hostname: str, pid: int) -> None:
+    """Beat's tick, kept in the database so every web process can tell whether it runs."""
+    SchedulerHeartbeat.objects.update_or_create(
+        name=name,
+        defaults={"ticked_at": now(), "started_at": started_at, "hostname": hostname, "pid": pid},
+    )
 
 
 # --- repair -------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from config.access import visible_to
 from config.api.formatting import WireShape
 from config.db import IsoTimestampText
 from config.errors import NotFound
-from goals.models import Goal, Schedule
+from goals.models import Goal, Schedule, SchedulerHeartbeat
 from goals.serializers import GOAL_SHAPE, SCHEDULE_SHAPE
 
 GOAL_NOT_FOUND = "Goal not found"
@@ -94,3 +94,15 @@ def goal_get(*, goal_id: str, viewer: Any, with_schedules: bool = False) -> Goal
     if with_schedules:
         _attach_schedules([goal])
     return goal
+
+
+def scheduler_heartbeat_get(*, name: str = "beat") -> SchedulerHeartbeat | None:
+    return SchedulerHeartbeat.objects.filter(name=name).first()
+
+
+def failed_schedule_count() -> int:
+    """Goal schedules and DAG crons beat had to disable."""
+    from dags.models import Dag
+
+    goals = Schedule.objects.filter(error__isnull=False).count()
+    return goals + Dag.objects.filter(schedule_error__isnull=False).count()

@@ -108,6 +108,12 @@ class ScheduleOut(serializers.Serializer):
     active = serializers.BooleanField()
     lastRunAt = serializers.DateTimeField(allow_null=True)
     createdAt = serializers.DateTimeField()
+    error = serializers.CharField(
+        allow_null=True,
+        help_text="Why the scheduler disabled this schedule (its next time could not be "
+        "computed); cleared when the cron or time zone changes.",
+    )
+    errorAt = serializers.DateTimeField(allow_null=True)
 
 
 class GoalOut(serializers.Serializer):
@@ -147,8 +153,10 @@ SCHEDULE_SHAPE = WireShape(
         "active": "active",
         "lastRunAt": "last_run_at",
         "createdAt": "created_at",
+        "error": "error",
+        "errorAt": "error_at",
     },
-    timestamps=frozenset({"last_run_at", "created_at"}),
+    timestamps=frozenset({"last_run_at", "created_at", "error_at"}),
 )
 GOAL_SHAPE = WireShape(
     {

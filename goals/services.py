@@ -93,6 +93,9 @@ def schedule_update(*, schedule: Schedule, changes: dict[str, Any]) -> Schedule:
         changes["cron_expr"] = changes["cron_expr"].strip()
     if "timezone" in changes:
         require_timezone(changes["timezone"], ["timezone"])
+    if {"cron_expr", "timezone"} & set(changes):
+        # A new cron or zone is a fresh start for a schedule beat had to disable.
+        changes = {**changes, "error": None, "error_at": None}
     for field, value in changes.items():
         setattr(schedule, field, value)
     if changes:

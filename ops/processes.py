@@ -3,6 +3,10 @@
 Each child runs in a process group of its own, so a Ctrl-C in the terminal reaches only the
 supervisor, which then stops the children in a known order: terminate, wait with a deadline,
 kill what is left. On Linux each child also gets SIGTERM if the supervisor itself dies.
+
+A child that exits on its own is reported and started again after a delay that doubles with
+each quick failure (up to a cap), so one crash does not stop the system and a child that keeps
+crashing at once does not spin. Only a stop signal (or the caller) stops the system.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -37,10 +41,17 @@ def child_popen_options() -> dict[str, Any]:
     return {"process_group": 0, "preexec_fn": _die_with_parent}
 
 
+Launcher = Callable[[], subprocess.Popen]
+
+
 @dataclass
 class Child:
     name: str
     process: subprocess.Popen
+    launch: Launcher | None = None  # how to start it again; None: not restarted
+    started_at: float = field(default_factory=time.monotonic)
+    quick_failures: int = 0  # exits in a row, each soon after its start
+    restart_at: float | None = None  # when an exited child is due to start again
 
     @property
     def pid(self) -> int:
@@ -52,17 +63,31 @@ class Child:
 
 @dataclass(frozen=True)
 class Exit:
-    """Why supervision ended: a stop signal (`child` is None) or a child that exited."""
+    """Why supervision ended: the stop signal that arrived."""
 
-    child: str | None = None
-    returncode: int | None = None
     signal_name: str | None = None
 
 
 class Supervisor:
-    def __init__(self, *, env: dict[str, str] | None = None, cwd: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        restart_delay: float = 1.0,
+        max_restart_delay: float = 60.0,
+        stable_after: float = 30.0,
+        report: Callable[[str], None] | None = None,
+    ) -> None:
+        """`restart_delay` doubles after each exit that came less than `stable_after` seconds
+        after the child's start, up to `max_restart_delay`; `report` also gets each exit and
+        restart (they are logged in any case)."""
         self.env = env
         self.cwd = cwd
+        self.restart_delay = restart_delay
+        self.max_restart_delay = max_restart_delay
+        self.stable_after = stable_after
+        self.report = report
         self.children: list[Child] = []
         self.stop_requested = threading.Event()
         self.force_requested = threading.Event()
@@ -93,8 +118,9 @@ class Supervisor:
         self.stop_requested.set()
 
     # --- children ------------------------------------------------------------------------------
-    def start(self, name: str, args: list[str], *, pass_fds: tuple[int, ...] = ()) -> Child:
-        process = subprocess.Popen(
+    def popen(self, args: list[str], *, pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
+        """A child process with the supervisor's environment and `child_popen_options()`."""
+        return subprocess.Popen(
             args,
             env=self.env,
             cwd=self.cwd,
@@ -102,11 +128,20 @@ class Supervisor:
             pass_fds=pass_fds,
             **child_popen_options(),
         )
-        return self.adopt(name, process)
 
-    def adopt(self, name: str, process: subprocess.Popen) -> Child:
+    def start(self, name: str, args: list[str]) -> Child:
+        """Start and supervise `args`; started again the same way when it exits."""
+        return self.launch(name, lambda: self.popen(args))
+
+    def launch(self, name: str, launcher: Launcher) -> Child:
+        """Start a child with `launcher`, which is called again for each restart."""
+        return self.adopt(name, launcher(), launch=launcher)
+
+    def adopt(
+        self, name: str, process: subprocess.Popen, *, launch: Launcher | None = None
+    ) -> Child:
         """Supervise a process started elsewhere (with `child_popen_options()`)."""
-        child = Child(name, process)
+        child = Child(name, process, launch=launch)
         self.children.append(child)
         logger.info("started %s pid=%s", name, process.pid)
         return child
@@ -114,27 +149,69 @@ class Supervisor:
     def get(self, name: str) -> Child:
         return next(child for child in self.children if child.name == name)
 
-    def first_exited(self) -> Child | None:
-        return next((child for child in self.children if not child.alive()), None)
+    def tend(self) -> None:
+        """Notice children that exited, and start again those whose delay is over."""
+        if self.stop_requested.is_set():
+            return
+        moment = time.monotonic()
+        for child in self.children:
+            if child.alive():
+                continue
+            if child.restart_at is None:
+                self._schedule_restart(child, moment)
+            elif moment >= child.restart_at and child.launch is not None:
+                self._restart(child, moment)
+
+    def _schedule_restart(self, child: Child, moment: float) -> None:
+        ran = moment - child.started_at
+        code = child.process.returncode
+        if child.launch is None:
+            child.restart_at = float("inf")
+            self._say(f"{child.name} (pid {child.pid}) exited with code {code}; not restarted.")
+            return
+        if ran >= self.stable_after:
+            child.quick_failures = 0
+        delay = min(self.restart_delay * 2**child.quick_failures, self.max_restart_delay)
+        child.quick_failures += 1
+        child.restart_at = moment + delay
+        self._say(
+            f"{child.name} (pid {child.pid}) exited with code {code} after {ran:.1f} s; "
+            f"restarting it in {delay:g} s."
+        )
+
+    def _restart(self, child: Child, moment: float) -> None:
+        try:
+            child.process = child.launch()
+        except Exception as error:  # e.g. the port is taken for now: try again later
+            delay = min(self.restart_delay * 2**child.quick_failures, self.max_restart_delay)
+            child.quick_failures += 1
+            child.restart_at = moment + delay
+            self._say(f"could not restart {child.name}: {error}; trying again in {delay:g} s.")
+            return
+        child.started_at = time.monotonic()
+        child.restart_at = None
+        self._say(f"restarted {child.name} (pid {child.pid}).")
+
+    def _say(self, message: str) -> None:
+        logger.warning("%s", message)
+        if self.report is not None:
+            self.report(message)
 
     def wait(self, poll_seconds: float = 0.5) -> Exit:
-        """Block until a stop signal arrives or a child exits, whichever comes first."""
+        """Keep the children running (restarting those that exit) until a stop signal."""
         while True:
-            exited = self.first_exited()
-            if exited is not None:
-                return Exit(child=exited.name, returncode=exited.process.returncode)
+            self.tend()
             if self.stop_requested.wait(poll_seconds):
                 return Exit(signal_name=self._signal_name)
 
     def wait_until(
         self, ready: Callable[[], bool], *, timeout: float, poll_seconds: float = 0.1
     ) -> Exit | None:
-        """Poll `ready` until it is true (None), or until a stop or a child's exit (an Exit)."""
+        """Poll `ready` until it is true (None) or a stop signal arrives (an Exit), restarting
+        children that exit meanwhile."""
         deadline = time.monotonic() + timeout
         while True:
-            exited = self.first_exited()
-            if exited is not None:
-                return Exit(child=exited.name, returncode=exited.process.returncode)
+            self.tend()
             if self.stop_requested.is_set():
                 return Exit(signal_name=self._signal_name)
             if ready():

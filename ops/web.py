@@ -22,23 +22,33 @@ def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     """
     if not hasattr(socket, "SO_REUSEPORT"):
         count = 1
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sockets: list[socket.socket] = []
     try:
         for _ in range(max(1, count)):
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if count > 1:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.bind((host, port))
-            sock.listen(LISTEN_BACKLOG)
-            sock.set_inheritable(True)
+            sockets.append(listening_socket(host, port, share=count > 1))
     except OSError:
         for sock in sockets:
             sock.close()
         raise
     return sockets
+
+
+def listening_socket(host: str, port: int, *, share: bool) -> socket.socket:
+    """One inheritable listening socket on host:port; with `share`, beside others on the same
+    port (SO_REUSEPORT), as a restarted web process needs. Raises OSError when it cannot bind."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if share and hasattr(socket, "SO_REUSEPORT"):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
+        sock.set_inheritable(True)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def daphne_args(fd: int, python: str | None = None) -> list[str]:

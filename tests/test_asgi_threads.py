@@ -5,6 +5,7 @@ or writing request."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -13,13 +14,15 @@ from django.core.cache import caches
 from config import views
 from config.asgi_http import is_quick_request
 from tests.sse_client import AsgiSseClient
+from tools import views as tool_views
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def start_call(method: str, path: str) -> AsgiSseClient:
+def start_call(method: str, path: str, token=None) -> AsgiSseClient:
     """A request through the project's ASGI application, not waiting for its response."""
-    return AsgiSseClient(path, method=method).start(wait=False)
+    headers = {"authorization": f"Token {token.key}"} if token is not None else None
+    return AsgiSseClient(path, method=method, headers=headers).start(wait=False)
 
 
 def finished_status(client: AsgiSseClient) -> int:
@@ -27,17 +30,20 @@ def finished_status(client: AsgiSseClient) -> int:
     return client.status
 
 
-def call(method: str, path: str) -> int:
-    return finished_status(start_call(method, path))
+def call(method: str, path: str, token=None) -> int:
+    return finished_status(start_call(method, path, token))
+
+
+TOOLS = "/api/v1/tools"  # a quick read
 
 
 @pytest.fixture
-def health_threads(monkeypatch):
-    """Record the thread each /health request runs on; `gate`, when set, holds requests."""
+def quick_threads(monkeypatch):
+    """Record the thread each tool-list read runs on; `gate`, when set, holds requests."""
     seen: list[str] = []
     gate: dict[str, threading.Event | None] = {"event": None}
     entered = threading.Event()
-    real_get = views.HealthApi.get
+    real_get = tool_views.ToolListApi.get
 
     def recording_get(self, request, *args, **kwargs):
         seen.append(threading.current_thread().name)
@@ -46,7 +52,7 @@ def health_threads(monkeypatch):
             assert gate["event"].wait(10)
         return real_get(self, request, *args, **kwargs)
 
-    monkeypatch.setattr(views.HealthApi, "get", recording_get)
+    monkeypatch.setattr(tool_views.ToolListApi, "get", recording_get)
     return seen, gate, entered
 
 
@@ -55,7 +61,8 @@ def test_requests_are_classified_by_method_and_view():
         return {"type": "http", "method": method, "path": path, "root_path": ""}
 
     assert is_quick_request(scope("GET", "/api/v1/goals"))
-    assert is_quick_request(scope("GET", "/health"))
+    assert is_quick_request(scope("GET", TOOLS))
+    assert not is_quick_request(scope("GET", "/health"))  # never_queued
     assert is_quick_request(scope("GET", "/no/such/route"))
     assert not is_quick_request(scope("POST", "/api/v1/goals"))
     assert not is_quick_request(scope("DELETE", "/api/v1/goals/goal_x"))
@@ -64,37 +71,58 @@ def test_requests_are_classified_by_method_and_view():
     assert not is_quick_request(scope("GET", "/api/v1/runs/abc/events"))
 
 
-def test_quick_reads_run_in_turn_on_one_long_lived_thread(health_threads):
-    seen, gate, entered = health_threads
+def test_quick_reads_run_in_turn_on_one_long_lived_thread(quick_threads, token):
+    seen, gate, entered = quick_threads
     for _ in range(3):
-        assert call("GET", "/health") == 200
+        assert call("GET", TOOLS, token) == 200
     assert len(set(seen)) == 1 and seen[0].startswith("quick-request")
 
     gate["event"] = threading.Event()
     entered.clear()
-    first = start_call("GET", "/health")
+    first = start_call("GET", TOOLS, token)
     assert entered.wait(10)
     entered.clear()
-    second = start_call("GET", "/health")
+    second = start_call("GET", TOOLS, token)
     assert not entered.wait(0.3)  # waits for the shared thread instead of taking another
     gate["event"].set()
     assert finished_status(first) == 200 and finished_status(second) == 200
     assert len(set(seen)) == 1
 
 
-def test_a_busy_quick_thread_does_not_hold_up_other_requests(health_threads):
-    _seen, gate, entered = health_threads
+def test_a_busy_quick_thread_does_not_hold_up_other_requests(quick_threads, token):
+    _seen, gate, entered = quick_threads
     gate["event"] = threading.Event()
-    blocked = start_call("GET", "/health")
+    blocked = start_call("GET", TOOLS, token)
     assert entered.wait(10)
     try:
         # A write (405 here, but it goes through Django) and a long-running read both finish
         # while the quick thread is still busy.
-        assert call("POST", "/health") == 405
+        assert call("POST", TOOLS, token) == 405
         assert call("GET", "/health/ready") in (200, 503)
     finally:
         gate["event"].set()
     assert finished_status(blocked) == 200
+
+
+def test_health_answers_promptly_while_the_quick_threads_are_busy(quick_threads, token, settings):
+    settings.ASGI_QUICK_THREADS = 1
+    _seen, gate, entered = quick_threads
+    gate["event"] = threading.Event()
+    blocked = start_call("GET", TOOLS, token)
+    queued = None
+    try:
+        assert entered.wait(10)
+        queued = start_call("GET", TOOLS, token)  # waits its turn behind the slow one
+        started = time.monotonic()
+        probe = start_call("GET", "/health")
+        probe.wait_finished(5)
+        assert probe.status == 200
+        assert time.monotonic() - started < 2
+        assert not queued.finished  # the quick path was still busy all along
+    finally:
+        gate["event"].set()
+    assert finished_status(blocked) == 200
+    assert finished_status(queued) == 200
 
 
 def test_threads_of_other_requests_are_reused(monkeypatch):

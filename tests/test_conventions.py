@@ -126,17 +126,62 @@ def test_health_is_never_throttled(anon_client, settings):
         assert anon_client.get("/health").status_code == 200
 
 
-def test_throttle_fails_open_when_the_cache_is_down(api, settings):
-    settings.API_THROTTLE_RATE = "1/min"
+def test_throttle_limits_within_the_process_when_the_cache_is_down(api, settings):
+    from config.api.throttles import local_windows
+
+    local_windows.clear()
+    settings.API_THROTTLE_RATE = "2/min"
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.cache.SharedRedisCache",
             "LOCATION": "redis://127.0.0.1:1/0",
             "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
         }
     }
-    assert api.get("/api/v1/goals").status_code == 200
-    assert api.get("/api/v1/goals").status_code == 200
+    try:
+        statuses = [api.get("/api/v1/goals").status_code for _ in range(4)]
+    finally:
+        local_windows.clear()
+    assert statuses == [200, 200, 429, 429]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_on_a_tiny_connection_pool_is_limited_exactly(settings, token):
+    """Forty requests at once, two Redis connections: each waits for a connection, none is let
+    through unlimited because the pool ran out."""
+    import threading
+
+    from config.api.throttles import local_windows
+
+    local_windows.clear()
+    settings.API_THROTTLE_RATE = "25/min"
+    settings.CACHES = {
+        "default": {
+            **settings.CACHES["default"],
+            "KEY_PREFIX": f"burst-{token.key[:8]}",
+            "OPTIONS": {
+                **settings.CACHES["default"]["OPTIONS"],
+                "max_connections": 2,
+                "timeout": 10,
+            },
+        }
+    }
+    start = threading.Barrier(40)
+    statuses: list[int] = []
+
+    def one() -> None:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        start.wait(10)
+        statuses.append(client.get("/api/v1/tools").status_code)
+
+    threads = [threading.Thread(target=one) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    local_windows.clear()
+    assert sorted(statuses) == [200] * 25 + [429] * 15
 
 
 def test_malformed_json_is_400(api):

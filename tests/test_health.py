@@ -1,9 +1,12 @@
 import re
+from datetime import timedelta
 
 import pytest
+from django.utils.timezone import now
 from rest_framework.test import APIClient
 
 from config import health
+from goals.models import SchedulerHeartbeat
 from tests.factories import (
     DagFactory,
     GoalFactory,
@@ -21,6 +24,13 @@ def _fresh_health_cache():
     health.reset_cache()
     yield
     health.reset_cache()
+
+
+def beat_ticked(*, seconds_ago: float) -> None:
+    moment = now() - timedelta(seconds=seconds_ago)
+    SchedulerHeartbeat.objects.update_or_create(
+        name="beat", defaults={"ticked_at": moment, "started_at": moment, "hostname": "h"}
+    )
 
 
 @pytest.fixture
@@ -67,6 +77,7 @@ def test_readiness_reports_the_llm_setup(staff_client, settings):
     settings.LLM_MODEL = "gpt-4o-mini"
     settings.OPENAI_MODEL = ""
     settings.OPENAI_API_KEY = ""
+    beat_ticked(seconds_ago=1)
     body = staff_client.get("/health/ready").json()
     assert (body["provider"], body["model"]) == ("openai", "gpt-4o-mini")
     assert body["llm"]["configured"] is False
@@ -76,6 +87,7 @@ def test_readiness_reports_the_llm_setup(staff_client, settings):
 @pytest.mark.django_db(transaction=True)
 def test_readiness_is_ready_with_a_live_worker(staff_client, settings, celery_worker_thread):
     settings.OPENAI_API_KEY = "sk-test"
+    beat_ticked(seconds_ago=1)
     response = staff_client.get("/health/ready")
     body = response.json()
     assert response.status_code == 200
@@ -103,6 +115,7 @@ def test_readiness_tells_others_only_ready_or_not(anon_client, token, who):
         anon_client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     elif who == "bad token":
         anon_client.credentials(HTTP_AUTHORIZATION="Token not-a-token")
+    beat_ticked(seconds_ago=1)
     response = anon_client.get("/health/ready")
     assert response.status_code == 200
     assert response.json() == {"status": "ready"}
@@ -121,3 +134,54 @@ def test_readiness_says_not_ready_to_anonymous_callers_when_redis_is_down(anon_c
     response = anon_client.get("/health/ready")
     assert response.status_code == 503
     assert response.json() == {"status": "not ready"}
+
+
+@pytest.mark.django_db
+def test_readiness_is_not_ready_when_beat_never_ticked(staff_client):
+    response = staff_client.get("/health/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["scheduler"]["ok"] is False
+    assert body["checks"]["scheduler"]["lastTickAt"] is None
+    assert "never ticked" in body["checks"]["scheduler"]["error"]
+
+
+@pytest.mark.django_db
+def test_readiness_is_not_ready_when_beat_stopped_ticking(staff_client, settings):
+    settings.SCHEDULER_STALE_SECONDS = 30
+    beat_ticked(seconds_ago=45)
+    response = staff_client.get("/health/ready")
+    assert response.status_code == 503
+    scheduler = response.json()["checks"]["scheduler"]
+    assert scheduler["ok"] is False
+    assert ISO_MS.match(scheduler["lastTickAt"])
+    assert 44 <= scheduler["secondsSinceTick"] < 60
+    assert "30 s" in scheduler["error"]
+
+
+@pytest.mark.django_db
+def test_readiness_reports_a_recent_beat_tick_and_failed_schedules(staff_client, settings):
+    settings.SCHEDULER_STALE_SECONDS = 30
+    beat_ticked(seconds_ago=2)
+    ScheduleFactory(error="RuntimeError: unable to rollover")
+    DagFactory(cron_schedule="0 9 * * *", schedule_error="RuntimeError: unable to rollover")
+    response = staff_client.get("/health/ready")
+    assert response.status_code == 200
+    scheduler = response.json()["checks"]["scheduler"]
+    assert scheduler["ok"] is True
+    assert scheduler["secondsSinceTick"] < 30
+    assert scheduler["failedSchedules"] == 2
+
+
+@pytest.mark.django_db
+def test_readiness_does_not_ask_for_beat_when_no_beat_is_meant_to_run(staff_client, settings):
+    settings.SCHEDULER_REQUIRED = False
+    response = staff_client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json()["checks"]["scheduler"] == {
+        **response.json()["checks"]["scheduler"],
+        "ok": True,
+        "required": False,
+        "lastTickAt": None,
+    }

@@ -6,6 +6,7 @@ Slow by nature (cron has minute granularity): up to about two minutes.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 import uuid
@@ -13,11 +14,13 @@ from pathlib import Path
 
 import pytest
 from django.utils.timezone import now
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from dags.models import DagExecution
-from goals.models import ScheduleTick
+from goals.models import Schedule, SchedulerHeartbeat, ScheduleTick
+from goals.schedules import GOAL_TICK_TASK, goal_task_name
 from runs.models import Run
-from tests.factories import AgentFactory, DagFactory, decomposer_job
+from tests.factories import AgentFactory, DagFactory, ScheduleFactory, decomposer_job
 from tests.processes import celery_process, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,6 +91,67 @@ def test_beat_and_a_worker_fire_schedules_and_pausing_stops_them(api, fake_llm, 
         time.sleep(seconds_to_boundary + 10)
         assert DagExecution.objects.filter(dag=dag).count() == executions
         assert Run.objects.filter(goal_id=goal_id).count() == runs
+    finally:
+        for process in (beat, worker):
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=20)
+
+
+def test_a_row_beat_cannot_schedule_is_disabled_and_the_others_still_fire(api, fake_llm, tmp_path):
+    """A cron no date matches, written straight into the database (around every check): beat
+    disables it, says why on the goal schedule, keeps ticking, and the DAG's cron fires."""
+    AgentFactory(name="InferenceAgent", active=True)
+    dag = DagFactory(result=decomposer_job(1))
+    assert (
+        api.patch(
+            f"/api/v1/dags/{dag.id}",
+            {"cronSchedule": "* * * * *", "scheduleActive": True},
+            format="json",
+        ).status_code
+        == 200
+    )
+    # Every hour, so that beat (which only loads crons due within a few hours) reads it now.
+    bad = ScheduleFactory(cron_expr="0 * 30 2 *")
+    never = CrontabSchedule.objects.create(
+        minute="0", hour="*", day_of_month="30", month_of_year="2", day_of_week="*",
+        timezone="UTC",
+    )  # fmt: skip
+    PeriodicTask.objects.create(
+        name=goal_task_name(bad.id),
+        task=GOAL_TICK_TASK,
+        kwargs=json.dumps({"schedule_id": bad.id}),
+        crontab=never,
+        enabled=True,
+        last_run_at=now(),
+    )
+
+    worker = start(
+        fake_llm, tmp_path, "worker", "--pool", "threads", "--concurrency", "4",
+        "-n", f"sched-{uuid.uuid4().hex[:8]}@%h",
+    )  # fmt: skip
+    beat = start(
+        fake_llm, tmp_path, "beat", "--pidfile=", "--schedule", str(tmp_path / "beat-schedule")
+    )
+    try:
+        wait_for(
+            lambda: Schedule.objects.filter(pk=bad.pk, error__isnull=False).exists(),
+            timeout=60,
+            message="the bad row's failure recorded",
+        )
+        assert not PeriodicTask.objects.get(name=goal_task_name(bad.id)).enabled
+        schedule = api.get(f"/api/v1/goals/{bad.goal_id}").json()["schedules"][0]
+        assert "unable to rollover" in schedule["error"]
+        assert schedule["errorAt"] is not None
+
+        wait_for(
+            lambda: DagExecution.objects.filter(dag=dag).exists(),
+            timeout=90,
+            message="the DAG's cron firing next to the bad row",
+        )
+        assert beat.poll() is None, "beat died"
+        heartbeat = SchedulerHeartbeat.objects.get(name="beat")
+        assert (now() - heartbeat.ticked_at).total_seconds() < 30
     finally:
         for process in (beat, worker):
             if process.poll() is None:

@@ -1,4 +1,5 @@
-"""README command 1 for real: `manage.py start_all` serves the API, and one SIGINT stops it all."""
+"""README command 1 for real: `manage.py start_all` serves the API, restarts a process that dies,
+and one SIGINT stops it all."""
 
 from __future__ import annotations
 
@@ -60,12 +61,12 @@ class OutputCollector:
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def http_get(url: str, token: str | None = None) -> tuple[int, bytes]:
+def http_get(url: str, token: str | None = None, timeout: float = 30) -> tuple[int, bytes]:
     request = urllib.request.Request(url)
     if token:
         request.add_header("Authorization", f"Token {token}")
     try:
-        with DIRECT.open(request, timeout=30) as response:
+        with DIRECT.open(request, timeout=timeout) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
@@ -193,6 +194,30 @@ def test_start_all_serves_the_api_and_stops_on_one_sigint(tmp_path):
         for _ in range(6):  # new connections each time, whichever process takes them
             assert http_get(f"{base}/api/v1/goals", token) == (200, b"[]")
         assert (tmp_path / "var" / "redis").is_dir()
+
+        # A child that dies is reported and started again; the system keeps running.
+        worker = next(pid for pid, command in children.items() if "config worker" in command)
+        os.kill(worker, signal.SIGKILL)
+        os.kill(web[0], signal.SIGKILL)
+        output.wait_for(
+            rf"worker \(pid {worker}\) exited with code -9 after [\d.]+ s; restarting it in 1 s",
+            process,
+            30,
+        )
+        output.wait_for(r"restarted worker \(pid \d+\)", process, 30)
+        output.wait_for(r"restarted web-\d \(pid \d+\)", process, 30)
+        deadline = time.monotonic() + 30
+        while len(children_of(process.pid)) != 5 or len(listening_socket_inodes(port)) != 2:
+            assert time.monotonic() < deadline, output.text()
+            time.sleep(0.2)
+        children = children_of(process.pid)
+        assert worker not in children and web[0] not in children
+        # The new web process's socket takes connections at once; they wait until it serves.
+        for _ in range(6):
+            assert http_get(f"{base}/api/v1/goals", token, timeout=START_DEADLINE_SECONDS) == (
+                200,
+                b"[]",
+            )
     except BaseException:
         process.kill()
         print(output.text())  # shown by pytest with the failure

@@ -9,7 +9,12 @@ Redirects are followed by hand (at most 5), each one checked again. Response bod
 
 Hosts named in the `TOOLS_ALLOWED_HOSTS` setting skip the address check (an operator's choice,
 e.g. an internal search server, or 127.0.0.1 in tests). Entries are exact host names or
-addresses; an entry starting with `.` also allows every sub-domain.
+addresses, with an optional port (`127.0.0.1:8081`, `[::1]:8081`, `search.corp:443`) that
+limits the entry to that port; an entry starting with `.` also allows every sub-domain.
+
+Whatever the allow-list says, tools never reach this service's own ports on a non-public
+address: the web ports (APP_PORTS) and the Redis server(s) it uses. An allow-listed 127.0.0.1
+would otherwise open the admin and Redis to whoever writes a tool call.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import logging
 import re
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -212,11 +218,29 @@ def _normalize_host(host: str) -> str:
     return host.strip().strip("[]").rstrip(".").lower()
 
 
-def host_is_allowed(host: str, extra: Iterable[str] = ()) -> bool:
+def _split_entry(entry: str) -> tuple[str, int | None]:
+    """An allow-list entry as (host, port or None): `host`, `host:port`, `[v6]`, `[v6]:port`
+    or a bare IPv6 address."""
+    entry = entry.strip()
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+    else:
+        host, port = entry, ""
+    return _normalize_host(host), int(port) if port.isdigit() else None
+
+
+def host_is_allowed(host: str, extra: Iterable[str] = (), port: int | None = None) -> bool:
+    """Whether `host` (on `port`, when given) is on the allow-list or in `extra`. An entry with
+    a port allows only that port."""
     host = _normalize_host(host)
-    for entry in [*getattr(settings, "TOOLS_ALLOWED_HOSTS", []), *extra]:
-        entry = _normalize_host(str(entry))
+    for raw in [*getattr(settings, "TOOLS_ALLOWED_HOSTS", []), *extra]:
+        entry, entry_port = _split_entry(str(raw))
         if not entry:
+            continue
+        if entry_port is not None and entry_port != port:
             continue
         if entry.startswith(".") and (host.endswith(entry) or host == entry[1:]):
             return True
@@ -225,6 +249,36 @@ def host_is_allowed(host: str, extra: Iterable[str] = ()) -> bool:
         if host == entry:
             return True
     return False
+
+
+def protected_ports() -> dict[int, str]:
+    """This service's own ports that tools must never reach on a non-public address."""
+    ports: dict[int, str] = {}
+    for url in {
+        str(getattr(settings, "REDIS_URL", "") or ""),
+        str(getattr(settings, "CELERY_BROKER_URL", "") or ""),
+    }:
+        try:
+            parts = urlsplit(url)
+            if parts.scheme.startswith("redis") or parts.scheme == "rediss":
+                ports[parts.port or 6379] = "Redis"
+        except ValueError:
+            continue
+    for port in getattr(settings, "APP_PORTS", []):
+        ports.setdefault(int(port), "web")
+    return ports
+
+
+def _refuse_if_protected(host: str, port: int, addresses: Iterable[str]) -> None:
+    kind = protected_ports().get(port)
+    if kind is None:
+        return
+    if all(blocked_reason(ipaddress.ip_address(address)) is None for address in addresses):
+        return  # a public server that happens to use the same port number
+    raise UnsafeUrlError(
+        f"Refusing to request {host}:{port}: it is this service's own {kind} port, which tools "
+        "never reach (not even through TOOLS_ALLOWED_HOSTS)."
+    )
 
 
 def resolve_host(host: str, port: int) -> list[str]:
@@ -268,7 +322,7 @@ def check_url(url: str, *, extra_allowed_hosts: Iterable[str] = ()) -> Target:
     if not host:
         raise UnsafeUrlError(f"'{url}' has no host name.")
     port = port or (443 if scheme == "https" else 80)
-    allowed = host_is_allowed(host, extra_allowed_hosts)
+    allowed = host_is_allowed(host, extra_allowed_hosts, port=port)
 
     if not allowed and (host in METADATA_HOSTNAMES or host.endswith(".internal")):
         raise UnsafeUrlError(f"Refusing to request '{host}': it is a cloud metadata host.")
@@ -285,6 +339,7 @@ def check_url(url: str, *, extra_allowed_hosts: Iterable[str] = ()) -> Target:
         if not allowed:
             for address in addresses:
                 _refuse_if_blocked(host, ipaddress.ip_address(address))
+    _refuse_if_protected(host, port, addresses)
 
     request_target = parts.path or "/"
     if parts.query:
@@ -367,6 +422,7 @@ def guarded_request(
             }
         result = _send_once(
             target,
+            timeout=timeout,
             method=current_method,
             headers=current_headers,
             body=current_body,
@@ -399,6 +455,7 @@ def guarded_request(
 def _send_once(
     target: Target,
     *,
+    timeout: float,
     method: str,
     headers: Mapping[str, str],
     body: bytes | None,
@@ -439,8 +496,11 @@ def _send_once(
         # http.client drops `connection.sock` once a response is read to the end of the
         # connection, so keep the socket itself: shutting it down is what stops a read.
         sock = connection.sock
+        # The timeout is a deadline for the whole answer: a server that sends a byte now and
+        # then would otherwise keep each read (and so the request) going indefinitely.
+        watchdog = _Deadline(deadline, lambda sock=sock: _shutdown(sock))
         try:
-            with cancel.on_cancel(lambda sock=sock: _shutdown(sock)):
+            with cancel.on_cancel(lambda sock=sock: _shutdown(sock)), watchdog:
                 return _exchange(
                     connection,
                     sock,
@@ -454,9 +514,13 @@ def _send_once(
                     cancel=cancel,
                 )
         except ToolError:
+            if watchdog.fired:
+                raise _deadline_error(target, timeout) from None
             raise
         except Exception as error:
             cancel.check()
+            if watchdog.fired:
+                raise _deadline_error(target, timeout) from None
             logger.debug("request to %s failed", target.url, exc_info=True)
             raise _transport_error(target, error) from None
         finally:
@@ -464,6 +528,34 @@ def _send_once(
             _close_quietly(connection)
     cancel.check()
     raise _transport_error(target, last_error)
+
+
+class _Deadline:
+    """Calls `expire` once the monotonic `deadline` passes, unless left before."""
+
+    def __init__(self, deadline: float, expire) -> None:
+        self.fired = False
+        self._expire = expire
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        self.fired = True
+        self._expire()
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._timer.cancel()
+
+
+def _deadline_error(target: Target, timeout: float) -> FetchError:
+    return FetchError(
+        f"Timed out requesting {target.url}: no complete answer within {timeout:g} s.",
+        retryable=True,
+    )
 
 
 def _connection_for(target: Target, address: str, timeout: float) -> HTTPConnection:

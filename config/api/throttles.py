@@ -1,9 +1,12 @@
-"""Per-user request throttling, shared across web processes through the Redis cache."""
+"""Per-user request throttling, shared across web processes through the Redis cache; each
+process falls back to counting on its own while Redis cannot be reached."""
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
+import time
 
 from django.conf import settings
 from rest_framework.request import Request
@@ -12,13 +15,47 @@ from rest_framework.throttling import UserRateThrottle
 logger = logging.getLogger(__name__)
 
 
+class LocalWindows:
+    """The same sliding-window counts, kept in this process: the limit while Redis is away.
+    Each process then allows the full rate on its own (a looser limit, never none)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, int], int] = {}
+
+    def hit(self, key: str, now: float, duration: int, limit: int) -> tuple[bool, int, int]:
+        """Count a request unless it is over `limit`; (allowed, current, previous)."""
+        window, _ = divmod(now, duration)
+        window = int(window)
+        with self._lock:
+            if len(self._counts) > 10_000:  # drop windows too old to matter
+                self._counts = {k: v for k, v in self._counts.items() if k[1] >= window - 1}
+            current = self._counts.get((key, window), 0) + 1
+            previous = self._counts.get((key, window - 1), 0)
+            offset = now - window * duration
+            allowed = previous * (1 - offset / duration) + current <= limit
+            if allowed:
+                self._counts[(key, window)] = current
+            return allowed, current, previous
+
+    def clear(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+
+local_windows = LocalWindows()
+
+
 class PerUserThrottle(UserRateThrottle):
-    """Authenticated users by id, anonymous clients by address; fails open without Redis.
+    """Authenticated users by id, anonymous clients by address.
 
     A sliding-window counter: one Redis counter per client and fixed window, the previous
     window's count weighted by how much of it still lies within the last `duration` seconds.
     One round trip and two small keys per client, where DRF's default reads and rewrites the
     list of every request time in the window (hundreds of entries) twice per request.
+
+    When Redis cannot be reached (down, or no connection free in time), this process counts
+    on its own (`LocalWindows`) rather than letting every request through.
     """
 
     scope = "user"
@@ -37,9 +74,19 @@ class PerUserThrottle(UserRateThrottle):
             if redis is None:  # a cache without a Redis client: DRF's own bookkeeping
                 return super().allow_request(request, view)
             return self._hit(redis())
-        except Exception:  # Redis is down: serve the request rather than fail it
-            logger.warning("throttle cache unavailable; request not rate limited", exc_info=True)
-            return True
+        except Exception as error:  # Redis is away: limit within this process instead
+            _warn_degraded(error)
+            return self._hit_locally()
+
+    def _hit_locally(self) -> bool:
+        now = self.timer()
+        allowed, current, previous = local_windows.hit(
+            self.key, now, self.duration, self.num_requests
+        )
+        if not allowed:
+            offset = now - (now // self.duration) * self.duration
+            self._wait_seconds = self._seconds_until_allowed(current, previous, offset)
+        return allowed
 
     def _hit(self, redis) -> bool:
         now = self.timer()
@@ -70,3 +117,19 @@ class PerUserThrottle(UserRateThrottle):
     def wait(self) -> float | None:
         seconds = getattr(self, "_wait_seconds", None)
         return None if seconds is None else max(1, math.ceil(seconds))
+
+
+_last_warning = 0.0
+
+
+def _warn_degraded(error: Exception) -> None:
+    """Say so at most every 30 s: under load every request would log it."""
+    global _last_warning
+    moment = time.monotonic()
+    if moment - _last_warning >= 30:
+        _last_warning = moment
+        logger.warning(
+            "throttle store unavailable (%s: %s); rate limiting within this process",
+            type(error).__name__,
+            error,
+        )

@@ -9,8 +9,8 @@ pytestmark = pytest.mark.django_db
 
 DAG_KEYS = ["id", "status", "result", "usage", "generationStats", "attempts", "params",
             "agentName", "dagTitle", "cronSchedule", "scheduleActive", "lastRunAt", "timezone",
-            "createdAt", "updatedAt", "planningTotalUsage", "planningTotalCostUsd",
-            "planningAttempts"]  # fmt: skip
+            "scheduleError", "scheduleErrorAt", "createdAt", "updatedAt", "planningTotalUsage",
+            "planningTotalCostUsd", "planningAttempts"]  # fmt: skip
 EXECUTION_KEYS = ["id", "dagId", "originalRequest", "primaryIntent", "status", "startedAt",
                   "completedAt", "durationMs", "totalTasks", "completedTasks", "failedTasks",
                   "waitingTasks", "finalResult", "synthesisResult", "suspendedReason",
@@ -75,6 +75,7 @@ def test_scheduled_lists_cron_dags_with_english_description(api):
         "schedule_description": "At 09:00 AM",
         "schedule_active": True,
         "timezone": "UTC",
+        "schedule_error": None,
     }
     assert by_id[broken.id]["schedule_description"] == "Invalid schedule"
 

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.django_db
 
 GOAL_KEYS = ["id", "objective", "params", "webhookUrl", "agentId", "status", "createdAt",
              "updatedAt"]  # fmt: skip
-SCHEDULE_KEYS = ["id", "goalId", "cronExpr", "timezone", "active", "lastRunAt", "createdAt"]
+SCHEDULE_KEYS = ["id", "goalId", "cronExpr", "timezone", "active", "lastRunAt", "createdAt",
+                 "error", "errorAt"]  # fmt: skip
 OBJECTIVE = "Summarise the week's news about solar power"
 
 

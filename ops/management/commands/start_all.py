@@ -2,14 +2,16 @@
 
 Prepares the database (migrate, static files, default agents), makes sure a local admin login
 and API token exist, starts an embedded Redis unless REDIS_URL is set, then runs the web server
-(daphne), a Celery worker (thread pool) and Celery beat as child processes until a signal
-arrives or one of them exits.
+(daphne), a Celery worker (thread pool) and Celery beat as child processes until a stop
+signal arrives. A child that exits is reported and restarted, after a delay that grows while it
+keeps failing (see ops.processes).
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 import urllib.request
 from pathlib import Path
@@ -24,7 +26,7 @@ from agents.llm.providers import UnknownProvider, canonical_provider, provider_c
 from config.embedded_redis import free_port, start_redis
 from ops.processes import Exit, Supervisor, child_popen_options
 from ops.services import LocalLogin, local_admin_ensure, system_prepare
-from ops.web import daphne_args, listening_sockets
+from ops.web import daphne_args, listening_socket, listening_sockets
 
 WEB_READY_TIMEOUT_SECONDS = 120.0
 REDIS_STOP_TIMEOUT_SECONDS = 10.0
@@ -61,7 +63,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-beat",
             action="store_true",
-            help="Do not start Celery beat (e.g. when another machine runs the one beat).",
+            help="Do not start Celery beat (e.g. when another machine runs the one beat; set "
+            "SCHEDULER_REQUIRED=false if no beat runs anywhere, or /health/ready says not ready).",
+        )
+        parser.add_argument(
+            "--max-restart-delay",
+            type=float,
+            default=60.0,
+            help="Longest wait, in seconds, before restarting a process that keeps exiting "
+            "(the wait starts at 1 s and doubles).",
         )
         parser.add_argument(
             "--stop-timeout",
@@ -90,7 +100,13 @@ class Command(BaseCommand):
             raise CommandError("Interrupted while preparing the database.") from None
         login = local_admin_ensure(password_file=var_dir / "admin-password.txt")
 
-        supervisor = Supervisor(env=self._child_env(), cwd=str(settings.BASE_DIR))
+        supervisor = Supervisor(
+            env=self._child_env(),
+            cwd=str(settings.BASE_DIR),
+            restart_delay=min(1.0, options["max_restart_delay"]),
+            max_restart_delay=options["max_restart_delay"],
+            report=self._report,
+        )
         supervisor.install_signal_handlers()
         try:
             outcome = self._run(supervisor, options, var_dir, login)
@@ -98,11 +114,6 @@ class Command(BaseCommand):
             self._shutdown(supervisor, options["stop_timeout"])
             supervisor.restore_signal_handlers()
 
-        if outcome.child is not None:
-            raise CommandError(
-                f"The {outcome.child} process exited unexpectedly (exit code "
-                f"{outcome.returncode}); stopped the others. See its output above."
-            )
         self.stdout.write(self.style.SUCCESS(f"Stopped cleanly ({outcome.signal_name})."))
 
     # --- the run -------------------------------------------------------------------------------
@@ -110,16 +121,22 @@ class Command(BaseCommand):
         host, port = options["host"], options["port"]
         redis_url = self._redis(supervisor, var_dir)
         supervisor.env["REDIS_URL"] = redis_url
+        # Tools must never reach the web port this system serves on (see tools.netguard).
+        supervisor.env["APP_PORTS"] = str(port)
 
         python = sys.executable
         try:
             listeners = listening_sockets(host, port, options["web_processes"])
         except OSError as error:
             raise CommandError(f"Cannot listen on {host}:{port}: {error}") from None
+        sharing = len(listeners) > 1
         try:
             for number, listener in enumerate(listeners, start=1):
-                fd = listener.fileno()
-                supervisor.start(f"web-{number}", daphne_args(fd, python), pass_fds=(fd,))
+                first = [listener]
+                supervisor.launch(
+                    f"web-{number}",
+                    lambda first=first: self._start_web(supervisor, host, port, sharing, first),
+                )
         finally:
             for listener in listeners:  # the web processes hold their own copies
                 listener.close()
@@ -161,6 +178,27 @@ class Command(BaseCommand):
         self._print_banner(options, login, redis_url)
         return supervisor.wait()
 
+    def _start_web(
+        self,
+        supervisor: Supervisor,
+        host: str,
+        port: int,
+        sharing: bool,
+        first: list[socket.socket],
+    ) -> subprocess.Popen:
+        """One daphne process on its own listening socket: the one made at start, or a new one
+        on the same port for a restart (SO_REUSEPORT lets it sit beside the others')."""
+        listener = first.pop() if first else listening_socket(host, port, share=sharing)
+        try:
+            fd = listener.fileno()
+            return supervisor.popen(daphne_args(fd, sys.executable), pass_fds=(fd,))
+        finally:
+            listener.close()  # the web process holds its own copy
+
+    def _report(self, message: str) -> None:
+        self.stderr.write(message)
+        self.stderr.flush()
+
     def _redis(self, supervisor: Supervisor, var_dir: Path) -> str:
         """The Redis URL for the children: REDIS_URL when set, else an embedded server."""
         configured = _configured_redis_url()
@@ -178,11 +216,15 @@ class Command(BaseCommand):
                 f"Other manage.py commands need REDIS_URL=redis://127.0.0.1:{fallback}/0."
             )
             port = fallback
+
+        def launch() -> subprocess.Popen:
+            return start_redis(var_dir / "redis", port, **child_popen_options())
+
         try:
-            process = start_redis(var_dir / "redis", port, **child_popen_options())
+            process = launch()
         except (FileNotFoundError, TimeoutError) as error:
             raise CommandError(f"Could not start the embedded Redis: {error}") from None
-        supervisor.adopt("redis", process)
+        supervisor.adopt("redis", process, launch=launch)
         database = default.path.lstrip("/") or "0"
         return f"redis://127.0.0.1:{port}/{database}"
 
