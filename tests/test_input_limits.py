@@ -138,6 +138,11 @@ def test_offsets_beyond_range_answer_400(api, path, offset):
     assert_json_400(api.get(path.format(dag=dag.id), {"limit": 2**64}), "limit")
 
 
+def test_a_repeated_query_parameter_answers_400(api):
+    # The last value alone would be blank and so ignored: repeating is refused instead.
+    assert_json_400(api.get("/api/v1/dags?offset=x&offset=%20"), "offset")
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [

@@ -42,6 +42,12 @@ def validated_query(
 ) -> dict[str, Any]:
     """Validate query parameters; a blank one (`?status=`) counts as absent, as it did for the
     original's clients, which send empty filters."""
+    if hasattr(query, "lists"):
+        repeated = [key for key, values in query.lists() if len(values) > 1]
+        if repeated:
+            raise ApiValidationError(
+                {key: ["Give this parameter once."] for key in repeated}, label
+            )
     values = query.dict() if hasattr(query, "dict") else dict(query)
     present = {
         key: value
