@@ -31,4 +31,4 @@ RUN SECRET_KEY=build-only python manage.py collectstatic --noinput --verbosity 0
 
 USER app
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "config.asgi:application"]
+CMD ["python", "-m", "config.daphne_server", "-b", "0.0.0.0", "-p", "8000", "config.asgi:application"]

@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from agents.models import Agent, Provider
 from config.api.formatting import WireShape
-from config.api.validation import StrictCharField
+from config.api.validation import BoundedJSONObjectField, StrictCharField
 
 PROMPT_MAX_LENGTH = 200_000
 
@@ -21,13 +21,15 @@ class AgentIn(serializers.Serializer):
     )
     provider = serializers.ChoiceField(choices=Provider.values, required=False, allow_null=True)
     model = StrictCharField(max_length=200, required=False, allow_null=True)
-    metadata = serializers.DictField(required=False, allow_null=True)
+    metadata = BoundedJSONObjectField(required=False, allow_null=True)
 
 
 class AgentListQuery(serializers.Serializer):
-    name = serializers.CharField(required=False)
+    name = serializers.CharField(required=False, allow_blank=True)
     active = serializers.CharField(
-        required=False, help_text="`true` lists active agents; any other value inactive ones."
+        required=False,
+        allow_blank=True,
+        help_text="`true` lists active agents; any other value inactive ones.",
     )
 
 

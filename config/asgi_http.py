@@ -20,6 +20,11 @@ Two changes, both keeping Django's rule that one request's synchronous code runs
 
 Connections kept by reused threads are still closed when older than CONN_MAX_AGE or broken,
 through Django's usual request signals.
+
+Request bodies are capped before Django reads them (`request_body_limit`): a declared
+Content-Length over the cap is answered 413 at once, and a body without one (chunked) is cut
+off with a 413 as soon as it passes the cap, so an oversized body, authenticated or not, never
+fills memory or a temporary file.
 """
 
 from __future__ import annotations
@@ -36,6 +41,72 @@ from django.core.handlers.asgi import ASGIHandler
 from django.urls import Resolver404, resolve
 
 QUICK_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Multipart framing (boundaries, part headers) on top of the task endpoint's own upload limit.
+MULTIPART_OVERHEAD_BYTES = 1024 * 1024
+
+
+def request_body_limit(path: str) -> int:
+    """The largest body a request to `path` may send: file uploads to the task endpoint, and
+    JSON (or a form in the admin) everywhere else."""
+    if path.rstrip("/") == "/api/v1/task":
+        return settings.TASK_MAX_REQUEST_BYTES + MULTIPART_OVERHEAD_BYTES
+    return max(settings.API_JSON_BODY_LIMIT, settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0)
+
+
+class BodyTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"Request body is too large (limit {limit} bytes)")
+        self.limit = limit
+
+
+def declared_length(scope: dict[str, Any]) -> int | None:
+    for name, value in scope.get("headers") or []:
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def capped_receive(receive: Any, limit: int) -> Any:
+    """`receive`, raising BodyTooLarge once the body's chunks add up to more than `limit`."""
+    received = 0
+
+    async def receive_capped() -> dict[str, Any]:
+        nonlocal received
+        message = await receive()
+        if message.get("type") == "http.request":
+            received += len(message.get("body") or b"")
+            if received > limit:
+                raise BodyTooLarge(limit)
+        return message
+
+    return receive_capped
+
+
+async def send_too_large(send: Any, limit: int) -> None:
+    from config.api.exceptions import framework_body
+    from config.api.renderers import dumps
+
+    body = dumps(
+        framework_body(
+            413, f"Request body is too large (limit {limit} bytes)", "FST_ERR_CTP_BODY_TOO_LARGE"
+        )
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                # The rest of the body is not read: the connection cannot be reused.
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def is_quick_request(scope: dict[str, Any]) -> bool:
@@ -113,13 +184,23 @@ class ApiASGIHandler(ASGIHandler):
         return threads
 
     async def _handle_on(self, executor: ThreadPoolExecutor, scope, receive, send) -> None:
+        limit = request_body_limit(scope.get("path") or "/")
         # Every thread-sensitive call of the request runs on this executor's one thread.
         async with ThreadSensitiveContext(executor=executor):
-            await self.handle(scope, receive, send)
+            try:
+                await self.handle(scope, capped_receive(receive, limit), send)
+            except BodyTooLarge:
+                # Raised while Django reads the body, before anything was sent.
+                await send_too_large(send, limit)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        limit = request_body_limit(scope.get("path") or "/")
+        length = declared_length(scope)
+        if length is not None and length > limit:
+            await send_too_large(send, limit)
+            return
         if is_quick_request(scope):
             threads = self._quick_threads()
             executor = await threads.get()

@@ -25,6 +25,8 @@ DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="dev-insecure-change-me-0f6f1d0e8f9a4b7c")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# JSON under /api/, Django's page elsewhere.
+CSRF_FAILURE_VIEW = "config.views.csrf_failure"
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 
 INSTALLED_APPS = [
@@ -301,6 +303,13 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.api.schema.add_streaming_endpoints",
+        "config.api.schema.add_error_responses",
+    ],
+    # Bodies are JSON (and multipart for /task). text/plain is parsed only for the original's
+    # clients, into a string that no endpoint accepts, so it is not offered as a body format.
+    "PARSER_WHITELIST": [
+        "config.api.parsers.LimitedJsonParser",
+        "rest_framework.parsers.MultiPartParser",
     ],
     "ENUM_NAME_OVERRIDES": {
         "GoalStatusEnum": ["active", "paused", "archived"],

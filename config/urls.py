@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from config import views
 
 api_v1 = [
+    path("", include([path("", views.ApiIndexApi.as_view(), name="api-index")])),
     path("", include("goals.urls")),
     path("", include("runs.urls")),
     path("", include("agents.urls")),
@@ -37,5 +38,5 @@ urlpatterns = [
 
 handler400 = "config.views.bad_request"
 handler403 = "config.views.permission_denied"
-handler404 = "config.views.route_not_found"
+handler404 = "config.views.page_not_found"
 handler500 = "config.views.server_error"

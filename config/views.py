@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
+from django.urls import Resolver404, get_resolver, resolve
 from django.utils.timezone import now
+from django.views import csrf, defaults
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
@@ -15,7 +20,7 @@ from rest_framework.views import APIView
 
 from config import health
 from config.access import sees_everything
-from config.api.exceptions import framework_body
+from config.api.exceptions import django_limit_body, framework_body
 from config.api.formatting import iso
 from config.api.renderers import dumps
 
@@ -44,6 +49,22 @@ class HealthApi(APIView):
         return Response(health.liveness())
 
 
+READINESS = inline_serializer(
+    "Readiness",
+    {
+        # Anonymous and non-staff callers get only `status` (ready / not ready).
+        "status": serializers.ChoiceField(["ready", "degraded", "unavailable", "not ready"]),
+        "provider": serializers.CharField(required=False),
+        "model": serializers.CharField(required=False),
+        "scheduler": serializers.JSONField(required=False),
+        "dagScheduler": serializers.JSONField(required=False),
+        "llm": serializers.JSONField(required=False),
+        "checks": serializers.JSONField(required=False),
+        "timestamp": serializers.DateTimeField(required=False),
+    },
+)
+
+
 class ReadinessApi(APIView):
     # Its checks wait on Redis, the database and the LLM check with timeouts: not a quick read
     # (config/asgi_http.py), so it never holds up the shared request threads.
@@ -59,21 +80,8 @@ class ReadinessApi(APIView):
         operation_id="health_ready",
         auth=[],
         responses={
-            (200, "application/json"): inline_serializer(
-                "Readiness",
-                {
-                    "status": serializers.ChoiceField(
-                        ["ready", "degraded", "unavailable", "not ready"]
-                    ),
-                    "provider": serializers.CharField(),
-                    "model": serializers.CharField(),
-                    "scheduler": serializers.JSONField(),
-                    "dagScheduler": serializers.JSONField(),
-                    "llm": serializers.JSONField(),
-                    "checks": serializers.JSONField(),
-                    "timestamp": serializers.DateTimeField(),
-                },
-            )
+            (200, "application/json"): READINESS,
+            (503, "application/json"): READINESS,
         },
         tags=["health"],
         description=(
@@ -95,18 +103,127 @@ class ReadinessApi(APIView):
         return Response(body, status=status)
 
 
+def _api_resources() -> list[dict[str, Any]]:
+    """Every route under /api/v1/ with the methods its view answers, in URLconf order."""
+    resources: list[dict[str, Any]] = []
+    for included in get_resolver().url_patterns:
+        if str(included.pattern) != "api/v1/":
+            continue
+        for app_patterns in getattr(included, "url_patterns", []):
+            for pattern in getattr(app_patterns, "url_patterns", [app_patterns]):
+                callback = pattern.callback
+                view_class = getattr(callback, "view_class", None) or getattr(callback, "cls", None)
+                if view_class is not None:
+                    methods = [
+                        method.upper()
+                        for method in view_class.http_method_names
+                        if method not in ("options", "head") and hasattr(view_class, method)
+                    ]
+                else:
+                    methods = ["GET"]  # the event streams
+                if not str(pattern.pattern):
+                    continue  # the index itself
+                route = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(pattern.pattern))
+                resources.append({"path": f"/api/v1/{route}", "methods": methods})
+    return resources
+
+
+class ApiIndexApi(APIView):
+    """What a new user sees first: where the documentation is and which resources exist."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(
+        operation_id="api_index",
+        auth=[],
+        responses=inline_serializer(
+            "ApiIndex",
+            {
+                "name": serializers.CharField(),
+                "version": serializers.CharField(),
+                "docs": serializers.CharField(),
+                "schema": serializers.CharField(),
+                "authentication": serializers.CharField(),
+                "resources": inline_serializer(
+                    "ApiResource",
+                    {
+                        "path": serializers.CharField(),
+                        "methods": serializers.ListField(child=serializers.CharField()),
+                    },
+                    many=True,
+                ),
+            },
+        ),
+        tags=["api"],
+        description="An index of the API: links to the documentation and every resource.",
+    )
+    def get(self, request: Request) -> Response:
+        return Response(
+            {
+                "name": "Async Agent API",
+                "version": "v1",
+                "docs": "/api/docs/",
+                "schema": "/api/schema/",
+                "authentication": "Authorization: Token <key> (or Bearer <key>)",
+                "resources": _api_resources(),
+            }
+        )
+
+
+def answers_json(request: HttpRequest) -> bool:
+    """Whether errors on this path are JSON (the API and the health probes) or HTML pages."""
+    path = request.path_info or request.path
+    return path.startswith("/api/") or path == "/api" or path.startswith("/health")
+
+
+def _route_exists(path: str) -> bool:
+    try:
+        return resolve(path).func is not route_not_found
+    except Resolver404:
+        return False
+
+
+# A 404 changes nothing, so it needs no CSRF token: an unknown path answers 404, not 403.
+@csrf_exempt
 def route_not_found(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
     message = f"Route {request.method}:{request.path} not found"
+    path = request.path_info
+    if path.endswith("/") and len(path) > 1 and _route_exists(path.rstrip("/")):
+        message += f" (paths have no trailing slash: {path.rstrip('/')})"
     return json_response(framework_body(404, message), 404)
 
 
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if answers_json(request):
+        return route_not_found(request)
+    return defaults.page_not_found(request, exception)
+
+
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return json_response(framework_body(400, "Bad request"), 400)
+    """Django's own refusals: too many fields, a body over DATA_UPLOAD_MAX_MEMORY_SIZE, ..."""
+    if answers_json(request):
+        if isinstance(exception, SuspiciousOperation):
+            status, body = django_limit_body(exception)
+            return json_response(body, status)
+        return json_response(framework_body(400, "Bad request"), 400)
+    return defaults.bad_request(request, exception)
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return json_response({"error": "Forbidden"}, 403)
+    if answers_json(request):
+        return json_response({"error": "Forbidden"}, 403)
+    return defaults.permission_denied(request, exception)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    if answers_json(request):
+        message = f"CSRF verification failed: {reason}" if reason else "CSRF verification failed"
+        return json_response({"error": message}, 403)
+    return csrf.csrf_failure(request, reason)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return json_response({"error": "Internal server error"}, 500)
+    if answers_json(request):
+        return json_response({"error": "Internal server error"}, 500)
+    return defaults.server_error(request)

@@ -103,7 +103,8 @@ def dag_costs(*, dag: Dag, viewer: Any) -> dict[str, Any]:
 
 
 def parse_moment(value: str | None, *, default: datetime, field: str) -> datetime:
-    """An ISO date/date-time, or `<n>d` / `<n>w` / `<n>m` back from now (months as 30 days)."""
+    """An ISO date/date-time, or `<n>d` / `<n>w` / `<n>m` back from now (months as 30 days),
+    in UTC. Raises FieldInvalid for anything else, including dates that do not exist."""
     if value is None or value == "":
         return default
     text = value.strip()
@@ -112,16 +113,35 @@ def parse_moment(value: str | None, *, default: datetime, field: str) -> datetim
         amount, unit = int(relative.group(1)), relative.group(2)
         days = {"d": 1, "w": 7, "m": 30}[unit] * amount
         return now() - timedelta(days=days)
-    moment = parse_datetime(text)
-    if moment is None:
-        day = parse_date(text) if len(text) == 10 else None
-        if day is not None:
-            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    try:
+        moment = parse_datetime(text)
+        if moment is None and len(text) == 10:
+            day = parse_date(text)
+            if day is not None:
+                moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        if moment is not None:
+            # Offsets at the ends of the calendar (0001-01-01T00:00+05:00) do not fit in UTC.
+            moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):  # well-formed but impossible, e.g. 2026-02-30
+        moment = None
     if moment is None:
         raise FieldInvalid(
             [field], f"Invalid time value '{value}': use an ISO date or <n>d, <n>w, <n>m."
         )
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment
+
+
+def summary_range(*, start: str | None, end: str | None) -> tuple[datetime, datetime]:
+    """The `from`/`to` of a cost summary: `to` defaults to now, `from` to 30 days before `to`."""
+    until = parse_moment(end, default=now(), field="to")
+    try:
+        default_start = until - timedelta(days=30)
+    except OverflowError:
+        default_start = datetime.min.replace(tzinfo=UTC)
+    since = parse_moment(start, default=default_start, field="from")
+    if since > until:
+        raise FieldInvalid(["from"], "'from' must not be later than 'to'.")
+    return since, until
 
 
 def _bucket(moment: datetime, group_by: str) -> str:

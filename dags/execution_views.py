@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from django.utils.timezone import now
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -13,7 +10,7 @@ from rest_framework.views import APIView
 
 from config.access import acting_user, owner_for_new_row
 from config.api.exceptions import INPUT_LABEL, PARAMS_LABEL, ApiValidationError
-from config.api.validation import StrictCharField, validated
+from config.api.validation import StrictCharField, validated, validated_query
 from dags import costs, selectors
 from dags.execution import services
 from dags.plan import PlanError
@@ -27,7 +24,9 @@ class DagIdIn(serializers.Serializer):
 
 
 class CostSummaryQuery(serializers.Serializer):
-    groupBy = serializers.ChoiceField(choices=["day", "week", "month"], default="day")
+    groupBy = serializers.ChoiceField(
+        choices=["day", "week", "month"], default="day", allow_blank=True
+    )
     # `from` is a Python keyword: declared below.
     to = serializers.CharField(required=False, allow_blank=True)
 
@@ -213,11 +212,8 @@ class CostSummaryApi(APIView):
         "`from`/`to`: ISO dates or `<n>d`, `<n>w`, `<n>m` back from now.",
     )
     def get(self, request: Request) -> Response:
-        query = validated(CostSummaryQuery, request.query_params.dict(), label=PARAMS_LABEL)
-        end = costs.parse_moment(query.get("to"), default=now(), field="to")
-        start = costs.parse_moment(
-            query.get("from"), default=end - timedelta(days=30), field="from"
-        )
+        query = validated_query(CostSummaryQuery, request.query_params, label=PARAMS_LABEL)
+        start, end = costs.summary_range(start=query.get("from"), end=query.get("to"))
         return Response(
             costs.cost_summary(
                 start=start,

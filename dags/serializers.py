@@ -8,7 +8,12 @@ from rest_framework import serializers
 
 from agents.serializers import UsageOut
 from config.api.formatting import iso, money
-from config.api.validation import PageQuery, StrictCharField
+from config.api.validation import (
+    OFFSET_MAX,
+    BoundedJSONObjectField,
+    PageQuery,
+    StrictCharField,
+)
 from dags.models import Dag, DagExecution, SubStep
 from goals.cron import CronError, normalize_cron, validate_timezone
 
@@ -16,23 +21,25 @@ EXECUTION_STATUSES = DagExecution.Status.values
 
 
 class DagListQuery(PageQuery):
-    status = serializers.CharField(required=False)
+    status = serializers.CharField(required=False, allow_blank=True)
 
 
 class ExecutionListQuery(PageQuery):
-    status = serializers.ChoiceField(choices=EXECUTION_STATUSES, required=False)
+    status = serializers.ChoiceField(choices=EXECUTION_STATUSES, required=False, allow_blank=True)
 
 
 class DagExecutionsQuery(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=1000, default=50)
-    offset = serializers.IntegerField(min_value=0, default=0)
-    status = serializers.ChoiceField(choices=EXECUTION_STATUSES, required=False)
+    offset = serializers.IntegerField(min_value=0, max_value=OFFSET_MAX, default=0)
+    status = serializers.ChoiceField(choices=EXECUTION_STATUSES, required=False, allow_blank=True)
 
 
 class DagUpdateIn(serializers.Serializer):
     status = StrictCharField(max_length=64, required=False)
-    result = serializers.DictField(required=False, allow_null=True)
-    params = serializers.DictField(required=False, allow_null=True)
+    result = BoundedJSONObjectField(
+        required=False, allow_null=True, max_bytes=1024 * 1024, help_text="The DecomposerJob."
+    )
+    params = BoundedJSONObjectField(required=False, allow_null=True)
     dagTitle = StrictCharField(max_length=500, required=False, allow_null=True, allow_blank=True)
     cronSchedule = StrictCharField(
         max_length=200, required=False, allow_null=True, allow_blank=True

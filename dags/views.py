@@ -122,7 +122,7 @@ class DagExecutionsApi(APIView):
         tags=["executions"],
     )
     def get(self, request: Request, dag_id: str) -> Response:
-        query = validated(DagExecutionsQuery, request.query_params.dict(), label=PARAMS_LABEL)
+        query = validated_query(DagExecutionsQuery, request.query_params, label=PARAMS_LABEL)
         dag = selectors.dag_get(dag_id=dag_id, viewer=acting_user(request.user))
         executions = selectors.execution_list_for_dag(
             dag=dag, viewer=acting_user(request.user), status=query.get("status")

@@ -6,11 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from agents.serializers import AGENT_SHAPE, AgentOut
 from config.api.formatting import WireShape
-from config.api.validation import StrictCharField
+from config.api.validation import BoundedJSONField, StrictCharField
 from goals.cron import CronError, normalize_cron, validate_timezone
 from goals.models import Goal, Schedule
 
@@ -27,14 +28,23 @@ class HttpUrlField(serializers.URLField):
         return value
 
 
-class ConstraintsField(serializers.JSONField):
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string"},
+            {"type": "array", "items": {"type": "string"}},
+            {"type": "object", "additionalProperties": True},
+        ]
+    }
+)
+class ConstraintsField(BoundedJSONField):
     """Constraints for the agent: a string, a list of strings, or an object."""
 
     def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, str | dict):
-            return data
-        if isinstance(data, list) and all(isinstance(item, str) for item in data):
-            return data
+        if isinstance(data, str | dict) or (
+            isinstance(data, list) and all(isinstance(item, str) for item in data)
+        ):
+            return super().to_internal_value(data)
         raise serializers.ValidationError("Expected a string, a list of strings, or an object.")
 
 
@@ -97,7 +107,7 @@ class GoalUpdateIn(serializers.Serializer):
 
 
 class GoalListQuery(serializers.Serializer):
-    status = serializers.CharField(required=False)
+    status = serializers.CharField(required=False, allow_blank=True)
 
 
 class ScheduleOut(serializers.Serializer):

@@ -52,5 +52,13 @@ def listening_socket(host: str, port: int, *, share: bool) -> socket.socket:
 
 
 def daphne_args(fd: int, python: str | None = None) -> list[str]:
-    """The command of one daphne process serving on an inherited listening socket."""
-    return [python or sys.executable, "-m", "daphne", "--fd", str(fd), "config.asgi:application"]
+    """The command of one daphne process serving on an inherited listening socket (daphne with
+    the request-body cap of config/daphne_server.py)."""
+    return [
+        python or sys.executable,
+        "-m",
+        "config.daphne_server",
+        "--fd",
+        str(fd),
+        "config.asgi:application",
+    ]

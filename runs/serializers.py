@@ -11,8 +11,8 @@ from runs.models import Output, Run, Step
 
 
 class RunListQuery(serializers.Serializer):
-    goalId = serializers.CharField(required=False)
-    status = serializers.CharField(required=False)
+    goalId = serializers.CharField(required=False, allow_blank=True)
+    status = serializers.CharField(required=False, allow_blank=True)
 
 
 class RunOut(serializers.Serializer):

@@ -13,12 +13,24 @@ class ToolListQuery(serializers.Serializer):
     )
 
 
-class ToolFunctionOut(serializers.Serializer):
-    name = serializers.CharField()
-    description = serializers.CharField()
-    parameters = serializers.JSONField(help_text="JSON Schema of the tool's parameters.")
-
-
-class ToolDefinitionOut(serializers.Serializer):
-    type = serializers.ChoiceField(choices=["function"])
-    function = ToolFunctionOut()
+# One tool in the OpenAI function-calling format. `GET /tools` answers a list of these, or one
+# of them for `?name=`: a raw schema, since a serializer cannot say "a list or one object".
+TOOL_DEFINITION = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string", "enum": ["function"]},
+        "function": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "description": {"type": "string"},
+                "parameters": {
+                    "type": "object",
+                    "description": "JSON Schema of the tool's parameters.",
+                },
+            },
+            "required": ["name", "description", "parameters"],
+        },
+    },
+    "required": ["type", "function"],
+}

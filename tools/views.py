@@ -9,7 +9,7 @@ from config.api.validation import validated_query
 from config.errors import NotFound
 from tools.base import ToolNotFound
 from tools.registry import get_tool, tool_definitions
-from tools.serializers import ToolDefinitionOut, ToolListQuery
+from tools.serializers import TOOL_DEFINITION, ToolListQuery
 
 
 class ToolListApi(APIView):
@@ -18,10 +18,10 @@ class ToolListApi(APIView):
         parameters=[ToolListQuery],
         responses={
             200: OpenApiResponse(
-                ToolDefinitionOut(many=True),
+                {"oneOf": [{"type": "array", "items": TOOL_DEFINITION}, TOOL_DEFINITION]},
                 description=(
                     "Every tool in registry order, in the OpenAI function-calling format. "
-                    "With `?name=`, that one tool's definition as a single object."
+                    "With a non-empty `?name=`, that one tool's definition as a single object."
                 ),
             ),
             404: OpenApiResponse(description='`{"error": "Tool not found: <name>"}`'),

@@ -12,6 +12,12 @@ from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -103,6 +109,17 @@ def validation_body(detail: Any, label: str = INPUT_LABEL, **extra: Any) -> dict
     return {"error": label, **extra, "validation_errors": flatten_errors(detail)}
 
 
+def django_limit_body(exc: SuspiciousOperation) -> tuple[int, dict[str, Any]]:
+    """Status and body for Django's own request limits and refusals (never a 500)."""
+    if isinstance(exc, RequestDataTooBig):
+        return 413, framework_body(413, str(exc), "FST_ERR_CTP_BODY_TOO_LARGE")
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        return 400, framework_body(400, str(exc))
+    # Other suspicious requests (a bad Host header, a malformed multipart body, ...): the
+    # message may echo attacker-chosen text, so it stays generic.
+    return 400, framework_body(400, "Bad request")
+
+
 def api_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response:
     # Imported here: rest_framework.views loads the parsers, which import this module.
     from rest_framework.views import set_rollback
@@ -145,6 +162,8 @@ def api_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Respons
             headers["WWW-Authenticate"] = auth_header
     elif isinstance(exc, drf.APIException):
         status, body = exc.status_code, {"error": str(exc.detail)}
+    elif isinstance(exc, SuspiciousOperation):
+        status, body = django_limit_body(exc)
     else:
         view = context.get("view")
         logger.exception("unhandled error in %s", type(view).__name__ if view else "view")

@@ -71,3 +71,80 @@ def add_streaming_endpoints(result: dict[str, Any], generator, request, public) 
             }
         }
     return result
+
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": (
+        "Every error is JSON with an `error` message. Validation errors list each problem in "
+        "`validation_errors`; refusals by the HTTP layer (malformed JSON, unsupported media "
+        "type, body too large, rate limit, unknown route) also carry `statusCode` and `message`."
+    ),
+    "properties": {
+        "error": {"type": "string"},
+        "validation_errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "path": {
+                        "type": "array",
+                        "items": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+                    },
+                    "message": {"type": "string"},
+                },
+                "required": ["path", "message"],
+            },
+        },
+        "statusCode": {"type": "integer"},
+        "code": {"type": "string"},
+        "message": {"type": "string"},
+    },
+    "required": ["error"],
+    "additionalProperties": True,
+}
+
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+_WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ERROR_REF}}}
+
+
+def add_error_responses(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+    """Document the errors every operation can answer, with their one JSON shape.
+
+    Which errors apply follows from the operation: authentication and throttling for every
+    authenticated endpoint, 404 for every path with an id, body errors for every body, 409 for
+    writes that meet a state conflict. An error a view documents itself keeps its description.
+    """
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            responses = operation.setdefault("responses", {})
+            errors: dict[str, str] = {}
+            if path.startswith("/api/v1/"):
+                errors["400"] = "Invalid input (body, query or too many parameters)."
+            if operation.get("security", [{}]) not in ([], [{}]):
+                errors["401"] = "Not authenticated."
+                errors["403"] = "Not allowed (including a failed CSRF check of a session)."
+                errors["429"] = "Too many requests; retry after `Retry-After` seconds."
+            if "requestBody" in operation or any(
+                parameter.get("in") == "path" for parameter in operation.get("parameters", [])
+            ):
+                errors["404"] = "No such object (in the path or named in the body)."
+            if "requestBody" in operation:
+                errors["400"] = "Invalid input (body, query or too many parameters)."
+                errors["413"] = "Request body too large."
+                errors["415"] = "Unsupported content type."
+            if method in _WRITE_METHODS and path.startswith("/api/v1/"):
+                errors["409"] = "The object's state does not allow this."
+            for status, description in errors.items():
+                responses.setdefault(status, _error_response(description))
+            for status, response in responses.items():
+                if status[0] in "45" and "content" not in response:
+                    response["content"] = {"application/json": {"schema": _ERROR_REF}}
+    return result

@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from config.api.validation import StrictCharField
+from config.api.validation import StrictCharField, StrictIntegerField
 from dags.planning.experiments import MAX_EXPERIMENTS
 from dags.planning.service import PlanRequest
 from dags.serializers import UsageOut
@@ -26,19 +26,6 @@ class StrictNumberField(serializers.FloatField):
         if isinstance(data, bool) or not isinstance(data, int | float):
             self.fail("not_a_number")
         return super().to_internal_value(data)
-
-
-class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer (a whole float such as 5.0 is accepted; strings and booleans are not)."""
-
-    default_error_messages = {"not_an_integer": "Expected an integer."}
-
-    def to_internal_value(self, data: Any) -> int:
-        if isinstance(data, bool) or not isinstance(data, int | float):
-            self.fail("not_an_integer")
-        if isinstance(data, float) and not data.is_integer():
-            self.fail("not_an_integer")
-        return super().to_internal_value(int(data))
 
 
 def _goal_text_field() -> serializers.Field:
