@@ -115,7 +115,8 @@ _TOOLS: tuple[Tool, ...] = (
         name="sendEmail",
         description=(
             "Send an e-mail (plain text or HTML) with optional CC, BCC and attachments taken "
-            "from the artifacts folder or given inline. Needs the server's mail settings."
+            "from the artifacts folder or given inline. Needs the server's mail settings. "
+            "A DAG task sends its e-mail at most once, even when the task is retried."
         ),
         params_model=SendEmailParams,
         run=mail.send_email,
