@@ -5,7 +5,9 @@ import threading
 
 from celery import Celery
 from celery.app import backends
+from celery.app.amqp import AMQP
 from celery.signals import task_postrun, task_prerun, worker_process_init, worker_ready
+from kombu import Connection
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -23,13 +25,41 @@ def _result_backend_class(name: str, loader) -> tuple[type, str | None]:
         return _backend_classes[key]
 
 
+class QuickReconnection(Connection):
+    """A broker connection that, when lost, is tried again every second or two.
+
+    kombu waits 2, 4, 6 ... up to 30 s between attempts, so a worker could stay away for half a
+    minute after the broker is back; work the dispatcher sends again would wait for it.
+    """
+
+    def ensure_connection(
+        self,
+        errback=None,
+        max_retries=None,
+        interval_start: float = 1,
+        interval_step: float = 1,
+        interval_max: float = 2,
+        **kwargs,
+    ):
+        return super().ensure_connection(
+            errback, max_retries, interval_start, interval_step, interval_max, **kwargs
+        )
+
+
+class AsyncAgentAMQP(AMQP):
+    Connection = QuickReconnection
+
+
 class AsyncAgentCelery(Celery):
-    """Celery, resolving the result backend's class once per process.
+    """Celery, resolving the result backend's class once per process, with broker connections
+    that come back quickly (`QuickReconnection`).
 
     Celery makes a result backend for each worker thread, and found its class each time by
     scanning every installed package's entry points: about 5 ms of CPU on the first task of each
     of the pool's threads, all at once when a wide DAG first runs on a fresh worker.
     """
+
+    amqp_cls = "config.celery:AsyncAgentAMQP"
 
     def _get_backend(self):
         backend_class, url = _result_backend_class(
@@ -67,3 +97,11 @@ def _freeze_startup_objects(**kwargs) -> None:
     from config.heap import freeze_startup_objects
 
     freeze_startup_objects()
+
+
+@worker_ready.connect
+def _start_dispatcher(**kwargs) -> None:
+    """Each worker re-sends ready work whose message was lost (see config.dispatcher)."""
+    from config.dispatcher import dispatcher_start
+
+    dispatcher_start(broker_url=app.conf.broker_url)

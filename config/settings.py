@@ -221,6 +221,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 5,
 }
 DJANGO_CELERY_BEAT_TZ_AWARE = True
+# Every worker process checks this often that ready work has a message in the broker
+# (config/dispatcher.py): work resumes within about this long of the broker being back.
+DISPATCH_INTERVAL_SECONDS = env.float("DISPATCH_INTERVAL_SECONDS", default=2.0)
 EXECUTION_SWEEP_SECONDS = env.float("EXECUTION_SWEEP_SECONDS", default=30.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stalled-nodes": {
@@ -235,8 +238,11 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- DAG execution ------------------------------------------------------------------------------
 EXECUTION_MAX_PARALLEL_NODES = env.int("EXECUTION_MAX_PARALLEL_NODES", default=16)
-NODE_LEASE_SECONDS = env.float("NODE_LEASE_SECONDS", default=60.0)
-NODE_HEARTBEAT_SECONDS = env.float("NODE_HEARTBEAT_SECONDS", default=15.0)
+# A running node's lease is renewed every heartbeat by its worker; a node whose lease lapsed
+# lost its worker and is sent to another one by the next dispatcher pass (so within about
+# NODE_LEASE_SECONDS + DISPATCH_INTERVAL_SECONDS of the worker's death).
+NODE_LEASE_SECONDS = env.float("NODE_LEASE_SECONDS", default=10.0)
+NODE_HEARTBEAT_SECONDS = env.float("NODE_HEARTBEAT_SECONDS", default=2.0)
 NODE_MAX_ATTEMPTS = env.int("NODE_MAX_ATTEMPTS", default=3)
 NODE_DISPATCH_STALE_SECONDS = env.float("NODE_DISPATCH_STALE_SECONDS", default=600.0)
 NODE_DEPENDENCY_RESULT_CHARS = env.int("NODE_DEPENDENCY_RESULT_CHARS", default=2000)
@@ -336,8 +342,11 @@ DEFAULT_STEP_BUDGET = env.int("DEFAULT_STEP_BUDGET", default=20)
 MAX_CONCURRENT_RUNS = env.int("MAX_CONCURRENT_RUNS", default=3)
 # Goal runs (runs/loop.py): a running run's lease is renewed by its worker; a lapsed lease means
 # the worker died and the run is marked failed, so it never blocks MAX_CONCURRENT_RUNS.
-RUN_LEASE_SECONDS = env.float("RUN_LEASE_SECONDS", default=60.0)
-RUN_HEARTBEAT_SECONDS = env.float("RUN_HEARTBEAT_SECONDS", default=15.0)
+RUN_LEASE_SECONDS = env.float("RUN_LEASE_SECONDS", default=10.0)
+RUN_HEARTBEAT_SECONDS = env.float("RUN_HEARTBEAT_SECONDS", default=2.0)
+# A pending run whose message could not be sent (or whose caller never ran it) is sent again by
+# the dispatcher after this long.
+RUN_UNSENT_GRACE_SECONDS = env.float("RUN_UNSENT_GRACE_SECONDS", default=10.0)
 # A pending run not picked up for this long has lost its queue message and is queued again.
 RUN_DISPATCH_STALE_SECONDS = env.float("RUN_DISPATCH_STALE_SECONDS", default=600.0)
 # Bounds of what the step loop sends to the model (characters).

@@ -14,6 +14,7 @@ from config.api.validation import StrictCharField, validated, validated_query
 from dags import costs, selectors
 from dags.execution import services
 from dags.plan import PlanError
+from dags.serializers import QUEUE_NOTE_DOC, with_queue_note
 
 STARTED_MESSAGE = "DAG execution started. Connect to SSE stream for live updates."
 RESUMED_MESSAGE = "DAG execution resumed. Connect to SSE stream for live updates."
@@ -80,7 +81,7 @@ def _launch(request: Request) -> Response:
             "dagId": dag.id,
             "originalRequest": execution.original_request,
             "totalTasks": execution.total_tasks,
-            "message": STARTED_MESSAGE,
+            "message": with_queue_note(STARTED_MESSAGE, execution.id),
         },
         status=202,
     )
@@ -92,7 +93,8 @@ class ExecuteDagApi(APIView):
         request=DagIdIn,
         responses={202: StartedOut, 200: ClarificationOut},
         tags=["executions"],
-        description="Start an execution of a stored DAG; answers at once, work runs on workers.",
+        description="Start an execution of a stored DAG; answers at once, work runs on workers."
+        + QUEUE_NOTE_DOC,
     )
     def post(self, request: Request) -> Response:
         return _launch(request)
@@ -104,7 +106,7 @@ class DagRunApi(APIView):
         request=DagIdIn,
         responses={202: StartedOut, 200: ClarificationOut},
         tags=["executions"],
-        description="Run a stored DAG (the same as execute-dag).",
+        description="Run a stored DAG (the same as execute-dag)." + QUEUE_NOTE_DOC,
     )
     def post(self, request: Request) -> Response:
         return _launch(request)
@@ -128,7 +130,7 @@ class ResumeDagApi(APIView):
         },
         tags=["executions"],
         description="Run again only the tasks that did not complete (suspended, failed or "
-        "cancelled executions).",
+        "cancelled executions)." + QUEUE_NOTE_DOC,
     )
     def post(self, request: Request, execution_id: str) -> Response:
         execution = selectors.execution_get(
@@ -141,7 +143,7 @@ class ResumeDagApi(APIView):
                 "executionId": execution.id,
                 "dagId": execution.dag_id,
                 "retryCount": execution.retry_count,
-                "message": RESUMED_MESSAGE,
+                "message": with_queue_note(RESUMED_MESSAGE, execution.id),
             },
             status=202,
         )

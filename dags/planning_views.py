@@ -35,6 +35,7 @@ from dags.planning.service import (
     planner_agent,
     provider_checked,
 )
+from dags.serializers import QUEUE_NOTE_DOC, with_queue_note
 
 EXECUTING_MESSAGE = "DAG created and execution started. Connect to SSE stream for live updates."
 
@@ -95,7 +96,7 @@ class CreateAndExecuteDagApi(APIView):
         responses={202: DagExecutingOut, 200: ClarificationOut, **_ERRORS},
         tags=["planning"],
         description="Plan and store the DAG as create-dag does, then start its execution on "
-        'the workers. Error bodies carry status "failed".',
+        'the workers. Error bodies carry status "failed".' + QUEUE_NOTE_DOC,
     )
     def post(self, request: Request) -> Response:
         data = validated(CreateDagIn, request.data, status="failed")
@@ -126,7 +127,7 @@ class CreateAndExecuteDagApi(APIView):
             "totalTasks": execution.total_tasks,
             "usage": result.usage,
             "generation_stats": result.generation_stats,
-            "message": EXECUTING_MESSAGE,
+            "message": with_queue_note(EXECUTING_MESSAGE, execution.id),
         }
         return Response(body, status=202)
 

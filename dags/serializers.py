@@ -14,6 +14,7 @@ from config.api.validation import (
     PageQuery,
     StrictCharField,
 )
+from dags.execution.recovery import execution_awaiting_broker
 from dags.models import Dag, DagExecution, SubStep
 from goals.cron import CronError, normalize_cron, validate_timezone
 
@@ -285,3 +286,22 @@ def sub_step_payload(sub_step: SubStep) -> dict[str, Any]:
         "createdAt": iso(sub_step.created_at),
         "updatedAt": iso(sub_step.updated_at),
     }
+
+
+# When the task queue is away, the ready tasks stay in the database and every worker's
+# dispatcher sends them as soon as the queue is back: the 202 is still a promise kept.
+AWAITING_QUEUE_NOTE = (
+    " The task queue is unreachable right now; the tasks are kept in the database and sent to "
+    "the workers as soon as it is back."
+)
+QUEUE_NOTE_DOC = (
+    " If the task queue (Redis) is unreachable, the answer is still 202: the execution is stored "
+    "as running and its ready tasks are sent to the workers as soon as the queue is back; the "
+    "`message` then says so."
+)
+
+
+def with_queue_note(message: str, execution_id: str) -> str:
+    if execution_awaiting_broker(execution_id=execution_id):
+        return message + AWAITING_QUEUE_NOTE
+    return message

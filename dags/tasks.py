@@ -7,9 +7,12 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready
 
+from config.dispatcher import dispatcher_register
 from dags.execution import recovery, services
 
 logger = logging.getLogger(__name__)
+
+dispatcher_register(name="nodes", redispatch=recovery.executions_dispatch)
 
 
 @shared_task(

@@ -2,7 +2,9 @@
 
 Sent through `tools.webhooks.webhook_post` (the one signing and posting function: HMAC-SHA256
 of the body with WEBHOOK_SECRET in `X-AsyncAgent-Signature`, the tools' network guard, retries
-with backoff). Each delivery, good or bad, is recorded as a `webhook` output of the run.
+with backoff). Each delivery, good or bad, is recorded as a `webhook` output of the run. Every
+attempt carries the same `Idempotency-Key` (derived from the run id), and a run whose webhook
+was delivered is not sent again.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from django.conf import settings
 from config.api.formatting import iso, money
 from runs.models import Output, Run
 from tools.base import ToolError
-from tools.webhooks import webhook_post
+from tools.webhooks import idempotency_key, webhook_post
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,9 @@ def run_webhook_deliver(*, run_id: str) -> dict[str, Any] | None:
     url = run.goal.webhook_url
     if not url:
         return None
+    if _already_delivered(run):  # a redelivered task message: the receiver has it
+        logger.info("run %s webhook already delivered; not sent again", run.id)
+        return None
     payload = run_webhook_payload(run)
     record: dict[str, Any] = {"url": url, "event": RUN_FINISHED_EVENT, "runStatus": run.status}
     try:
@@ -65,6 +70,7 @@ def run_webhook_deliver(*, run_id: str) -> dict[str, Any] | None:
             payload=payload,
             timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
             attempts=settings.RUN_WEBHOOK_ATTEMPTS,
+            key=idempotency_key("run", run.id, RUN_FINISHED_EVENT),
         )
     except ToolError as error:
         record.update(delivered=False, error=error.message)
@@ -75,3 +81,13 @@ def run_webhook_deliver(*, run_id: str) -> dict[str, Any] | None:
             logger.warning("run %s webhook answered HTTP %s", run.id, result["status"])
     Output.objects.create(run=run, kind=Output.Kind.WEBHOOK, path_or_payload=json.dumps(record))
     return record
+
+
+def _already_delivered(run: Run) -> bool:
+    for output in run.outputs.filter(kind=Output.Kind.WEBHOOK):
+        try:
+            if json.loads(output.path_or_payload).get("delivered"):
+                return True
+        except (TypeError, ValueError, AttributeError):
+            continue
+    return False

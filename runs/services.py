@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils.timezone import now
 
 from agents.llm.client import Usage
+from config.broker import SEND_RETRY_POLICY
 from config.errors import Conflict, DomainError, NotFound
 from goals.models import Goal, Memory
 from runs import events, leases
@@ -95,12 +96,15 @@ def run_trigger(*, goal_id: str, trigger: str = Run.Trigger.MANUAL, enqueue: boo
 
 
 def _enqueue(run_id: str) -> None:
+    """Send the run's message; if the broker cannot take it, mark the run unsent, so that the
+    dispatcher (config.dispatcher) sends it once the broker is back."""
     from runs.tasks import run_goal
 
     try:
-        run_goal.apply_async(args=[run_id])
-    except Exception:  # the recovery sweep queues it again once it is stale
-        logger.exception("could not queue run %s; the recovery sweep will retry", run_id)
+        run_goal.apply_async(args=[run_id], retry_policy=SEND_RETRY_POLICY)
+    except Exception as error:  # kombu and redis raise many kinds; all mean "not sent"
+        Run.objects.filter(pk=run_id, status=Run.Status.PENDING).update(dispatched_at=None)
+        logger.warning("broker unavailable (%s); run %s left for the dispatcher", error, run_id)
 
 
 # --- claim and progress -------------------------------------------------------------------------
@@ -262,9 +266,13 @@ def _enqueue_webhook(run_id: str) -> None:
 
 
 # --- recovery (D18) -----------------------------------------------------------------------------
-def runs_recover(*, requeue: bool = True) -> dict[str, int]:
-    """Fail running runs whose worker died (lapsed lease); queue again pending runs whose
-    message was lost. Idempotent; safe from any process."""
+def runs_recover(
+    *, requeue: bool = True, broker_lost: bool = False, include_stale: bool = True
+) -> dict[str, int]:
+    """Fail running runs whose worker died (lapsed lease); send again pending runs whose
+    message was lost: never sent (the broker was away), all of them when `broker_lost`, and,
+    with `include_stale`, those queued longer than RUN_DISPATCH_STALE_SECONDS. Idempotent;
+    safe from any process."""
     stamp = now()
     cutoff = stamp - timedelta(seconds=settings.RUN_LEASE_SECONDS)
     no_lease = Q(lease_expires_at__isnull=True)
@@ -283,12 +291,15 @@ def runs_recover(*, requeue: bool = True) -> dict[str, int]:
     )
     requeued = 0
     if requeue:
-        stale_before = stamp - timedelta(seconds=settings.RUN_DISPATCH_STALE_SECONDS)
-        stale = list(
-            Run.objects.filter(
-                status=Run.Status.PENDING, dispatched_at__lt=stale_before
-            ).values_list("id", flat=True)
-        )
+        pending = Run.objects.filter(status=Run.Status.PENDING)
+        unsent_before = stamp - timedelta(seconds=settings.RUN_UNSENT_GRACE_SECONDS)
+        resend = Q(dispatched_at__isnull=True, created_at__lt=unsent_before)
+        if broker_lost:
+            resend |= Q(dispatched_at__isnull=False)
+        elif include_stale:
+            stale_before = stamp - timedelta(seconds=settings.RUN_DISPATCH_STALE_SECONDS)
+            resend |= Q(dispatched_at__lt=stale_before)
+        stale = list(pending.filter(resend).values_list("id", flat=True))
         for run_id in stale:
             if Run.objects.filter(pk=run_id, status=Run.Status.PENDING).update(dispatched_at=stamp):
                 _enqueue(run_id)
@@ -297,6 +308,11 @@ def runs_recover(*, requeue: bool = True) -> dict[str, int]:
     if failed or requeued:
         logger.warning("recovered runs %s", counts)
     return counts
+
+
+def runs_dispatch(*, broker_lost: bool) -> dict[str, int]:
+    """The dispatcher's pass (config.dispatcher): everything but the slow stale check."""
+    return runs_recover(broker_lost=broker_lost, include_stale=False)
 
 
 @transaction.atomic

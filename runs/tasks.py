@@ -7,9 +7,12 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready
 
+from config.dispatcher import dispatcher_register
 from runs import loop, notify, services
 
 logger = logging.getLogger(__name__)
+
+dispatcher_register(name="runs", redispatch=services.runs_dispatch)
 
 
 @shared_task(name="runs.run_goal", acks_late=True, reject_on_worker_lost=True, ignore_result=True)

@@ -36,13 +36,35 @@ os.environ.pop("DATABASE_URL", None)
 if os.environ.get("TEST_DATABASE_URL"):
     os.environ["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]
 os.environ.pop("CELERY_BROKER_URL", None)
+
+
+class PrivateRedis:
+    """The suite's own redis-server; tests of broker outages kill it and start it again, empty,
+    on the same port (every client of this process and of its workers reconnects)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = None
+        atexit.register(self.kill)
+
+    def start(self) -> None:
+        self.process = start_redis(_TMP / "redis", self.port, persist=False)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+private_redis: PrivateRedis | None = None
 if os.environ.get("TEST_REDIS_URL"):
     os.environ["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
 else:
-    _port = free_port()
-    _redis = start_redis(_TMP / "redis", _port, persist=False)
-    atexit.register(_redis.kill)
-    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{_port}/0"
+    private_redis = PrivateRedis()
+    private_redis.start()
+    os.environ["REDIS_URL"] = private_redis.url
 
 
 def setup_django() -> None:

@@ -69,7 +69,9 @@ def celery_process(
     )
 
 
-def worker_process(fake_llm, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+def worker_process(
+    fake_llm, extra_env: dict[str, str] | None = None, *, concurrency: int = 4
+) -> subprocess.Popen:
     """A thread-pool worker with a unique name."""
     return celery_process(
         fake_llm,
@@ -77,8 +79,21 @@ def worker_process(fake_llm, extra_env: dict[str, str] | None = None) -> subproc
         "--pool",
         "threads",
         "--concurrency",
-        "4",
+        str(concurrency),
         "-n",
         f"test-{uuid.uuid4().hex[:8]}@%h",
         extra_env=extra_env,
     )
+
+
+def wait_for_workers(count: int = 1, timeout: float = 90.0) -> None:
+    """Until `count` workers answer a ping (started, connected to the broker, consuming)."""
+    from config.celery import app
+
+    def answering() -> bool:
+        try:
+            return len(app.control.ping(timeout=0.5) or []) >= count
+        except Exception:  # redis and kombu connection errors: a pooled connection went stale
+            return False
+
+    wait_for(answering, timeout=timeout, message=f"{count} worker(s) answering")

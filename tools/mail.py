@@ -28,6 +28,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.utils.html import strip_tags
 
 from tools.base import CancelScope, ToolContext, ToolError
+from tools.effects import once, task_effect_key
 from tools.files import sandboxed_path
 from tools.sandbox import relative_name
 from tools.schemas import EmailAttachment, SendEmailParams
@@ -57,6 +58,16 @@ def email_configuration_problem() -> str | None:
 
 
 def send_email(params: SendEmailParams, context: ToolContext) -> dict[str, Any]:
+    """The sendEmail tool: in a DAG task, sent at most once however often the task runs."""
+    return once(
+        key=task_effect_key(context),
+        tool="sendEmail",
+        what="was sending this e-mail",
+        effect=lambda: _send_email(params, context),
+    )
+
+
+def _send_email(params: SendEmailParams, context: ToolContext) -> dict[str, Any]:
     problem = email_configuration_problem()
     if problem:
         raise ToolError(problem)

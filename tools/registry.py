@@ -103,7 +103,9 @@ _TOOLS: tuple[Tool, ...] = (
         name="sendWebhook",
         description=(
             "POST a JSON object to a webhook URL and return the HTTP status and reply. "
-            "Requests are signed when the server has a webhook secret."
+            "Requests are signed when the server has a webhook secret. In a DAG task, each "
+            "request carries an Idempotency-Key header that stays the same when the task is "
+            "retried, so the receiver can ignore repeats."
         ),
         params_model=SendWebhookParams,
         run=send_webhook,
@@ -113,7 +115,8 @@ _TOOLS: tuple[Tool, ...] = (
         name="sendEmail",
         description=(
             "Send an e-mail (plain text or HTML) with optional CC, BCC and attachments taken "
-            "from the artifacts folder or given inline. Needs the server's mail settings."
+            "from the artifacts folder or given inline. Needs the server's mail settings. "
+            "A DAG task sends its e-mail at most once, even when the task is retried."
         ),
         params_model=SendEmailParams,
         run=mail.send_email,

@@ -24,6 +24,9 @@ from tools.schemas import SendWebhookParams
 logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-AsyncAgent-Signature"
+# The same value on every attempt to deliver the same thing (a DAG task's webhook however often
+# the task is retried or taken over by another worker; a run's end): receivers drop repeats.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 WEBHOOK_USER_AGENT = "AsyncAgent/1.0"
 
 # Headers a caller may not set: hop-by-hop ones (RFC 9110 §7.6.1), framing, and ours.
@@ -65,6 +68,11 @@ def webhook_signature(body: bytes) -> str | None:
     return f"sha256={digest}"
 
 
+def idempotency_key(*parts: str) -> str:
+    """A stable, opaque key for what `parts` name (hex SHA-256 of them)."""
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
 def clean_webhook_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     """The caller's headers minus the forbidden ones; header injection is refused."""
     cleaned: dict[str, str] = {}
@@ -90,8 +98,12 @@ def webhook_post(
     timeout: float = 10,
     attempts: int = 3,
     cancel: CancelScope | None = None,
+    key: str | None = None,
 ) -> dict[str, Any]:
     """POST `payload` as signed JSON to `url`, through the network guard.
+
+    `key` goes in the `Idempotency-Key` header (unless the caller's headers set one), the same
+    on every attempt.
 
     Retries (with 1 s, 2 s, ... backoff, scaled by TOOLS_RETRY_BACKOFF_SECONDS) on timeouts,
     connection failures, 429 and 5xx. Any HTTP answer ends up in the result
@@ -106,6 +118,8 @@ def webhook_post(
     for name, value in custom.items():
         send_headers.pop(lowered.get(name.lower(), name), None)
         send_headers[name] = value
+    if key and IDEMPOTENCY_HEADER.lower() not in {name.lower() for name in send_headers}:
+        send_headers[IDEMPOTENCY_HEADER] = key
     signature = webhook_signature(body)
     if signature:
         send_headers[SIGNATURE_HEADER] = signature
@@ -168,6 +182,14 @@ def send_webhook(params: SendWebhookParams, context: ToolContext) -> dict[str, A
         timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
         attempts=3,
         cancel=context.cancel,
+        key=_task_key(context),
     )
     context.report(f"Webhook answered HTTP {result['status']}", completed=True)
     return result
+
+
+def _task_key(context: ToolContext) -> str | None:
+    """The DAG task's own key: the same for every retry and re-claim of that task."""
+    if context.execution_id and context.sub_step_id:
+        return idempotency_key("dag-task", context.execution_id, context.sub_step_id)
+    return None

@@ -1,8 +1,9 @@
 """Finding work that a dead worker or a lost message left behind (SPEC D18).
 
-Run by the periodic sweep (beat), when a worker starts, and by
-`manage.py recover_executions`. Everything here is idempotent: re-queuing a node that is in
-fact alive is harmless, because claiming is a conditional update.
+Run every few seconds by each worker's dispatcher (config.dispatcher), by the periodic sweep
+(beat), when a worker starts, and by `manage.py recover_executions`. Everything here is
+idempotent: re-queuing a node that is in fact alive is harmless, because claiming is a
+conditional update.
 """
 
 from __future__ import annotations
@@ -15,15 +16,25 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils.timezone import now
 
-from dags.models import DagExecution, SubStep
+from dags.execution import statements
+from dags.models import SYNTHESIS_TASK_ID, DagExecution, SubStep
 
 logger = logging.getLogger(__name__)
 
 NodeStatus = SubStep.Status
 
 
-def executions_recover() -> dict[str, int]:
-    """Re-queue nodes whose worker died or whose message was lost; push stuck executions on."""
+def executions_recover(*, broker_lost: bool = False, include_stale: bool = True) -> dict[str, int]:
+    """Send again what a dead worker or a lost message left behind; push stuck executions on.
+
+    - nodes whose lease lapsed (their worker died) go to another worker, or are failed after
+      NODE_MAX_ATTEMPTS;
+    - with `broker_lost`, every node handed to the queue and not yet started is sent again;
+    - nodes that are ready but have no message (the broker was away when they became ready)
+      are dispatched, within the per-execution cap; so is the synthesis once it is due;
+    - with `include_stale`, nodes queued longer than NODE_DISPATCH_STALE_SECONDS are sent
+      again (a last resort for a message lost without the broker losing its data).
+    """
     from dags.execution import services
 
     stamp = now()
@@ -35,13 +46,22 @@ def executions_recover() -> dict[str, int]:
             lease_expires_at__lt=stamp,
         ).values_list("id", flat=True)
     )
-    stale = list(
-        SubStep.objects.filter(
-            execution__in=running_executions,
-            status=NodeStatus.PENDING,
-            dispatched_at__lt=stamp - timedelta(seconds=settings.NODE_DISPATCH_STALE_SECONDS),
-        ).values_list("id", flat=True)
+    queued = SubStep.objects.filter(
+        execution__in=running_executions,
+        status=NodeStatus.PENDING,
+        dispatched_at__isnull=False,
+        queue_task_id__isnull=False,
     )
+    if broker_lost:
+        stale = list(queued.values_list("id", flat=True))
+    elif include_stale:
+        stale = list(
+            queued.filter(
+                dispatched_at__lt=stamp - timedelta(seconds=settings.NODE_DISPATCH_STALE_SECONDS)
+            ).values_list("id", flat=True)
+        )
+    else:
+        stale = []
     exhausted = list(
         SubStep.objects.filter(pk__in=lapsed, attempts__gte=settings.NODE_MAX_ATTEMPTS).values_list(
             "id", flat=True
@@ -54,14 +74,8 @@ def executions_recover() -> dict[str, int]:
     if requeue:
         with transaction.atomic():
             services._hand_over(requeue, stamp)
-    idle = list(
-        running_executions.exclude(
-            Q(sub_steps__status=NodeStatus.RUNNING)
-            | Q(sub_steps__status=NodeStatus.PENDING, sub_steps__dispatched_at__isnull=False)
-        ).values_list("id", flat=True)
-    )
     advanced = 0
-    for execution_id in idle:
+    for execution_id in _executions_to_advance(running_executions):
         with transaction.atomic():
             execution = DagExecution.objects.select_for_update().get(pk=execution_id)
             before = SubStep.objects.filter(
@@ -81,6 +95,38 @@ def executions_recover() -> dict[str, int]:
     return counts
 
 
+def _executions_to_advance(running_executions) -> list[str]:
+    """Running executions with ready nodes that have no message and room under the cap, or
+    with nothing running or queued at all (the synthesis is due, or a message was lost)."""
+    idle = set(
+        running_executions.exclude(
+            Q(sub_steps__status=NodeStatus.RUNNING)
+            | Q(sub_steps__status=NodeStatus.PENDING, sub_steps__dispatched_at__isnull=False)
+        ).values_list("id", flat=True)
+    )
+    unsent = set(
+        SubStep.objects.filter(
+            execution__in=running_executions,
+            status=NodeStatus.PENDING,
+            dispatched_at__isnull=True,
+            remaining_dependencies=0,
+        )
+        .exclude(task_id=SYNTHESIS_TASK_ID)
+        .values_list("execution_id", flat=True)
+    )
+    room = {
+        execution_id
+        for execution_id in unsent - idle
+        if statements.in_flight_count(execution_id) < settings.EXECUTION_MAX_PARALLEL_NODES
+    }
+    return sorted(idle | room)
+
+
+def executions_dispatch(*, broker_lost: bool) -> dict[str, int]:
+    """The dispatcher's pass (config.dispatcher): everything but the slow stale check."""
+    return executions_recover(broker_lost=broker_lost, include_stale=False)
+
+
 def next_lease_expiry_seconds() -> float | None:
     """Seconds until the earliest lease of a running node lapses (None if there is none)."""
     earliest = (
@@ -94,3 +140,21 @@ def next_lease_expiry_seconds() -> float | None:
     if earliest is None:
         return None
     return max(0.0, (earliest - now()).total_seconds())
+
+
+def execution_awaiting_broker(*, execution_id: str) -> bool:
+    """Whether the execution has ready nodes that could not be sent (the broker was away when
+    they became ready) and that the dispatcher will send once it is back."""
+    if statements.in_flight_count(execution_id) >= settings.EXECUTION_MAX_PARALLEL_NODES:
+        return False
+    return (
+        SubStep.objects.filter(
+            execution_id=execution_id,
+            execution__status=DagExecution.Status.RUNNING,
+            status=NodeStatus.PENDING,
+            dispatched_at__isnull=True,
+            remaining_dependencies=0,
+        )
+        .exclude(task_id=SYNTHESIS_TASK_ID)
+        .exists()
+    )

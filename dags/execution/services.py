@@ -23,6 +23,7 @@ from django.utils.timezone import now
 
 from agents.llm.client import Usage
 from agents.templating import current_date_text
+from config.broker import SEND_RETRY_POLICY
 from config.db import update_row, write_transaction
 from config.errors import Conflict, InvalidInput
 from dags import events
@@ -156,10 +157,24 @@ def execution_launch(
 
 # --- dispatch ------------------------------------------------------------------------------------
 def _enqueue(sub_step_ids: list[str], queue_suffix: str) -> None:
+    """Send the nodes' messages; if the broker cannot take them, mark them undispatched again,
+    so that the dispatcher (config.dispatcher) sends them once it is back."""
     from dags.tasks import run_sub_step
 
-    for sub_step_id in sub_step_ids:
-        run_sub_step.apply_async(args=[sub_step_id], task_id=f"{sub_step_id}:{queue_suffix}")
+    for index, sub_step_id in enumerate(sub_step_ids):
+        try:
+            run_sub_step.apply_async(
+                args=[sub_step_id],
+                task_id=f"{sub_step_id}:{queue_suffix}",
+                retry_policy=SEND_RETRY_POLICY,
+            )
+        except Exception as error:  # kombu and redis raise many kinds; all mean "not sent"
+            unsent = sub_step_ids[index:]
+            statements.mark_undispatched(unsent, queue_suffix)
+            logger.warning(
+                "broker unavailable (%s); %d node(s) left for the dispatcher", error, len(unsent)
+            )
+            return
 
 
 def _hand_over(ids: list[str], stamp) -> None:

@@ -170,3 +170,18 @@ def mark_dispatched(ids: Sequence[str], stamp: datetime, queue_suffix: str | Non
             f"WHERE id IN ({_placeholders(ids)})",
             [_timestamp(stamp), *([] if queue_suffix is None else [queue_suffix]), *ids],
         )
+
+
+def mark_undispatched(ids: Sequence[str], queue_suffix: str) -> int:
+    """Take back nodes whose message `<id>:<suffix>` could not be sent: they are ready and
+    undispatched again, for the dispatcher to send. A node a worker already took is left alone."""
+    if not ids:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE sub_steps SET dispatched_at = NULL, queue_task_id = NULL "
+            f"WHERE id IN ({_placeholders(ids)}) AND status = %s "
+            "AND queue_task_id = id || ':' || %s",
+            [*ids, NodeStatus.PENDING.value, queue_suffix],
+        )
+        return cursor.rowcount

@@ -15,9 +15,11 @@ from artifacts.models import Artifact
 from goals.models import Memory
 from runs.conversation import FINAL_SUMMARY_REQUEST
 from runs.models import Output, Run, RunEvent
+from runs.notify import run_webhook_deliver
 from tests.factories import AgentFactory, GoalFactory
 from tests.fakes.http import Reply
 from tests.fakes.openai_server import ChatReply, ToolCall
+from tools.webhooks import idempotency_key
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -141,6 +143,11 @@ def test_write_file_then_finish_records_everything_and_signs_the_webhook(
     assert body["status"] == "completed" and body["summary"] == summary
     assert body["outputs"] == [{"kind": "file", "pathOrPayload": "notes/result.md"}]
     assert json.loads(run.outputs.get(kind="webhook").path_or_payload)["delivered"] is True
+    assert hook.headers["Idempotency-Key"] == idempotency_key("run", run.id, "run.finished")
+
+    # A redelivered webhook task finds it delivered and sends nothing.
+    assert run_webhook_deliver(run_id=run.id) is None
+    assert len(http_server.requests) == 1
 
     events = list(RunEvent.objects.filter(run=run).order_by("seq").values_list("type", flat=True))
     assert events == ["run.started", "run.step", "run.step", "run.completed"]

@@ -207,3 +207,54 @@ def mailoutbox_backend(settings):
     settings.DEFAULT_FROM_EMAIL = "agent@example.com"
     mail.outbox = []
     return mail.outbox
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dag_task_sends_its_email_once_however_often_it_runs(tool_settings, smtp_server):
+    from tools.base import ToolContext
+    from tools.models import ToolEffect
+
+    params = {"to": "alice@example.com", "subject": "Report", "body": "Done."}
+    task = ToolContext(execution_id="dag-exec_aaaaaaaaaaaaaaaa", sub_step_id="002")
+
+    first = tool_run(name="sendEmail", params=params, context=task, timeout=30)
+    again = tool_run(name="sendEmail", params=params, context=task, timeout=30)
+
+    assert len(smtp_server.messages) == 1
+    assert again == first
+    other = ToolContext(execution_id="dag-exec_aaaaaaaaaaaaaaaa", sub_step_id="003")
+    tool_run(name="sendEmail", params=params, context=other, timeout=30)
+    assert len(smtp_server.messages) == 2
+    assert ToolEffect.objects.filter(status="done").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_email_interrupted_mid_send_is_not_sent_again_by_a_retry(tool_settings, smtp_server):
+    from tools.base import ToolContext
+    from tools.models import ToolEffect
+
+    params = {"to": "alice@example.com", "subject": "Report", "body": "Done."}
+    task = ToolContext(execution_id="dag-exec_bbbbbbbbbbbbbbbb", sub_step_id="001")
+    # What a worker killed while talking to the mail server leaves behind.
+    ToolEffect.objects.create(key="dag-exec_bbbbbbbbbbbbbbbb:001", tool="sendEmail")
+
+    with pytest.raises(ToolError, match="may have happened"):
+        tool_run(name="sendEmail", params=params, context=task, timeout=30)
+    assert smtp_server.messages == []
+
+    # A resume (the user's decision) sends it.
+    tool_run(name="sendEmail", params=params, context=task, timeout=30)
+    assert len(smtp_server.messages) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_send_leaves_the_task_free_to_try_again(tool_settings, smtp_server, settings):
+    from tools.base import ToolContext
+    from tools.models import ToolEffect
+
+    settings.EMAIL_PORT = free_port()  # nothing listens: the send fails, nothing was sent
+    params = {"to": "alice@example.com", "subject": "Report", "body": "Done."}
+    task = ToolContext(execution_id="dag-exec_cccccccccccccccc", sub_step_id="001")
+    with pytest.raises(ToolError):
+        tool_run(name="sendEmail", params=params, context=task, timeout=30)
+    assert not ToolEffect.objects.exists()

@@ -11,7 +11,7 @@ import pytest
 from tests.fakes.http import RecordedRequest, Reply
 from tools.base import ToolError
 from tools.services import tool_run
-from tools.webhooks import webhook_body, webhook_post, webhook_signature
+from tools.webhooks import idempotency_key, webhook_body, webhook_post, webhook_signature
 
 SECRET = "s3cret-for-tests"
 
@@ -196,3 +196,25 @@ def test_webhook_post_body_is_compact_json(tool_settings, http_server):
         http_server.requests[0].body
         == json.dumps({"a": [1, 2], "b": "é"}, separators=(",", ":"), ensure_ascii=False).encode()
     )
+
+
+def test_a_dag_task_sends_the_same_idempotency_key_on_every_run(tool_settings, http_server):
+    from tools.base import ToolContext
+
+    http_server.route("POST", "/hook", Reply(200))
+    params = {"url": http_server.url("/hook"), "payload": {"n": 1}}
+    task = ToolContext(execution_id="dag-exec_aaaaaaaaaaaaaaaa", sub_step_id="002")
+    for _ in range(2):  # a retry, or another worker re-claiming the task
+        tool_run(name="sendWebhook", params=params, context=task, timeout=20)
+    other = ToolContext(execution_id="dag-exec_aaaaaaaaaaaaaaaa", sub_step_id="003")
+    tool_run(name="sendWebhook", params=params, context=other, timeout=20)
+    own = {**params, "headers": {"idempotency-key": "mine"}}
+    tool_run(name="sendWebhook", params=own, context=task, timeout=20)
+
+    keys = [
+        {name.lower(): value for name, value in request.headers.items()}.get("idempotency-key")
+        for request in http_server.requests
+    ]
+    assert keys[0] == keys[1] == idempotency_key("dag-task", "dag-exec_aaaaaaaaaaaaaaaa", "002")
+    assert keys[2] != keys[0]
+    assert keys[3] == "mine"  # a key the plan sets itself is kept
