@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "channels",
+    "django_htmx",
     "agents",
     "goals",
     "runs",
@@ -59,6 +60,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -79,6 +81,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # The UI's filters and tags live with the rest of the project-wide UI code.
+            "libraries": {"ui": "config.ui.templatetags"},
         },
     },
 ]
@@ -117,7 +121,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+# The browser UI's own login page (the admin and the API docs use it too).
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
 # SPEC D2: the API needs a token or a session unless a trusted local set-up opts out.
 API_AUTH_REQUIRED = env.bool("API_AUTH_REQUIRED", default=True)
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="600/min")

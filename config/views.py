@@ -16,6 +16,7 @@ from config import health
 from config.api.exceptions import framework_body
 from config.api.formatting import iso
 from config.api.renderers import dumps
+from config.ui.pages import error_page
 
 
 def json_response(body: Any, status: int) -> HttpResponse:
@@ -76,18 +77,34 @@ class ReadinessApi(APIView):
         return Response(body, status=status)
 
 
+# Paths that answer in JSON; every other path is a browser page and gets an HTML error page.
+JSON_PREFIXES = ("/api/", "/health")
+
+
+def is_page_request(request: HttpRequest) -> bool:
+    return not request.path.startswith(JSON_PREFIXES)
+
+
 def route_not_found(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    if is_page_request(request):
+        return error_page(request, 404)
     message = f"Route {request.method}:{request.path} not found"
     return json_response(framework_body(404, message), 404)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if is_page_request(request):
+        return error_page(request, 400)
     return json_response(framework_body(400, "Bad request"), 400)
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if is_page_request(request):
+        return error_page(request, 403)
     return json_response({"error": "Forbidden"}, 403)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    if is_page_request(request):
+        return error_page(request, 500)
     return json_response({"error": "Internal server error"}, 500)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.db.models import F, QuerySet
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 
 from config.errors import NotFound
 from dags.models import Dag, DagExecution, SubStep
@@ -69,3 +69,70 @@ def execution_get(*, execution_id: str, with_title: bool = False) -> DagExecutio
 
 def execution_sub_steps(*, execution: DagExecution) -> QuerySet[SubStep]:
     return SubStep.objects.filter(execution=execution).order_by("task_id")
+
+
+def execution_status_counts(*, executions: QuerySet[DagExecution] | None = None) -> dict[str, int]:
+    """How many executions are in each status (every status present, zero if none), counted
+    over `executions` (all of them by default) in one query."""
+    rows = (executions if executions is not None else DagExecution.objects.all()).order_by()
+    counts = dict.fromkeys(DagExecution.Status.values, 0)
+    for status, count in rows.values_list("status").annotate(count=Count("pk")):
+        counts[status] = count
+    return counts
+
+
+# Orderings the DAG list page offers: key → (label, ORM ordering).
+DAG_SORTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "-created": ("Newest first", ("-created_at", "-pk")),
+    "created": ("Oldest first", ("created_at", "pk")),
+    "-updated": ("Recently updated", ("-updated_at", "-pk")),
+    "title": ("Title A to Z", ("dag_title", "pk")),
+    "-title": ("Title Z to A", ("-dag_title", "-pk")),
+}
+# Schedule filter of the DAG list page.
+DAG_SCHEDULE_FILTERS = {
+    "scheduled": "Scheduled (active)",
+    "paused": "Scheduled (paused)",
+    "unscheduled": "Not scheduled",
+}
+NEVER_EXECUTED = "never"
+
+
+def dag_search(
+    *,
+    dags: QuerySet[Dag] | None = None,
+    text: str = "",
+    schedule: str = "",
+    last_status: str = "",
+    sort: str = "-created",
+) -> QuerySet[Dag]:
+    """DAGs matching a search over title and request text, a schedule filter and the status of
+    their latest execution, each annotated with `execution_count` and `last_status`, in the
+    chosen order. One query, however many rows."""
+    rows = dags if dags is not None else Dag.objects.all()
+    text = text.strip()
+    if text:
+        rows = rows.filter(Q(dag_title__icontains=text) | Q(params__goalText__icontains=text))
+    if schedule == "scheduled":
+        rows = rows.filter(cron_schedule__isnull=False, schedule_active=True)
+    elif schedule == "paused":
+        rows = rows.filter(cron_schedule__isnull=False, schedule_active=False)
+    elif schedule == "unscheduled":
+        rows = rows.filter(cron_schedule__isnull=True)
+    latest = DagExecution.objects.filter(dag=OuterRef("pk")).order_by("-created_at", "-pk")
+    rows = rows.annotate(
+        last_status=Subquery(latest.values("status")[:1]),
+        execution_count=Subquery(
+            DagExecution.objects.filter(dag=OuterRef("pk"))
+            .order_by()
+            .values("dag")
+            .annotate(count=Count("pk"))
+            .values("count")[:1]
+        ),
+    )
+    if last_status == NEVER_EXECUTED:
+        rows = rows.filter(last_status__isnull=True)
+    elif last_status:
+        rows = rows.filter(last_status=last_status)
+    ordering = DAG_SORTS.get(sort, DAG_SORTS["-created"])[1]
+    return rows.order_by(*ordering)

@@ -92,3 +92,7 @@ def goal_get(*, goal_id: str, with_schedules: bool = False) -> Goal:
     if with_schedules:
         _attach_schedules([goal])
     return goal
+
+
+def goal_count() -> int:
+    return Goal.objects.count()
