@@ -160,6 +160,18 @@ def percent(part: Any, whole: Any) -> int:
         return 0
 
 
+@register.filter
+def status_icon(status: Any) -> str:
+    """The status's icon alone (for step timelines; the label goes beside it)."""
+    return STATUSES.get(str(status or "").lower(), ("•", ""))[0]
+
+
+@register.filter
+def status_label(status: Any) -> str:
+    key = str(status or "").lower()
+    return STATUSES.get(key, ("", key.capitalize() or "Unknown"))[1]
+
+
 @register.inclusion_tag("components/status_badge.html")
 def status_badge(status: Any) -> dict[str, str]:
     key = str(status or "").lower()
