@@ -41,6 +41,16 @@ def dag_or_404(dag_id: str) -> Dag:
         raise Http404(error.message) from None
 
 
+def dag_for_action(request: HttpRequest, dag_id: str) -> Dag | None:
+    """The DAG a form acts on; None (with a message) when it is gone, for example deleted in
+    another tab, so the user lands on the list instead of an error page."""
+    try:
+        return selectors.dag_get(dag_id=dag_id)
+    except NotFound:
+        messages.error(request, "That DAG no longer exists (deleted in another tab?).")
+        return None
+
+
 def execution_url(execution_id: str) -> str | None:
     """The execution page, when the executions pages are installed."""
     try:
@@ -121,7 +131,9 @@ def dag_list_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def dag_execute(request: HttpRequest, dag_id: str) -> HttpResponse:
-    dag = dag_or_404(dag_id)
+    dag = dag_for_action(request, dag_id)
+    if dag is None:
+        return redirect("dags:list")
     execution = launch(request, dag)
     if execution is None:
         return back_to(request, reverse("dags:detail", args=[dag.id]))
@@ -132,7 +144,9 @@ def dag_execute(request: HttpRequest, dag_id: str) -> HttpResponse:
 @login_required
 def dag_schedule_toggle(request: HttpRequest, dag_id: str) -> HttpResponse:
     """Pause or resume a DAG's schedule (`active` = "1" resumes)."""
-    dag = dag_or_404(dag_id)
+    dag = dag_for_action(request, dag_id)
+    if dag is None:
+        return redirect("dags:list")
     active = request.POST.get("active") == "1"
     if active and not dag.cron_schedule:
         messages.error(request, "This DAG has no schedule to resume; set one first.")
@@ -147,7 +161,9 @@ def dag_schedule_toggle(request: HttpRequest, dag_id: str) -> HttpResponse:
 def dag_delete(request: HttpRequest, dag_id: str) -> HttpResponse:
     """POST deletes a DAG without executions. A DAG with executions gets a page that explains
     why and offers to delete them with it (`with_executions`); GET shows that page."""
-    dag = dag_or_404(dag_id)
+    dag = dag_for_action(request, dag_id)
+    if dag is None:
+        return redirect("dags:list")
     if request.method == "POST":
         try:
             if request.POST.get("with_executions") == "1":
@@ -253,7 +269,9 @@ def dag_detail_page(request: HttpRequest, dag_id: str) -> HttpResponse:
 @login_required
 def dag_schedule_save(request: HttpRequest, dag_id: str) -> HttpResponse:
     """Set, change or remove a DAG's schedule; invalid input comes back with its errors."""
-    dag = dag_or_404(dag_id)
+    dag = dag_for_action(request, dag_id)
+    if dag is None:
+        return redirect("dags:list")
     form = ScheduleForm(request.POST)
     if not form.is_valid():
         context = detail_context(request, dag, schedule_form=form)

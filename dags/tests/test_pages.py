@@ -400,3 +400,10 @@ def test_readiness_partial_shows_provider_and_model(browser_client, settings):
     html = browser_client.get("/dashboard/readiness").content.decode()
     assert 'data-testid="llm-provider">openai<' in html
     assert 'data-testid="llm-model" class="mono">gpt-test-model<' in html
+
+
+@pytest.mark.parametrize("action", ["execute", "schedule", "schedule/toggle", "delete"])
+def test_acting_on_a_dag_deleted_in_another_tab_lands_on_the_list(browser_client, action):
+    response = browser_client.post(f"/dags/gone-dag/{action}", {"cron": "@daily"}, follow=True)
+    assert response.redirect_chain == [("/dags", 302)]
+    assert "no longer exists" in next(str(m) for m in response.context["messages"])
