@@ -106,6 +106,13 @@
     });
   }
 
+  // ---- Print buttons: <button data-print> (results and artifacts; the print stylesheet
+  // leaves only the content).
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-print]");
+    if (button) window.print();
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     setupThemeToggle();
     setupToasts();
