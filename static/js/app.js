@@ -113,7 +113,36 @@
     if (button) window.print();
   });
 
+  // ---- Long-running forms (planning calls the LLM): <form data-busy-form>. The clicked
+  // button says what is happening and a second submission is ignored until the answer.
+  function setupBusyForms() {
+    document.addEventListener("submit", function (event) {
+      var form = event.target;
+      if (event.defaultPrevented || !(form instanceof HTMLFormElement)) return;
+      if (!form.hasAttribute("data-busy-form")) return;
+      if (form.dataset.busy === "1") { event.preventDefault(); return; }
+      form.dataset.busy = "1";
+      form.setAttribute("aria-busy", "true");
+      var button = event.submitter;
+      if (button && button.dataset.busyLabel) {
+        button.dataset.idleLabel = button.textContent;
+        button.textContent = button.dataset.busyLabel;
+      }
+    });
+    // Coming back through the history restores the page as it was left: make it usable.
+    window.addEventListener("pageshow", function () {
+      document.querySelectorAll("form[data-busy-form]").forEach(function (form) {
+        form.dataset.busy = "";
+        form.removeAttribute("aria-busy");
+        form.querySelectorAll("[data-idle-label]").forEach(function (button) {
+          button.textContent = button.dataset.idleLabel;
+        });
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    setupBusyForms();
     setupThemeToggle();
     setupToasts();
     setupConfirm();
