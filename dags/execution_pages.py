@@ -31,12 +31,11 @@ from dags.plan import real_dependencies, reference_key
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 25
-TABS = ("progress", "graph", "result", "steps", "artifacts", "costs", "events", "details")
+TABS = ("progress", "graph", "result", "artifacts", "costs", "events", "details")
 TAB_LABELS = {
     "progress": "Progress",
     "graph": "Graph",
     "result": "Result",
-    "steps": "Steps",
     "artifacts": "Artifacts",
     "costs": "Costs",
     "events": "Events",

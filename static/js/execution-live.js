@@ -175,7 +175,7 @@
     if (!status) return;
     state.status = status;
     root.dataset.status = status;
-    paintBadge(document.querySelector("[data-live=status]"), status);
+    paintBadge(document.querySelector("[data-live=status] .badge"), status);
     var finished = FINISHED.indexOf(status) >= 0;
     if (finished && !state.finished) {
       state.finished = true;
@@ -194,15 +194,11 @@
 
   // ---- Elapsed time -------------------------------------------------------------------------
   function tickElapsed() {
+    // Once finished, the server-rendered duration stands (swapped in by refresh()).
+    if (state.finished) return;
     var element = document.querySelector("[data-live=elapsed]");
-    if (!element) return;
     var started = Date.parse(root.dataset.startedAt || "");
-    if (isNaN(started)) return;
-    if (state.finished) {
-      var ended = Date.parse(root.dataset.completedAt || "");
-      if (!isNaN(ended)) element.textContent = formatDuration(ended - started);
-      return;
-    }
+    if (!element || isNaN(started)) return;
     element.textContent = formatDuration(Math.max(0, Date.now() - started));
   }
 
@@ -332,7 +328,6 @@
     syncDiagram();
     updateCounters();
     tickElapsed();
-    bindStepLinks(document);
   }
 
   function refresh() {
@@ -475,7 +470,6 @@
   function refreshOpenStep(taskId) {
     if (dialog && dialog.open && openStep === taskId) loadStep(taskId).catch(function () {});
   }
-  function bindStepLinks() { /* links are handled by the delegated listener below */ }
   if (dialog && typeof dialog.showModal === "function") {
     document.addEventListener("click", function (event) {
       var link = event.target.closest && event.target.closest("[data-step-link]");
