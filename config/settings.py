@@ -125,6 +125,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
+CSRF_FAILURE_VIEW = "config.ui.pages.csrf_failure"
 # SPEC D2: the API needs a token or a session unless a trusted local set-up opts out.
 API_AUTH_REQUIRED = env.bool("API_AUTH_REQUIRED", default=True)
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="600/min")

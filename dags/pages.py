@@ -20,6 +20,7 @@ from agents.llm.errors import LLMError
 from agents.task_service import task_params, task_run
 from config.errors import Conflict, DomainError, NotFound
 from dags import costs, selectors, services
+from dags.diagram import dag_diagram_svg
 from dags.execution import services as execution_services
 from dags.forms import CRON_MAX_CHARS, DEFAULT_PLANNER, NewDagForm, ScheduleForm
 from dags.models import Dag, DagExecution
@@ -221,9 +222,11 @@ def detail_context(
         )
     result = dag.result if isinstance(dag.result, dict) else {}
     params = dag.params if isinstance(dag.params, dict) else {}
+    plan = plan_rows(dag.result)
     return {
         "dag": dag,
-        "plan": plan_rows(dag.result),
+        "plan": plan,
+        "diagram": plan_diagram(plan),
         "result": result,
         "request_text": params.get("goalText") or result.get("original_request") or "",
         "page_obj": page,
@@ -232,6 +235,11 @@ def detail_context(
         "schedule_form": schedule_form,
         "schedule": schedule_preview(dag.cron_schedule, dag.timezone or "UTC"),
     }
+
+
+def plan_diagram(plan: list[dict[str, Any]]) -> str:
+    """The plan drawn as a graph (SVG), or "" for an empty plan."""
+    return dag_diagram_svg(plan, label="Plan diagram") if plan else ""
 
 
 @require_GET
@@ -406,6 +414,7 @@ def new_dag_get(request: HttpRequest, names: list[str], context: dict[str, Any])
             if request.GET.get("planned"):
                 context["planned"] = source
                 context["plan"] = plan_rows(source.result)
+                context["diagram"] = plan_diagram(context["plan"])
     context["form"] = NewDagForm(initial=initial, agent_names=names)
     return render(request, "dags/new.html", context)
 

@@ -41,3 +41,19 @@ def error_page(request: HttpRequest, status: int, detail: str = "") -> HttpRespo
         logger.exception("error page %s failed to render", status)
         return HttpResponse(f"{status} {title}", status=status, content_type="text/plain")
     return HttpResponse(body, status=status)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form sent without a valid CSRF token (an old tab, cleared cookies): say what to do, in
+    the site's layout for pages and as JSON under the API."""
+    from config.views import is_page_request, json_response
+
+    if not is_page_request(request):
+        return json_response({"error": f"CSRF check failed: {reason}"}, 403)
+    return error_page(
+        request,
+        403,
+        "The form could not be accepted because its security token is missing or expired "
+        "(for example after logging in again in another tab). Go back, reload the page and "
+        "send it again.",
+    )

@@ -360,3 +360,43 @@ def test_from_prefills_the_form_from_a_dag(browser_client):
     assert 'value="m-1"' in html and 'value="0.4"' in html
     html = browser_client.get("/dags/new?from=gone").content.decode()
     assert "no longer exists" in html
+
+
+# --- dashboard ---------------------------------------------------------------------------
+def test_dashboard_counts_and_spend_today_and_this_week(browser_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories import GoalFactory, RunFactory
+
+    moment = timezone.now()
+    dag = DagFactory(planning_total_cost_usd="0.002")
+    DagExecutionFactory(dag=dag, status="completed", completed_at=moment, total_cost_usd="0.010000")
+    DagExecutionFactory(
+        dag=dag,
+        status="failed",
+        completed_at=moment - timedelta(days=3),
+        total_cost_usd="0.100000",
+    )
+    DagExecutionFactory(
+        dag=dag, status="failed", completed_at=moment - timedelta(days=30), total_cost_usd="5"
+    )
+    RunFactory(goal=GoalFactory())
+    response = browser_client.get("/")
+    context = response.context
+    assert context["dag_count"] == 1
+    assert context["execution_total"] == 3
+    assert context["execution_counts"]["failed"] == 2
+    assert context["execution_counts"]["running"] == 0
+    assert (context["goal_count"], context["run_count"]) == (1, 1)
+    html = response.content.decode()
+    assert 'data-testid="spend-today">$0.0120<' in html
+    assert 'data-testid="spend-week">$0.1120<' in html
+
+
+def test_readiness_partial_shows_provider_and_model(browser_client, settings):
+    settings.LLM_PROVIDER, settings.LLM_MODEL = "openai", "gpt-test-model"
+    html = browser_client.get("/dashboard/readiness").content.decode()
+    assert 'data-testid="llm-provider">openai<' in html
+    assert 'data-testid="llm-model" class="mono">gpt-test-model<' in html

@@ -63,7 +63,8 @@ def browser(chromium_path):
 def web_server(django_db_setup, fake_llm_server, tmp_path_factory) -> Iterator[WebServer]:
     """One web process per module; each test still gets clean tables (transactional_db)."""
     log = tmp_path_factory.mktemp("web") / "daphne.log"
-    server = WebServer(log, fake_llm=fake_llm_server).start()
+    # One attempt per LLM call: a scripted failure is reported at once, not after back-offs.
+    server = WebServer(log, fake_llm=fake_llm_server, extra_env={"LLM_MAX_RETRIES": "0"}).start()
     try:
         yield server
     finally:

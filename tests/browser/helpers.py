@@ -14,6 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var" / "screenshots"
 AXE_SCRIPT = Path(axe_playwright_python.__file__).with_name("axe.min.js")
 BLOCKING_IMPACTS = {"serious", "critical"}
+HTTP_ERROR_NOTE = re.compile(
+    r"Failed to load resource: the server responded with a status of 4\d\d"
+)
 
 
 @dataclass
@@ -38,11 +41,18 @@ class BrowserEvents:
         self.dialogs.append(f"{dialog.type}: {dialog.message}")
         dialog.dismiss()
 
-    def assert_quiet(self) -> None:
-        """No dialog opened, no script error, nothing logged as an error."""
+    def assert_quiet(self, *, allow_http_errors: bool = False) -> None:
+        """No dialog opened, no script error, nothing logged as an error. With
+        `allow_http_errors`, the browser's own notes about 4xx answers (a form sent back with
+        its errors) are not counted."""
         assert not self.dialogs, f"dialogs opened: {self.dialogs}"
         assert not self.page_errors, f"uncaught errors: {self.page_errors}"
-        assert not self.console_errors, f"console errors: {self.console_errors}"
+        errors = [
+            text
+            for text in self.console_errors
+            if not (allow_http_errors and HTTP_ERROR_NOTE.match(text))
+        ]
+        assert not errors, f"console errors: {errors}"
 
 
 def log_in(page, username: str, password: str) -> None:

@@ -8,6 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from dags.models import DagExecution
 from tests.browser.helpers import assert_accessible, log_in, screenshot
 from tests.factories import DagExecutionFactory, DagFactory
 
@@ -45,7 +46,7 @@ def test_dashboard_shows_counts_recent_executions_and_readiness(logged_in_page, 
     page = logged_in_page
     dag = DagFactory(dag_title="Quarterly report")
     DagExecutionFactory(dag=dag, status="completed", completed_tasks=2, total_tasks=2)
-    DagExecutionFactory(dag=dag, status="failed", completed_tasks=1, total_tasks=2)
+    running = DagExecutionFactory(dag=dag, status="running", completed_tasks=1, total_tasks=2)
     page.goto("/")
     expect(page.get_by_test_id("dag-count")).to_have_text("1")
     expect(page.get_by_test_id("execution-count")).to_have_text("2")
@@ -57,6 +58,13 @@ def test_dashboard_shows_counts_recent_executions_and_readiness(logged_in_page, 
     expect(page.get_by_test_id("llm-model")).to_have_text("gpt-4o-mini")
     assert_accessible(page, "dashboard")
     screenshot(page, "dashboard")
+
+    # The recent executions refresh themselves: a status change shows without a reload.
+    row = recent.locator(f"tr[data-execution-id='{running.id}']")
+    expect(row.locator("[data-status]")).to_have_attribute("data-status", "running")
+    DagExecution.objects.filter(pk=running.id).update(status="failed", completed_tasks=2)
+    expect(row.locator("[data-status]")).to_have_attribute("data-status", "failed", timeout=15_000)
+    expect(row).to_contain_text("2/2")
     browser_events.assert_quiet()
 
 
