@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 import nh3
+from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 from mdit_py_plugins.tasklists import tasklists_plugin
@@ -123,29 +124,31 @@ def sanitize_html(html: str) -> str:
     )
 
 
-def render_markdown(text: str | None) -> str:
-    """Markdown text as sanitized HTML (an empty string for no text)."""
+def render_markdown(text: str | None) -> SafeString:
+    """Markdown text as sanitized HTML, safe to put into a template (empty for no text)."""
     if not text:
-        return ""
-    return sanitize_html(_parser().render(str(text)))
+        return mark_safe("")
+    return mark_safe(sanitize_html(_parser().render(str(text))))
 
 
-def render_json(value: Any) -> str:
+def render_json(value: Any) -> SafeString:
     """A JSON value pretty-printed and highlighted, as sanitized HTML."""
     text = json.dumps(value, indent=2, ensure_ascii=False, default=str, sort_keys=False)
     if len(text) > HIGHLIGHT_LIMIT:
         body = nh3.clean_text(text)
     else:
         body = highlight(text, JsonLexer(), HtmlFormatter(nowrap=True))
-    return sanitize_html(
-        f'<pre class="{HIGHLIGHT_CLASS}"><code class="language-json">{body}</code></pre>'
+    return mark_safe(
+        sanitize_html(
+            f'<pre class="{HIGHLIGHT_CLASS}"><code class="language-json">{body}</code></pre>'
+        )
     )
 
 
-def render_value(value: Any) -> str:
+def render_value(value: Any) -> SafeString:
     """A step's result or input: text as Markdown, anything else as pretty JSON."""
     if value is None:
-        return ""
+        return mark_safe("")
     if isinstance(value, str):
         return render_markdown(value)
     return render_json(value)

@@ -37,6 +37,7 @@ urlpatterns = [
     path("logout", pages.LogoutPage.as_view(), name="logout"),
     path("", include("config.ui.urls")),
     path("", include("dags.page_urls")),
+    path("", include("dags.execution_page_urls")),
     # Everything else: the original's JSON 404 (never a redirect or an HTML page).
     re_path(r"^(?!static/).*$", views.route_not_found),
 ]

@@ -21,6 +21,8 @@ from urllib.parse import quote
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from config.ui.templatetags import STATUSES
+
 NODE_WIDTH = 220
 NODE_HEIGHT = 46
 GAP_X = 56
@@ -30,17 +32,8 @@ PADDING = 12
 COLUMN_SIZE = 30
 LABEL_CHARS = 30
 
-# The icon shown in a node for each status (the text label is in its title).
-STATUS_ICONS: dict[str, str] = {
-    "pending": "○",
-    "running": "◔",
-    "waiting": "⏸",
-    "completed": "✓",
-    "failed": "✕",
-    "suspended": "‖",
-    "partial": "◑",
-    "cancelled": "⊘",
-}
+# The icon shown in a node for each status: the same as the status badges'.
+STATUS_ICONS: dict[str, str] = {status: icon for status, (icon, _label) in STATUSES.items()}
 
 
 @dataclass(frozen=True)

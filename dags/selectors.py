@@ -136,3 +136,41 @@ def dag_search(
         rows = rows.filter(last_status=last_status)
     ordering = DAG_SORTS.get(sort, DAG_SORTS["-created"])[1]
     return rows.order_by(*ordering)
+
+
+# Orderings the execution list page offers: key → (label, ORM ordering).
+EXECUTION_SORTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "-created": ("Newest first", ("-created_at", "-pk")),
+    "created": ("Oldest first", ("created_at", "pk")),
+    "-updated": ("Recently updated", ("-updated_at", "-pk")),
+    "-duration": ("Longest first", ("-duration_ms", "-created_at", "-pk")),
+    "-cost": ("Most expensive first", ("-total_cost_usd", "-created_at", "-pk")),
+    "title": ("Title A to Z", ("dag__dag_title", "-created_at", "pk")),
+}
+
+
+def execution_search(
+    *,
+    executions: QuerySet[DagExecution] | None = None,
+    text: str = "",
+    status: str = "",
+    sort: str = "-created",
+) -> QuerySet[DagExecution]:
+    """Executions (annotated with `dag_title`) whose DAG title, request or id contains `text`,
+    in one status or all, in the chosen order. One query, however many rows."""
+    rows = executions if executions is not None else executions_with_title()
+    text = text.strip()
+    if text:
+        rows = rows.filter(
+            Q(dag__dag_title__icontains=text)
+            | Q(original_request__icontains=text)
+            | Q(pk__iexact=text)
+        )
+    if status:
+        rows = rows.filter(status=status)
+    ordering = EXECUTION_SORTS.get(sort, EXECUTION_SORTS["-created"])[1]
+    # The list shows neither the request text in full, the plan context nor results: leave the
+    # large columns out of the query.
+    return rows.defer(
+        "plan_context", "final_result", "synthesis_result", "total_usage", "original_request"
+    ).order_by(*ordering)

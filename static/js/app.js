@@ -106,6 +106,13 @@
     });
   }
 
+  // ---- Print buttons: <button data-print> (results and artifacts; the print stylesheet
+  // leaves only the content).
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-print]");
+    if (button) window.print();
+  });
+
   // ---- Long-running forms (planning calls the LLM): <form data-busy-form>. The clicked
   // button says what is happening and a second submission is ignored until the answer.
   function setupBusyForms() {
