@@ -246,7 +246,7 @@ def test_plan_and_execute_starts_an_execution(browser_client, fake_llm, settings
     execution = DagExecution.objects.get()
     assert execution.original_request == "Find battery news"
     assert response.status_code == 302
-    assert execution.id in response["Location"] or execution.dag_id in response["Location"]
+    assert response["Location"] == f"/executions/{execution.id}"
 
 
 def test_clarification_is_asked_and_the_answer_replans(browser_client, fake_llm):
