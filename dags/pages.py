@@ -34,9 +34,10 @@ PAGE_SIZE = 20
 
 
 # --- shared helpers ------------------------------------------------------------------------------
-def dag_or_404(dag_id: str) -> Dag:
+def dag_or_404(request: HttpRequest, dag_id: str) -> Dag:
+    """The DAG if the user may see it; a 404 page for a missing one or someone else's."""
     try:
-        return selectors.dag_get(dag_id=dag_id)
+        return selectors.dag_get(dag_id=dag_id, viewer=request.user)
     except NotFound as error:
         raise Http404(error.message) from None
 
@@ -45,7 +46,7 @@ def dag_for_action(request: HttpRequest, dag_id: str) -> Dag | None:
     """The DAG a form acts on; None (with a message) when it is gone, for example deleted in
     another tab, so the user lands on the list instead of an error page."""
     try:
-        return selectors.dag_get(dag_id=dag_id)
+        return selectors.dag_get(dag_id=dag_id, viewer=request.user)
     except NotFound:
         messages.error(request, "That DAG no longer exists (deleted in another tab?).")
         return None
@@ -76,7 +77,7 @@ def plan_issue_lines(error: PlanError) -> list[str]:
 def launch(request: HttpRequest, dag: Dag) -> DagExecution | None:
     """Start an execution of `dag`; on failure, say why in a message and return None."""
     try:
-        execution = execution_services.execution_launch(dag=dag)
+        execution = execution_services.execution_launch(dag=dag, owner=request.user)
     except PlanError as error:
         messages.error(request, "This DAG's plan cannot run: " + "; ".join(plan_issue_lines(error)))
         return None
@@ -108,7 +109,11 @@ def dag_list_page(request: HttpRequest) -> HttpResponse:
         last_status = ""
     text = query.get("q", "")[:200]
     dags = selectors.dag_search(
-        dags=selectors.dag_list(), text=text, schedule=schedule, last_status=last_status, sort=sort
+        dags=selectors.dag_list(viewer=request.user),
+        text=text,
+        schedule=schedule,
+        last_status=last_status,
+        sort=sort,
     )
     page = Paginator(dags, PAGE_SIZE).get_page(query.get("page"))
     context = {
@@ -226,7 +231,7 @@ def schedule_preview(cron: str | None, zone: str) -> dict[str, Any]:
 def detail_context(
     request: HttpRequest, dag: Dag, schedule_form: ScheduleForm | None = None
 ) -> dict[str, Any]:
-    executions = selectors.execution_list_for_dag(dag=dag)
+    executions = selectors.execution_list_for_dag(dag=dag, viewer=request.user)
     page = Paginator(executions, PAGE_SIZE).get_page(request.GET.get("page"))
     if schedule_form is None:
         schedule_form = ScheduleForm(
@@ -247,7 +252,7 @@ def detail_context(
         "request_text": params.get("goalText") or result.get("original_request") or "",
         "page_obj": page,
         "executions": list(page.object_list),
-        "costs": costs.dag_costs(dag=dag)["totals"],
+        "costs": costs.dag_costs(dag=dag, viewer=request.user)["totals"],
         "schedule_form": schedule_form,
         "schedule": schedule_preview(dag.cron_schedule, dag.timezone or "UTC"),
     }
@@ -261,7 +266,7 @@ def plan_diagram(plan: list[dict[str, Any]]) -> str:
 @require_GET
 @login_required
 def dag_detail_page(request: HttpRequest, dag_id: str) -> HttpResponse:
-    dag = dag_or_404(dag_id)
+    dag = dag_or_404(request, dag_id)
     return render(request, "dags/detail.html", detail_context(request, dag))
 
 
@@ -424,7 +429,7 @@ def new_dag_get(request: HttpRequest, names: list[str], context: dict[str, Any])
     source_id = request.GET.get("from") or request.GET.get("planned")
     if source_id:
         try:
-            source = selectors.dag_get(dag_id=source_id)
+            source = selectors.dag_get(dag_id=source_id, viewer=request.user)
         except NotFound:
             messages.error(request, "That DAG no longer exists (deleted in another tab?).")
         else:
@@ -443,7 +448,7 @@ def plan_from_form(
     # An answered question is now part of the request text; only a new question is shown.
     context.pop("clarification", None)
     try:
-        result = dag_plan(request=form.plan_request())
+        result = dag_plan(request=form.plan_request(), owner=request.user)
     except NotFound as error:
         form.add_error("agent", error.message)
         return render(request, "dags/new.html", context, status=400)

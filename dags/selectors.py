@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 
+from config.access import visible_to
 from config.errors import NotFound
 from dags.models import Dag, DagExecution, SubStep
 
@@ -14,53 +17,63 @@ def execution_not_found(execution_id: str) -> NotFound:
     return NotFound(f"DAG execution with id '{execution_id}' not found")
 
 
-def dag_list(*, status: str | None = None) -> QuerySet[Dag]:
-    dags = Dag.objects.all()
+def dag_list(*, viewer: Any, status: str | None = None) -> QuerySet[Dag]:
+    dags = visible_to(Dag.objects.all(), viewer)
     if status is not None:
         dags = dags.filter(status=status)
     return dags.order_by("-created_at", "-pk")
 
 
-def dag_get(*, dag_id: str) -> Dag:
-    dag = Dag.objects.filter(pk=dag_id).first()
+def dag_get(*, dag_id: str, viewer: Any) -> Dag:
+    """The DAG, or NotFound when it does not exist or `viewer` may not see it."""
+    dag = visible_to(Dag.objects.all(), viewer).filter(pk=dag_id).first()
     if dag is None:
         raise dag_not_found(dag_id)
     return dag
 
 
-def dag_list_scheduled() -> QuerySet[Dag]:
+def dag_list_scheduled(*, viewer: Any) -> QuerySet[Dag]:
     return (
-        Dag.objects.filter(cron_schedule__isnull=False)
+        visible_to(Dag.objects.filter(cron_schedule__isnull=False), viewer)
         .only("id", "dag_title", "cron_schedule", "schedule_active", "timezone", "updated_at")
         .order_by("-updated_at")
     )
 
 
 def dag_execution_count(*, dag: Dag) -> int:
+    """All executions of the DAG, whoever ran them (a DAG with any cannot be deleted)."""
     return DagExecution.objects.filter(dag=dag).count()
 
 
-def executions_with_title() -> QuerySet[DagExecution]:
-    """Executions annotated with their DAG's title (the original's `executions` view)."""
-    return DagExecution.objects.annotate(dag_title=F("dag__dag_title"))
+def executions_with_title(*, viewer: Any) -> QuerySet[DagExecution]:
+    """Executions `viewer` may see, annotated with their DAG's title (the original's
+    `executions` view)."""
+    return visible_to(DagExecution.objects.all(), viewer).annotate(dag_title=F("dag__dag_title"))
 
 
-def execution_list(*, status: str | None = None) -> QuerySet[DagExecution]:
-    executions = executions_with_title()
+def execution_list(*, viewer: Any, status: str | None = None) -> QuerySet[DagExecution]:
+    executions = executions_with_title(viewer=viewer)
     if status is not None:
         executions = executions.filter(status=status)
     return executions.order_by("-updated_at", "-pk")
 
 
-def execution_list_for_dag(*, dag: Dag, status: str | None = None) -> QuerySet[DagExecution]:
-    executions = DagExecution.objects.filter(dag=dag)
+def execution_list_for_dag(
+    *, dag: Dag, viewer: Any, status: str | None = None
+) -> QuerySet[DagExecution]:
+    executions = visible_to(DagExecution.objects.filter(dag=dag), viewer)
     if status is not None:
         executions = executions.filter(status=status)
     return executions.order_by("-created_at", "-pk")
 
 
-def execution_get(*, execution_id: str, with_title: bool = False) -> DagExecution:
-    executions = executions_with_title() if with_title else DagExecution.objects.all()
+def execution_get(*, execution_id: str, viewer: Any, with_title: bool = False) -> DagExecution:
+    """The execution, or NotFound when it does not exist or `viewer` may not see it."""
+    executions = (
+        executions_with_title(viewer=viewer)
+        if with_title
+        else visible_to(DagExecution.objects.all(), viewer)
+    )
     execution = executions.filter(pk=execution_id).first()
     if execution is None:
         raise execution_not_found(execution_id)
@@ -71,10 +84,10 @@ def execution_sub_steps(*, execution: DagExecution) -> QuerySet[SubStep]:
     return SubStep.objects.filter(execution=execution).order_by("task_id")
 
 
-def execution_status_counts(*, executions: QuerySet[DagExecution] | None = None) -> dict[str, int]:
-    """How many executions are in each status (every status present, zero if none), counted
-    over `executions` (all of them by default) in one query."""
-    rows = (executions if executions is not None else DagExecution.objects.all()).order_by()
+def execution_status_counts(*, executions: QuerySet[DagExecution]) -> dict[str, int]:
+    """How many of `executions` (a list from a selector, so already limited to what the viewer
+    may see) are in each status, every status present (zero if none); one query."""
+    rows = executions.order_by()
     counts = dict.fromkeys(DagExecution.Status.values, 0)
     for status, count in rows.values_list("status").annotate(count=Count("pk")):
         counts[status] = count
@@ -100,7 +113,7 @@ NEVER_EXECUTED = "never"
 
 def dag_search(
     *,
-    dags: QuerySet[Dag] | None = None,
+    dags: QuerySet[Dag],
     text: str = "",
     schedule: str = "",
     last_status: str = "",
@@ -108,8 +121,9 @@ def dag_search(
 ) -> QuerySet[Dag]:
     """DAGs matching a search over title and request text, a schedule filter and the status of
     their latest execution, each annotated with `execution_count` and `last_status`, in the
-    chosen order. One query, however many rows."""
-    rows = dags if dags is not None else Dag.objects.all()
+    chosen order. `dags` comes from `dag_list`, so it holds only what the viewer may see; the
+    counts cover all of a DAG's executions, as deleting it does. One query, however many rows."""
+    rows = dags
     text = text.strip()
     if text:
         rows = rows.filter(Q(dag_title__icontains=text) | Q(params__goalText__icontains=text))

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from dags.models import Dag, DagExecution, ExecutionEvent, SubStep
 from dags.tests.planning_helpers import good_plan, plan, planner_agents, reply
 from tests.factories import (
+    DEFAULT_OWNER,
     AgentFactory,
     DagExecutionFactory,
     DagFactory,
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def browser_client(client):
-    client.force_login(UserFactory(username="pat"))
+    client.force_login(UserFactory(username=DEFAULT_OWNER))
     return client
 
 
@@ -407,3 +408,21 @@ def test_acting_on_a_dag_deleted_in_another_tab_lands_on_the_list(browser_client
     response = browser_client.post(f"/dags/gone-dag/{action}", {"cron": "@daily"}, follow=True)
     assert response.redirect_chain == [("/dags", 302)]
     assert "no longer exists" in next(str(m) for m in response.context["messages"])
+
+
+def test_pages_show_only_what_the_user_owns(browser_client):
+    mine = DagFactory(dag_title="Mine")
+    theirs = DagFactory(dag_title="Theirs", owner=UserFactory(username="bob"))
+    DagExecutionFactory(dag=theirs, status="failed")
+    html = browser_client.get("/dags").content.decode()
+    assert f'data-dag-id="{mine.id}"' in html and f'data-dag-id="{theirs.id}"' not in html
+    assert browser_client.get(f"/dags/{theirs.id}").status_code == 404
+    assert (
+        browser_client.get(f"/dags/new?from={theirs.id}").context["form"].initial.get("request", "")
+        != theirs.params["goalText"]
+    )
+    response = browser_client.post(f"/dags/{theirs.id}/delete", follow=True)
+    assert "no longer exists" in next(str(m) for m in response.context["messages"])
+    assert Dag.objects.filter(pk=theirs.id).exists()
+    context = browser_client.get("/").context
+    assert (context["dag_count"], context["execution_total"]) == (1, 0)
