@@ -40,7 +40,7 @@ class LiveEventsConsumer(AsyncJsonWebsocketConsumer):
         subject_id = str(self.scope["url_route"]["kwargs"][self.subject_kwarg])
         await self.accept()
         try:
-            await database_sync_to_async(authenticate_scope)(self.scope)
+            user = await database_sync_to_async(authenticate_scope)(self.scope)
         except StreamAuthError as error:
             await self._refuse(error.message, CLOSE_UNAUTHORIZED)
             return
@@ -55,7 +55,10 @@ class LiveEventsConsumer(AsyncJsonWebsocketConsumer):
         # meanwhile wait until this handler returns and are then deduplicated by the follower.
         self.group = self.store.group_name(subject_id)
         await layer_call(self.channel_layer.group_add, self.group, self.channel_name)
-        state = await database_sync_to_async(self.store.read)(subject_id, position)
+        visible = await database_sync_to_async(self.store.visible_to_user)(subject_id, user)
+        state = (
+            await database_sync_to_async(self.store.read)(subject_id, position) if visible else None
+        )
         if state is None:
             await self._refuse(self.store.not_found_message(subject_id), CLOSE_NOT_FOUND)
             return

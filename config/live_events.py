@@ -34,6 +34,7 @@ from channels.layers import get_channel_layer
 from django.db import connection, models, transaction
 from django.utils.timezone import now
 
+from config.access import acting_user, visible_to
 from config.api.formatting import epoch_ms
 from config.api.renderers import dumps
 from config.db import insert_row, write_transaction
@@ -125,6 +126,19 @@ class EventStore:
         if _GROUP_NAME_RE.match(name):
             return name
         return f"{self.name}.h.{hashlib.sha256(subject_id.encode()).hexdigest()[:40]}"
+
+    def visible(self, subject_id: str, viewer: Any) -> bool:
+        """Whether `viewer` may follow the subject (config/access.py's rule on its `owner`).
+
+        Streams answer a subject the viewer may not see exactly as a missing one.
+        """
+        subjects = self.subject_model.objects.filter(pk=subject_id)
+        return visible_to(subjects, viewer).exists()
+
+    def visible_to_user(self, subject_id: str, user: Any) -> bool:
+        """`visible` for a stream's authenticated user (or the anonymous user when the API's
+        authentication is off, acting as the trusted local user). Synchronous: it may query."""
+        return self.visible(subject_id, acting_user(user))
 
     # --- writing --------------------------------------------------------------------------------
 

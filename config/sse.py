@@ -67,7 +67,7 @@ async def stream_events(request: HttpRequest, *, store: EventStore, subject_id: 
     if request.method != "GET":
         return json_response({"error": f'Method "{request.method}" not allowed.'}, 405, Allow="GET")
     try:
-        await sync_to_async(authenticate_http)(request)
+        user = await sync_to_async(authenticate_http)(request)
     except StreamAuthError as error:
         return json_response({"error": error.message}, 401, WWW_Authenticate="Token")
 
@@ -88,7 +88,8 @@ async def stream_events(request: HttpRequest, *, store: EventStore, subject_id: 
             400,
         )
 
-    state = await database_sync_to_async(store.read)(subject_id, position or 0)
+    visible = await database_sync_to_async(store.visible_to_user)(subject_id, user)
+    state = await database_sync_to_async(store.read)(subject_id, position or 0) if visible else None
     if state is None:
         return json_response({"error": store.not_found_message(subject_id)}, 404)
     if position is not None and not state.events and state.settled:

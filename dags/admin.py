@@ -121,7 +121,7 @@ class DagAdmin(CascadeDeleteMixin, admin.ModelAdmin):
     def execute_selected(self, request: HttpRequest, queryset: QuerySet[Dag]) -> None:
         for dag in queryset:
             try:
-                execution = execution_services.execution_launch(dag=dag)
+                execution = execution_services.execution_launch(dag=dag, owner=request.user)
             except PlanError as error:
                 self.message_user(
                     request, f"{dag.id}: the plan cannot run: {error}", messages.ERROR

@@ -11,6 +11,7 @@ from typing import Any
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import now
 
+from config.access import visible_to
 from config.api.formatting import iso, money
 from config.errors import FieldInvalid
 from dags.models import SYNTHESIS_TASK_ID, Dag, DagExecution, SubStep
@@ -71,9 +72,10 @@ def execution_costs(*, execution: DagExecution) -> dict[str, Any]:
     }
 
 
-def dag_costs(*, dag: Dag) -> dict[str, Any]:
+def dag_costs(*, dag: Dag, viewer: Any) -> dict[str, Any]:
+    """The DAG's planning cost and the costs of its executions that `viewer` may see."""
     executions = list(
-        DagExecution.objects.filter(dag=dag)
+        visible_to(DagExecution.objects.filter(dag=dag), viewer)
         .order_by("-created_at")
         .only("id", "status", "total_cost_usd", "started_at", "completed_at")
     )
@@ -132,14 +134,17 @@ def _bucket(moment: datetime, group_by: str) -> str:
     return day.isoformat()
 
 
-def cost_summary(*, start: datetime, end: datetime, group_by: str) -> dict[str, Any]:
+def cost_summary(*, start: datetime, end: datetime, group_by: str, viewer: Any) -> dict[str, Any]:
+    """Planning costs of the DAGs and execution costs of the executions `viewer` may see."""
     planning: dict[str, Decimal] = defaultdict(lambda: ZERO)
     execution: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    for created_at, cost in Dag.objects.filter(
+    dags = visible_to(Dag.objects.all(), viewer)
+    for created_at, cost in dags.filter(
         created_at__gte=start, created_at__lte=end, planning_total_cost_usd__isnull=False
     ).values_list("created_at", "planning_total_cost_usd"):
         planning[_bucket(created_at, group_by)] += cost
-    for completed_at, cost in DagExecution.objects.filter(
+    executions = visible_to(DagExecution.objects.all(), viewer)
+    for completed_at, cost in executions.filter(
         completed_at__gte=start, completed_at__lte=end, total_cost_usd__isnull=False
     ).values_list("completed_at", "total_cost_usd"):
         execution[_bucket(completed_at, group_by)] += cost

@@ -60,9 +60,10 @@ WRITE_TOOL = "writeFile"
 
 
 # --- helpers -------------------------------------------------------------------------------------
-def execution_or_404(execution_id: str) -> DagExecution:
+def execution_or_404(execution_id: str, viewer: Any) -> DagExecution:
+    """The execution if `viewer` may see it; a 404 page for a missing one or someone else's."""
     try:
-        return selectors.execution_get(execution_id=execution_id, with_title=True)
+        return selectors.execution_get(execution_id=execution_id, viewer=viewer, with_title=True)
     except NotFound as error:
         raise Http404(error.message) from None
 
@@ -280,7 +281,9 @@ def execution_list_page(request: HttpRequest) -> HttpResponse:
     if status not in DagExecution.Status.values:
         status = ""
     text = query.get("q", "")[:200]
-    executions = selectors.execution_search(text=text, status=status, sort=sort)
+    executions = selectors.execution_search(
+        viewer=request.user, text=text, status=status, sort=sort
+    )
     page = Paginator(executions, PAGE_SIZE).get_page(query.get("page"))
     context = {
         "page_obj": page,
@@ -299,7 +302,7 @@ def execution_list_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def execution_detail_page(request: HttpRequest, execution_id: str) -> HttpResponse:
-    execution = execution_or_404(execution_id)
+    execution = execution_or_404(execution_id, request.user)
     steps = _sub_steps(execution)
     tab = request.GET.get("tab", "progress")
     if tab not in TABS:
@@ -339,7 +342,7 @@ def execution_detail_page(request: HttpRequest, execution_id: str) -> HttpRespon
 def execution_live_partial(request: HttpRequest, execution_id: str) -> HttpResponse:
     """The parts of the page that change while it runs: for the polling fallback and for
     refreshing results, costs and actions when the execution finishes."""
-    execution = execution_or_404(execution_id)
+    execution = execution_or_404(execution_id, request.user)
     context = _live_context(execution, _sub_steps(execution))
     return render(request, "executions/_live.html", context)
 
@@ -410,7 +413,7 @@ def _clip(value: Any) -> Any:
 @login_required
 def execution_step_partial(request: HttpRequest, execution_id: str, task_id: str) -> HttpResponse:
     """The step dialog's content (the page itself renders it for `?step=<task id>`)."""
-    execution = execution_or_404(execution_id)
+    execution = execution_or_404(execution_id, request.user)
     step = _step_context(execution, _sub_steps(execution), task_id)
     if step is None or step["missing"]:
         raise Http404(f"Step '{task_id}' not found in this execution")
@@ -425,7 +428,7 @@ def execution_artifact_page(request: HttpRequest, execution_id: str, name: str) 
 
     Only files the execution's own steps wrote are served here, through the artifacts app's
     path checks."""
-    execution = execution_or_404(execution_id)
+    execution = execution_or_404(execution_id, request.user)
     written = {row["path"]: row for row in _artifact_rows(execution)}
     if name not in written:
         raise Http404("This execution wrote no such file")
@@ -475,7 +478,7 @@ def _detail(execution_id: str) -> HttpResponse:
 @require_POST
 @login_required
 def execution_resume_action(request: HttpRequest, execution_id: str) -> HttpResponse:
-    execution = execution_or_404(execution_id)
+    execution = execution_or_404(execution_id, request.user)
     try:
         execution_services.execution_resume(execution_id=execution.id)
     except DomainError as error:
@@ -490,7 +493,7 @@ def execution_resume_action(request: HttpRequest, execution_id: str) -> HttpResp
 @require_POST
 @login_required
 def execution_cancel_action(request: HttpRequest, execution_id: str) -> HttpResponse:
-    execution = execution_or_404(execution_id)
+    execution = execution_or_404(execution_id, request.user)
     try:
         execution_services.execution_cancel(execution_id=execution.id)
     except DomainError as error:
@@ -503,18 +506,23 @@ def execution_cancel_action(request: HttpRequest, execution_id: str) -> HttpResp
 @require_POST
 @login_required
 def execution_rerun_action(request: HttpRequest, execution_id: str) -> HttpResponse:
-    execution = execution_or_404(execution_id)
-    if execution.dag is None:
+    execution = execution_or_404(execution_id, request.user)
+    if execution.dag_id is None:
         messages.error(request, "This execution has no DAG to run again.")
         return _detail(execution.id)
-    started = launch(request, execution.dag)
+    try:
+        dag = selectors.dag_get(dag_id=execution.dag_id, viewer=request.user)
+    except NotFound as error:
+        messages.error(request, error.message)
+        return _detail(execution.id)
+    started = launch(request, dag)
     return _detail(started.id if started else execution.id)
 
 
 @require_POST
 @login_required
 def execution_delete_action(request: HttpRequest, execution_id: str) -> HttpResponse:
-    execution = execution_or_404(execution_id)
+    execution = execution_or_404(execution_id, request.user)
     dag_id = execution.dag_id
     try:
         services.execution_delete(execution=execution)

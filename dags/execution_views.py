@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.access import acting_user, owner_for_new_row
 from config.api.exceptions import INPUT_LABEL, PARAMS_LABEL, ApiValidationError
 from config.api.validation import StrictCharField, validated
 from dags import costs, selectors
@@ -56,9 +57,10 @@ ClarificationOut = inline_serializer(
 
 def _launch(request: Request) -> Response:
     data = validated(DagIdIn, request.data)
-    dag = selectors.dag_get(dag_id=data["dagId"])
+    viewer = acting_user(request.user)
+    dag = selectors.dag_get(dag_id=data["dagId"], viewer=viewer)
     try:
-        execution = services.execution_launch(dag=dag)
+        execution = services.execution_launch(dag=dag, owner=owner_for_new_row(viewer))
     except PlanError as error:
         raise ApiValidationError(
             {"result": [issue["message"] for issue in error.issues]}, INPUT_LABEL
@@ -130,7 +132,9 @@ class ResumeDagApi(APIView):
         "cancelled executions).",
     )
     def post(self, request: Request, execution_id: str) -> Response:
-        execution = selectors.execution_get(execution_id=execution_id)
+        execution = selectors.execution_get(
+            execution_id=execution_id, viewer=acting_user(request.user)
+        )
         execution = services.execution_resume(execution_id=execution.id)
         return Response(
             {
@@ -161,7 +165,9 @@ class CancelExecutionApi(APIView):
         "tasks finish and are recorded. 409 for executions that already ended.",
     )
     def post(self, request: Request, execution_id: str) -> Response:
-        execution = selectors.execution_get(execution_id=execution_id)
+        execution = selectors.execution_get(
+            execution_id=execution_id, viewer=acting_user(request.user)
+        )
         services.execution_cancel(execution_id=execution.id)
         return Response(
             {
@@ -179,7 +185,9 @@ class ExecutionCostsApi(APIView):
         tags=["costs"],
     )
     def get(self, request: Request, execution_id: str) -> Response:
-        execution = selectors.execution_get(execution_id=execution_id)
+        execution = selectors.execution_get(
+            execution_id=execution_id, viewer=acting_user(request.user)
+        )
         return Response(costs.execution_costs(execution=execution))
 
 
@@ -190,7 +198,9 @@ class DagCostsApi(APIView):
         tags=["costs"],
     )
     def get(self, request: Request, dag_id: str) -> Response:
-        return Response(costs.dag_costs(dag=selectors.dag_get(dag_id=dag_id)))
+        viewer = acting_user(request.user)
+        dag = selectors.dag_get(dag_id=dag_id, viewer=viewer)
+        return Response(costs.dag_costs(dag=dag, viewer=viewer))
 
 
 class CostSummaryApi(APIView):
@@ -208,4 +218,11 @@ class CostSummaryApi(APIView):
         start = costs.parse_moment(
             query.get("from"), default=end - timedelta(days=30), field="from"
         )
-        return Response(costs.cost_summary(start=start, end=end, group_by=query["groupBy"]))
+        return Response(
+            costs.cost_summary(
+                start=start,
+                end=end,
+                group_by=query["groupBy"],
+                viewer=acting_user(request.user),
+            )
+        )

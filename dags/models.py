@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils.timezone import now
 
+from config.access import owner_field
 from config.api.ids import new_id
 
 COST_FIELD = {"max_digits": 20, "decimal_places": 10, "null": True, "blank": True}
@@ -38,6 +39,7 @@ class Dag(models.Model):
     schedule_active = models.BooleanField(default=False)
     last_run_at = models.DateTimeField(null=True, blank=True)
     timezone = models.CharField(max_length=64, default="UTC")
+    owner = owner_field("owned_dags")
     created_at = models.DateTimeField(default=now, db_index=True)
     updated_at = models.DateTimeField(default=now, db_index=True)
     planning_total_usage = models.JSONField(null=True, blank=True)
@@ -91,6 +93,7 @@ class DagExecution(models.Model):
     plan_context = models.JSONField(default=dict, blank=True)
     # Sequence number of the last stored event (SPEC D11); bumped under a row lock.
     last_event_seq = models.PositiveBigIntegerField(default=0)
+    owner = owner_field("owned_dag_executions")
     created_at = models.DateTimeField(default=now, db_index=True)
     updated_at = models.DateTimeField(default=now, db_index=True)
 

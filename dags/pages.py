@@ -34,9 +34,9 @@ PAGE_SIZE = 20
 
 
 # --- shared helpers ------------------------------------------------------------------------------
-def dag_or_404(dag_id: str) -> Dag:
+def dag_or_404(dag_id: str, viewer: Any) -> Dag:
     try:
-        return selectors.dag_get(dag_id=dag_id)
+        return selectors.dag_get(dag_id=dag_id, viewer=viewer)
     except NotFound as error:
         raise Http404(error.message) from None
 
@@ -66,7 +66,7 @@ def plan_issue_lines(error: PlanError) -> list[str]:
 def launch(request: HttpRequest, dag: Dag) -> DagExecution | None:
     """Start an execution of `dag`; on failure, say why in a message and return None."""
     try:
-        execution = execution_services.execution_launch(dag=dag)
+        execution = execution_services.execution_launch(dag=dag, owner=request.user)
     except PlanError as error:
         messages.error(request, "This DAG's plan cannot run: " + "; ".join(plan_issue_lines(error)))
         return None
@@ -98,7 +98,11 @@ def dag_list_page(request: HttpRequest) -> HttpResponse:
         last_status = ""
     text = query.get("q", "")[:200]
     dags = selectors.dag_search(
-        dags=selectors.dag_list(), text=text, schedule=schedule, last_status=last_status, sort=sort
+        dags=selectors.dag_list(viewer=request.user),
+        text=text,
+        schedule=schedule,
+        last_status=last_status,
+        sort=sort,
     )
     page = Paginator(dags, PAGE_SIZE).get_page(query.get("page"))
     context = {
@@ -121,7 +125,7 @@ def dag_list_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def dag_execute(request: HttpRequest, dag_id: str) -> HttpResponse:
-    dag = dag_or_404(dag_id)
+    dag = dag_or_404(dag_id, request.user)
     execution = launch(request, dag)
     if execution is None:
         return back_to(request, reverse("dags:detail", args=[dag.id]))
@@ -132,7 +136,7 @@ def dag_execute(request: HttpRequest, dag_id: str) -> HttpResponse:
 @login_required
 def dag_schedule_toggle(request: HttpRequest, dag_id: str) -> HttpResponse:
     """Pause or resume a DAG's schedule (`active` = "1" resumes)."""
-    dag = dag_or_404(dag_id)
+    dag = dag_or_404(dag_id, request.user)
     active = request.POST.get("active") == "1"
     if active and not dag.cron_schedule:
         messages.error(request, "This DAG has no schedule to resume; set one first.")
@@ -147,7 +151,7 @@ def dag_schedule_toggle(request: HttpRequest, dag_id: str) -> HttpResponse:
 def dag_delete(request: HttpRequest, dag_id: str) -> HttpResponse:
     """POST deletes a DAG without executions. A DAG with executions gets a page that explains
     why and offers to delete them with it (`with_executions`); GET shows that page."""
-    dag = dag_or_404(dag_id)
+    dag = dag_or_404(dag_id, request.user)
     if request.method == "POST":
         try:
             if request.POST.get("with_executions") == "1":
@@ -210,7 +214,7 @@ def schedule_preview(cron: str | None, zone: str) -> dict[str, Any]:
 def detail_context(
     request: HttpRequest, dag: Dag, schedule_form: ScheduleForm | None = None
 ) -> dict[str, Any]:
-    executions = selectors.execution_list_for_dag(dag=dag)
+    executions = selectors.execution_list_for_dag(dag=dag, viewer=request.user)
     page = Paginator(executions, PAGE_SIZE).get_page(request.GET.get("page"))
     if schedule_form is None:
         schedule_form = ScheduleForm(
@@ -231,7 +235,7 @@ def detail_context(
         "request_text": params.get("goalText") or result.get("original_request") or "",
         "page_obj": page,
         "executions": list(page.object_list),
-        "costs": costs.dag_costs(dag=dag)["totals"],
+        "costs": costs.dag_costs(dag=dag, viewer=request.user)["totals"],
         "schedule_form": schedule_form,
         "schedule": schedule_preview(dag.cron_schedule, dag.timezone or "UTC"),
     }
@@ -245,7 +249,7 @@ def plan_diagram(plan: list[dict[str, Any]]) -> str:
 @require_GET
 @login_required
 def dag_detail_page(request: HttpRequest, dag_id: str) -> HttpResponse:
-    dag = dag_or_404(dag_id)
+    dag = dag_or_404(dag_id, request.user)
     return render(request, "dags/detail.html", detail_context(request, dag))
 
 
@@ -253,7 +257,7 @@ def dag_detail_page(request: HttpRequest, dag_id: str) -> HttpResponse:
 @login_required
 def dag_schedule_save(request: HttpRequest, dag_id: str) -> HttpResponse:
     """Set, change or remove a DAG's schedule; invalid input comes back with its errors."""
-    dag = dag_or_404(dag_id)
+    dag = dag_or_404(dag_id, request.user)
     form = ScheduleForm(request.POST)
     if not form.is_valid():
         context = detail_context(request, dag, schedule_form=form)
@@ -406,7 +410,7 @@ def new_dag_get(request: HttpRequest, names: list[str], context: dict[str, Any])
     source_id = request.GET.get("from") or request.GET.get("planned")
     if source_id:
         try:
-            source = selectors.dag_get(dag_id=source_id)
+            source = selectors.dag_get(dag_id=source_id, viewer=request.user)
         except NotFound:
             messages.error(request, "That DAG no longer exists (deleted in another tab?).")
         else:
@@ -425,7 +429,7 @@ def plan_from_form(
     # An answered question is now part of the request text; only a new question is shown.
     context.pop("clarification", None)
     try:
-        result = dag_plan(request=form.plan_request())
+        result = dag_plan(request=form.plan_request(), owner=request.user)
     except NotFound as error:
         form.add_error("agent", error.message)
         return render(request, "dags/new.html", context, status=400)

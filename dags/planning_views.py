@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.access import acting_user, owner_for_new_row
 from config.api.validation import validated
 from config.errors import DomainError
 from dags.execution.services import ClarificationNeeded, execution_launch
@@ -72,7 +73,8 @@ class CreateDagApi(APIView):
     )
     def post(self, request: Request) -> Response:
         data = validated(CreateDagIn, request.data)
-        result = dag_plan(request=plan_request(data))
+        owner = owner_for_new_row(acting_user(request.user))
+        result = dag_plan(request=plan_request(data), owner=owner)
         if result.dag is None:
             return _clarification(result)
         return Response({"status": "success", "dagId": result.dag.id})
@@ -98,7 +100,9 @@ class CreateAndExecuteDagApi(APIView):
     def post(self, request: Request) -> Response:
         data = validated(CreateDagIn, request.data, status="failed")
         try:
-            result = dag_plan(request=plan_request(data))
+            result = dag_plan(
+                request=plan_request(data), owner=owner_for_new_row(acting_user(request.user))
+            )
         except DomainError as error:
             raise _failed(error) from None
         if result.dag is None:
@@ -151,5 +155,6 @@ class DagExperimentsApi(APIView):
                 base=experiment_base(data),
                 models=data["models"],
                 temperatures=data["temperatures"],
+                owner=owner_for_new_row(acting_user(request.user)),
             )
         )

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 
+from config.access import visible_to
 from config.errors import NotFound
 from dags.models import Dag, DagExecution, SubStep
 
@@ -14,53 +17,63 @@ def execution_not_found(execution_id: str) -> NotFound:
     return NotFound(f"DAG execution with id '{execution_id}' not found")
 
 
-def dag_list(*, status: str | None = None) -> QuerySet[Dag]:
-    dags = Dag.objects.all()
+def dag_list(*, viewer: Any, status: str | None = None) -> QuerySet[Dag]:
+    dags = visible_to(Dag.objects.all(), viewer)
     if status is not None:
         dags = dags.filter(status=status)
     return dags.order_by("-created_at", "-pk")
 
 
-def dag_get(*, dag_id: str) -> Dag:
-    dag = Dag.objects.filter(pk=dag_id).first()
+def dag_get(*, dag_id: str, viewer: Any) -> Dag:
+    """The DAG, or NotFound when it does not exist or `viewer` may not see it."""
+    dag = visible_to(Dag.objects.all(), viewer).filter(pk=dag_id).first()
     if dag is None:
         raise dag_not_found(dag_id)
     return dag
 
 
-def dag_list_scheduled() -> QuerySet[Dag]:
+def dag_list_scheduled(*, viewer: Any) -> QuerySet[Dag]:
     return (
-        Dag.objects.filter(cron_schedule__isnull=False)
+        visible_to(Dag.objects.filter(cron_schedule__isnull=False), viewer)
         .only("id", "dag_title", "cron_schedule", "schedule_active", "timezone", "updated_at")
         .order_by("-updated_at")
     )
 
 
 def dag_execution_count(*, dag: Dag) -> int:
+    """All executions of the DAG, whoever ran them (a DAG with any cannot be deleted)."""
     return DagExecution.objects.filter(dag=dag).count()
 
 
-def executions_with_title() -> QuerySet[DagExecution]:
-    """Executions annotated with their DAG's title (the original's `executions` view)."""
-    return DagExecution.objects.annotate(dag_title=F("dag__dag_title"))
+def executions_with_title(*, viewer: Any) -> QuerySet[DagExecution]:
+    """Executions `viewer` may see, annotated with their DAG's title (the original's
+    `executions` view)."""
+    return visible_to(DagExecution.objects.all(), viewer).annotate(dag_title=F("dag__dag_title"))
 
 
-def execution_list(*, status: str | None = None) -> QuerySet[DagExecution]:
-    executions = executions_with_title()
+def execution_list(*, viewer: Any, status: str | None = None) -> QuerySet[DagExecution]:
+    executions = executions_with_title(viewer=viewer)
     if status is not None:
         executions = executions.filter(status=status)
     return executions.order_by("-updated_at", "-pk")
 
 
-def execution_list_for_dag(*, dag: Dag, status: str | None = None) -> QuerySet[DagExecution]:
-    executions = DagExecution.objects.filter(dag=dag)
+def execution_list_for_dag(
+    *, dag: Dag, viewer: Any, status: str | None = None
+) -> QuerySet[DagExecution]:
+    executions = visible_to(DagExecution.objects.filter(dag=dag), viewer)
     if status is not None:
         executions = executions.filter(status=status)
     return executions.order_by("-created_at", "-pk")
 
 
-def execution_get(*, execution_id: str, with_title: bool = False) -> DagExecution:
-    executions = executions_with_title() if with_title else DagExecution.objects.all()
+def execution_get(*, execution_id: str, viewer: Any, with_title: bool = False) -> DagExecution:
+    """The execution, or NotFound when it does not exist or `viewer` may not see it."""
+    executions = (
+        executions_with_title(viewer=viewer)
+        if with_title
+        else visible_to(DagExecution.objects.all(), viewer)
+    )
     execution = executions.filter(pk=execution_id).first()
     if execution is None:
         raise execution_not_found(execution_id)
@@ -151,14 +164,14 @@ EXECUTION_SORTS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 def execution_search(
     *,
-    executions: QuerySet[DagExecution] | None = None,
+    viewer: Any,
     text: str = "",
     status: str = "",
     sort: str = "-created",
 ) -> QuerySet[DagExecution]:
-    """Executions (annotated with `dag_title`) whose DAG title, request or id contains `text`,
-    in one status or all, in the chosen order. One query, however many rows."""
-    rows = executions if executions is not None else executions_with_title()
+    """Executions `viewer` may see (annotated with `dag_title`) whose DAG title, request or id
+    contains `text`, in one status or all, in the chosen order. One query, however many rows."""
+    rows = executions_with_title(viewer=viewer)
     text = text.strip()
     if text:
         rows = rows.filter(

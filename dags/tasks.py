@@ -44,9 +44,9 @@ def _recover_on_worker_start(sender=None, **kwargs) -> None:
 
 
 @shared_task(name="dags.plan_experiment", ignore_result=False)
-def plan_experiment(request: dict) -> dict:
+def plan_experiment(request: dict, owner_id: int | None = None) -> dict:
     """One dag-experiments run: plan and store a DAG; returns its outcome for the waiting API
     call (the only task whose result is kept, see CELERY_RESULT_BACKEND)."""
     from dags.planning.experiments import experiment_run
 
-    return experiment_run(request=request)
+    return experiment_run(request=request, owner_id=owner_id)

@@ -5,6 +5,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.access import acting_user
 from config.api.exceptions import PARAMS_LABEL
 from config.api.validation import validated, validated_query
 from dags import selectors, services
@@ -46,7 +47,11 @@ class DagListApi(APIView):
     def get(self, request: Request) -> Response:
         query = validated_query(DagListQuery, request.query_params)
         limit, offset = query["limit"], query["offset"]
-        dags = list(selectors.dag_list(status=query.get("status"))[offset : offset + limit])
+        dags = list(
+            selectors.dag_list(viewer=acting_user(request.user), status=query.get("status"))[
+                offset : offset + limit
+            ]
+        )
         return Response(
             {
                 "dags": [dag_payload(dag) for dag in dags],
@@ -73,7 +78,7 @@ class ScheduledDagListApi(APIView):
                     "schedule_active": dag.schedule_active,
                     "timezone": dag.timezone,
                 }
-                for dag in selectors.dag_list_scheduled()
+                for dag in selectors.dag_list_scheduled(viewer=acting_user(request.user))
             ]
         )
 
@@ -81,18 +86,20 @@ class ScheduledDagListApi(APIView):
 class DagDetailApi(APIView):
     @extend_schema(operation_id="get_dag", responses=DagOut, tags=["dags"])
     def get(self, request: Request, dag_id: str) -> Response:
-        return Response(dag_payload(selectors.dag_get(dag_id=dag_id)))
+        return Response(
+            dag_payload(selectors.dag_get(dag_id=dag_id, viewer=acting_user(request.user)))
+        )
 
     @extend_schema(operation_id="update_dag", request=DagUpdateIn, responses=DagOut, tags=["dags"])
     def patch(self, request: Request, dag_id: str) -> Response:
         data = validated(DagUpdateIn, request.data, label=PARAMS_LABEL)
-        dag = selectors.dag_get(dag_id=dag_id)
+        dag = selectors.dag_get(dag_id=dag_id, viewer=acting_user(request.user))
         changes = {DAG_FIELDS[key]: value for key, value in data.items()}
         return Response(dag_payload(services.dag_update(dag=dag, changes=changes)))
 
     @extend_schema(operation_id="delete_dag", responses=DagDeletedOut, tags=["dags"])
     def delete(self, request: Request, dag_id: str) -> Response:
-        services.dag_delete(dag=selectors.dag_get(dag_id=dag_id))
+        services.dag_delete(dag=selectors.dag_get(dag_id=dag_id, viewer=acting_user(request.user)))
         return Response({"message": "DAG deleted successfully", "dagId": dag_id})
 
 
@@ -115,8 +122,10 @@ class DagExecutionsApi(APIView):
     )
     def get(self, request: Request, dag_id: str) -> Response:
         query = validated(DagExecutionsQuery, request.query_params.dict(), label=PARAMS_LABEL)
-        dag = selectors.dag_get(dag_id=dag_id)
-        executions = selectors.execution_list_for_dag(dag=dag, status=query.get("status"))
+        dag = selectors.dag_get(dag_id=dag_id, viewer=acting_user(request.user))
+        executions = selectors.execution_list_for_dag(
+            dag=dag, viewer=acting_user(request.user), status=query.get("status")
+        )
         limit, offset = query["limit"], query["offset"]
         return Response(
             {
@@ -139,7 +148,9 @@ class ExecutionListApi(APIView):
         query = validated_query(ExecutionListQuery, request.query_params)
         limit, offset = query["limit"], query["offset"]
         executions = list(
-            selectors.execution_list(status=query.get("status"))[offset : offset + limit]
+            selectors.execution_list(viewer=acting_user(request.user), status=query.get("status"))[
+                offset : offset + limit
+            ]
         )
         return Response(
             {
@@ -154,7 +165,9 @@ class ExecutionDetailApi(APIView):
         operation_id="get_dag_execution", responses=ExecutionDetailOut, tags=["executions"]
     )
     def get(self, request: Request, execution_id: str) -> Response:
-        execution = selectors.execution_get(execution_id=execution_id, with_title=True)
+        execution = selectors.execution_get(
+            execution_id=execution_id, viewer=acting_user(request.user), with_title=True
+        )
         payload = execution_payload(execution, with_title=True)
         payload["subSteps"] = [
             sub_step_payload(s) for s in selectors.execution_sub_steps(execution=execution)
@@ -165,7 +178,9 @@ class ExecutionDetailApi(APIView):
         operation_id="delete_dag_execution", responses=ExecutionDeletedOut, tags=["executions"]
     )
     def delete(self, request: Request, execution_id: str) -> Response:
-        execution = selectors.execution_get(execution_id=execution_id)
+        execution = selectors.execution_get(
+            execution_id=execution_id, viewer=acting_user(request.user)
+        )
         deleted = services.execution_delete(execution=execution)
         return Response(
             {
@@ -183,7 +198,9 @@ class ExecutionSubStepsApi(APIView):
         tags=["executions"],
     )
     def get(self, request: Request, execution_id: str) -> Response:
-        execution = selectors.execution_get(execution_id=execution_id)
+        execution = selectors.execution_get(
+            execution_id=execution_id, viewer=acting_user(request.user)
+        )
         return Response(
             {
                 "executionId": execution.id,

@@ -153,17 +153,17 @@ class GoalAdmin(CascadeDeleteMixin, admin.ModelAdmin):
 
     @admin.action(description="Pause the selected goals (and their schedules)")
     def pause_selected(self, request: HttpRequest, queryset: QuerySet[Goal]) -> None:
-        goal_ids = list(queryset.values_list("pk", flat=True))
-        for goal_id in goal_ids:
-            goal_pause(goal_id=goal_id)
-        self.message_user(request, f"Paused {len(goal_ids)} goal(s).", messages.SUCCESS)
+        goals = list(queryset)
+        for goal in goals:
+            goal_pause(goal=goal)
+        self.message_user(request, f"Paused {len(goals)} goal(s).", messages.SUCCESS)
 
     @admin.action(description="Resume the selected goals (and their schedules)")
     def resume_selected(self, request: HttpRequest, queryset: QuerySet[Goal]) -> None:
-        goal_ids = list(queryset.values_list("pk", flat=True))
-        for goal_id in goal_ids:
-            goal_resume(goal_id=goal_id)
-        self.message_user(request, f"Resumed {len(goal_ids)} goal(s).", messages.SUCCESS)
+        goals = list(queryset)
+        for goal in goals:
+            goal_resume(goal=goal)
+        self.message_user(request, f"Resumed {len(goals)} goal(s).", messages.SUCCESS)
 
     def save_model(self, request: HttpRequest, obj: Goal, form, change: bool) -> None:
         if not change:

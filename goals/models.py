@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils.timezone import now
 
+from config.access import owner_field
 from config.api.ids import new_id
 
 
@@ -39,6 +40,7 @@ class Goal(models.Model):
         related_name="+",
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    owner = owner_field("owned_goals")
     created_at = models.DateTimeField(default=now, db_index=True)
     updated_at = models.DateTimeField(default=now)
 

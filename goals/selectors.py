@@ -4,6 +4,7 @@ from collections import defaultdict
 from typing import Any
 
 from agents.serializers import AGENT_SHAPE
+from config.access import visible_to
 from config.api.formatting import WireShape
 from config.db import IsoTimestampText
 from config.errors import NotFound
@@ -46,7 +47,7 @@ def _columns(
     return plain, timestamps, names
 
 
-def goal_list(*, status: str | None = None) -> list[dict[str, Any]]:
+def goal_list(*, viewer: Any, status: str | None = None) -> list[dict[str, Any]]:
     """Goals newest first as rows of GOAL_SHAPE's fields, each with `agent` (a row of
     AGENT_SHAPE's, or None) and `schedules` (rows of SCHEDULE_SHAPE's, oldest first).
 
@@ -54,7 +55,7 @@ def goal_list(*, status: str | None = None) -> list[dict[str, Any]]:
     the API's busiest list, and building hundreds of model instances and datetimes per request
     was most of its cost. Two queries whatever the size.
     """
-    goals = Goal.objects.all()
+    goals = visible_to(Goal.objects.all(), viewer)
     if status is not None:
         goals = goals.filter(status=status)
     goal_plain, goal_times, goal_names = _columns(GOAL_SHAPE)
@@ -74,7 +75,7 @@ def goal_list(*, status: str | None = None) -> list[dict[str, Any]]:
         rows.append(row)
     if rows:
         by_goal = {row["id"]: row["schedules"] for row in rows}
-        schedules = Schedule.objects.all()
+        schedules = visible_to(Schedule.objects.all(), viewer, owner_field="goal__owner")
         if status is not None:
             schedules = schedules.filter(goal__status=status)
         plain, times, names = _columns(SCHEDULE_SHAPE)
@@ -85,8 +86,9 @@ def goal_list(*, status: str | None = None) -> list[dict[str, Any]]:
     return rows
 
 
-def goal_get(*, goal_id: str, with_schedules: bool = False) -> Goal:
-    goal = Goal.objects.filter(pk=goal_id).first()
+def goal_get(*, goal_id: str, viewer: Any, with_schedules: bool = False) -> Goal:
+    """The goal, or NotFound when it does not exist or `viewer` may not see it."""
+    goal = visible_to(Goal.objects.all(), viewer).filter(pk=goal_id).first()
     if goal is None:
         raise NotFound(GOAL_NOT_FOUND)
     if with_schedules:
@@ -94,5 +96,5 @@ def goal_get(*, goal_id: str, with_schedules: bool = False) -> Goal:
     return goal
 
 
-def goal_count() -> int:
-    return Goal.objects.count()
+def goal_count(*, viewer: Any) -> int:
+    return visible_to(Goal.objects.all(), viewer).count()

@@ -19,7 +19,6 @@ from goals.schedules import (
     goal_schedules_remove,
     goal_schedules_sync,
 )
-from goals.selectors import goal_get
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +48,10 @@ def goal_create(
     agent_name: str | None = None,
     agent_id: str | None = None,
     schedule: dict[str, str] | None = None,
+    owner: Any,
 ) -> Goal:
+    """A new goal owned by `owner` (a user, or None for the anonymous local user); its runs
+    and scheduled runs belong to the same owner."""
     agent = _resolve_agent(agent_name, agent_id)
     if schedule is not None:
         require_cron(schedule["cron_expr"], ["schedule", "cronExpr"])
@@ -59,6 +61,7 @@ def goal_create(
         params=params or {},
         webhook_url=webhook_url,
         agent=agent,
+        owner=owner,
     )
     if schedule is not None:
         schedule_add(
@@ -119,8 +122,7 @@ def goal_update(*, goal: Goal, changes: dict[str, Any]) -> Goal:
 
 
 @transaction.atomic
-def goal_pause(*, goal_id: str) -> Goal:
-    goal = goal_get(goal_id=goal_id)
+def goal_pause(*, goal: Goal) -> Goal:
     goal.status = Goal.Status.PAUSED
     goal.updated_at = now()
     goal.save(update_fields=["status", "updated_at"])
@@ -131,8 +133,7 @@ def goal_pause(*, goal_id: str) -> Goal:
 
 
 @transaction.atomic
-def goal_resume(*, goal_id: str) -> Goal:
-    goal = goal_get(goal_id=goal_id)
+def goal_resume(*, goal: Goal) -> Goal:
     goal.status = Goal.Status.ACTIVE
     goal.updated_at = now()
     goal.save(update_fields=["status", "updated_at"])

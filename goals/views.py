@@ -5,6 +5,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.access import acting_user, owner_for_new_row
 from config.api.validation import validated, validated_query
 from goals import selectors, services
 from goals.serializers import (
@@ -38,7 +39,7 @@ class GoalListCreateApi(APIView):
     )
     def get(self, request: Request) -> Response:
         query = validated_query(GoalListQuery, request.query_params)
-        rows = selectors.goal_list(status=query.get("status"))
+        rows = selectors.goal_list(viewer=acting_user(request.user), status=query.get("status"))
         return Response([goal_list_item_payload(row) for row in rows])
 
     @extend_schema(
@@ -53,6 +54,7 @@ class GoalListCreateApi(APIView):
             webhook_url=data.get("webhookUrl"),
             agent_name=data.get("agentName") or None,
             agent_id=data.get("agentId") or None,
+            owner=owner_for_new_row(acting_user(request.user)),
             schedule=(
                 {"cron_expr": schedule["cronExpr"], "timezone": schedule["timezone"]}
                 if schedule
@@ -65,7 +67,9 @@ class GoalListCreateApi(APIView):
 class GoalDetailApi(APIView):
     @extend_schema(operation_id="get_goal", responses=GoalWithSchedulesOut, tags=["goals"])
     def get(self, request: Request, goal_id: str) -> Response:
-        goal = selectors.goal_get(goal_id=goal_id, with_schedules=True)
+        goal = selectors.goal_get(
+            goal_id=goal_id, viewer=acting_user(request.user), with_schedules=True
+        )
         return Response(goal_payload(goal, with_schedules=True))
 
     @extend_schema(
@@ -73,28 +77,31 @@ class GoalDetailApi(APIView):
     )
     def patch(self, request: Request, goal_id: str) -> Response:
         data = validated(GoalUpdateIn, request.data)
-        goal = selectors.goal_get(goal_id=goal_id)
+        goal = selectors.goal_get(goal_id=goal_id, viewer=acting_user(request.user))
         changes = {GOAL_FIELDS[key]: value for key, value in data.items()}
         goal = services.goal_update(goal=goal, changes=changes)
         return Response(goal_payload(goal))
 
     @extend_schema(operation_id="delete_goal", responses={204: None}, tags=["goals"])
     def delete(self, request: Request, goal_id: str) -> Response:
-        services.goal_delete(goal=selectors.goal_get(goal_id=goal_id))
+        goal = selectors.goal_get(goal_id=goal_id, viewer=acting_user(request.user))
+        services.goal_delete(goal=goal)
         return Response(status=204)
 
 
 class GoalPauseApi(APIView):
     @extend_schema(operation_id="pause_goal", request=None, responses=MessageOut, tags=["goals"])
     def post(self, request: Request, goal_id: str) -> Response:
-        services.goal_pause(goal_id=goal_id)
+        goal = selectors.goal_get(goal_id=goal_id, viewer=acting_user(request.user))
+        services.goal_pause(goal=goal)
         return Response({"message": "Goal paused"})
 
 
 class GoalResumeApi(APIView):
     @extend_schema(operation_id="resume_goal", request=None, responses=MessageOut, tags=["goals"])
     def post(self, request: Request, goal_id: str) -> Response:
-        services.goal_resume(goal_id=goal_id)
+        goal = selectors.goal_get(goal_id=goal_id, viewer=acting_user(request.user))
+        services.goal_resume(goal=goal)
         return Response({"message": "Goal resumed"})
 
 
@@ -111,5 +118,6 @@ class GoalRunApi(APIView):
         ),
     )
     def post(self, request: Request, goal_id: str) -> Response:
-        run = run_trigger(goal_id=goal_id)
+        goal = selectors.goal_get(goal_id=goal_id, viewer=acting_user(request.user))
+        run = run_trigger(goal_id=goal.id)
         return Response({"runId": run.id, "message": "Run triggered"})

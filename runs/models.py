@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils.timezone import now
 
+from config.access import owner_field
 from config.api.ids import new_id
 
 COST_FIELD = {"max_digits": 20, "decimal_places": 10, "null": True, "blank": True}
@@ -52,6 +53,7 @@ class Run(models.Model):
     dispatched_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0, help_text="Times a worker started it.")
+    owner = owner_field("owned_runs")
     created_at = models.DateTimeField(default=now, db_index=True)
 
     class Meta:

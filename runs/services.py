@@ -83,6 +83,7 @@ def run_trigger(*, goal_id: str, trigger: str = Run.Trigger.MANUAL, enqueue: boo
             )
         run = Run.objects.create(
             goal=goal,
+            owner_id=goal.owner_id,
             step_budget=step_budget_of(goal),
             trigger=trigger,
             dispatched_at=now() if enqueue else None,

@@ -5,6 +5,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.access import acting_user
 from config.api.validation import validated_query
 from runs import selectors, services
 from runs.serializers import (
@@ -28,25 +29,33 @@ class RunListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         query = validated_query(RunListQuery, request.query_params)
-        runs = selectors.run_list(goal_id=query.get("goalId"), status=query.get("status"))
+        runs = selectors.run_list(
+            viewer=acting_user(request.user),
+            goal_id=query.get("goalId"),
+            status=query.get("status"),
+        )
         return Response([run_payload(run, with_goal=True) for run in runs])
 
 
 class RunDetailApi(APIView):
     @extend_schema(operation_id="get_run", responses=RunWithGoalOut, tags=["runs"])
     def get(self, request: Request, run_id: str) -> Response:
-        return Response(run_payload(selectors.run_get(run_id=run_id), with_goal=True))
+        return Response(
+            run_payload(
+                selectors.run_get(run_id=run_id, viewer=acting_user(request.user)), with_goal=True
+            )
+        )
 
     @extend_schema(operation_id="delete_run", responses={204: None}, tags=["runs"])
     def delete(self, request: Request, run_id: str) -> Response:
-        services.run_delete(run=selectors.run_get(run_id=run_id))
+        services.run_delete(run=selectors.run_get(run_id=run_id, viewer=acting_user(request.user)))
         return Response(status=204)
 
 
 class RunStepsApi(APIView):
     @extend_schema(operation_id="get_run_steps", responses=StepOut(many=True), tags=["runs"])
     def get(self, request: Request, run_id: str) -> Response:
-        run = selectors.run_get(run_id=run_id)
+        run = selectors.run_get(run_id=run_id, viewer=acting_user(request.user))
         return Response([step_payload(step) for step in selectors.run_steps(run=run)])
 
 
@@ -58,5 +67,5 @@ class RunOutputsApi(APIView):
         description="What the run produced: its summary, files written, webhooks and e-mails.",
     )
     def get(self, request: Request, run_id: str) -> Response:
-        run = selectors.run_get(run_id=run_id)
+        run = selectors.run_get(run_id=run_id, viewer=acting_user(request.user))
         return Response([output_payload(o) for o in selectors.run_outputs(run=run)])

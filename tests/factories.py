@@ -22,6 +22,15 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("pass-for-tests")
 
 
+# The `user` fixture's name: rows made by factories belong to the default API client's user
+# unless a test says otherwise (owner=...).
+DEFAULT_OWNER = "alice"
+
+
+def _default_owner():
+    return UserFactory(username=DEFAULT_OWNER)
+
+
 class TokenFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Token
@@ -49,6 +58,7 @@ class GoalFactory(factory.django.DjangoModelFactory):
     objective = factory.Sequence(lambda n: f"Research topic number {n} and write a summary")
     params = factory.LazyFunction(dict)
     agent = None
+    owner = factory.LazyFunction(_default_owner)
 
 
 class ScheduleFactory(factory.django.DjangoModelFactory):
@@ -75,6 +85,7 @@ class RunFactory(factory.django.DjangoModelFactory):
 
     goal = factory.SubFactory(GoalFactory)
     step_budget = 20
+    owner = factory.LazyAttribute(lambda run: run.goal.owner)
 
 
 class StepFactory(factory.django.DjangoModelFactory):
@@ -136,6 +147,7 @@ class DagFactory(factory.django.DjangoModelFactory):
     )
     agent_name = "DecomposerV8"
     dag_title = factory.Sequence(lambda n: f"Report {n}")
+    owner = factory.LazyFunction(_default_owner)
 
 
 class DagExecutionFactory(factory.django.DjangoModelFactory):
@@ -143,6 +155,9 @@ class DagExecutionFactory(factory.django.DjangoModelFactory):
         model = DagExecution
 
     dag = factory.SubFactory(DagFactory)
+    owner = factory.LazyAttribute(
+        lambda execution: execution.dag.owner if execution.dag else _default_owner()
+    )
     original_request = "Write a short report"
     primary_intent = "report"
     total_tasks = 2

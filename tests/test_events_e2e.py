@@ -22,7 +22,7 @@ from config.celery import app as celery_app
 from config.embedded_redis import free_port, wait_for_port
 from dags.events import EXECUTION_EVENTS, emit_execution_event
 from dags.models import DagExecution
-from tests.factories import DagExecutionFactory, TokenFactory, UserFactory
+from tests.factories import DEFAULT_OWNER, DagExecutionFactory, TokenFactory, UserFactory
 from tests.processes import child_database_env
 from tests.sse_client import HttpSseClient, group_member_count, wait_until
 
@@ -111,7 +111,7 @@ def daphne_server(django_db_setup, tmp_path_factory) -> Iterator[int]:
 
 @pytest.fixture
 def key(transactional_db) -> str:
-    return TokenFactory(user=UserFactory(username="e2e")).key
+    return TokenFactory(user=UserFactory(username=DEFAULT_OWNER)).key
 
 
 def sse(port: int, execution_id: str, key: str, **headers: str) -> HttpSseClient:

@@ -24,12 +24,12 @@ RECENT_EXECUTIONS = 10
 POLL_SECONDS = 5
 
 
-def _spend() -> dict[str, Decimal]:
+def _spend(viewer: Any) -> dict[str, Decimal]:
     """Spend today and over the last seven days (UTC days), from the cost summary."""
     moment = timezone.now()
     today = moment.astimezone(UTC).date()
     week_start = datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=6)
-    summary = costs.cost_summary(start=week_start, end=moment, group_by="day")
+    summary = costs.cost_summary(start=week_start, end=moment, group_by="day", viewer=viewer)
     today_key = today.isoformat()
     spent_today = next(
         (Decimal(row["totalCostUsd"]) for row in summary["summary"] if row["date"] == today_key),
@@ -38,23 +38,26 @@ def _spend() -> dict[str, Decimal]:
     return {"today": spent_today, "week": Decimal(summary["totals"]["totalCostUsd"])}
 
 
-def _recent_context() -> dict[str, Any]:
-    recent = list(dag_selectors.execution_list()[:RECENT_EXECUTIONS])
+def _recent_context(viewer: Any) -> dict[str, Any]:
+    recent = list(dag_selectors.execution_list(viewer=viewer)[:RECENT_EXECUTIONS])
     return {"recent_executions": recent, "poll_seconds": POLL_SECONDS}
 
 
 @require_GET
 @login_required
 def dashboard_page(request: HttpRequest) -> HttpResponse:
-    status_counts = dag_selectors.execution_status_counts()
+    viewer = request.user
+    status_counts = dag_selectors.execution_status_counts(
+        executions=dag_selectors.execution_list(viewer=viewer)
+    )
     context = {
-        "dag_count": dag_selectors.dag_list().count(),
+        "dag_count": dag_selectors.dag_list(viewer=viewer).count(),
         "execution_total": sum(status_counts.values()),
         "execution_counts": status_counts,
-        "goal_count": goal_selectors.goal_count(),
-        "run_count": run_selectors.run_list().count(),
-        "spend": _spend(),
-        **_recent_context(),
+        "goal_count": goal_selectors.goal_count(viewer=viewer),
+        "run_count": run_selectors.run_list(viewer=viewer).count(),
+        "spend": _spend(viewer),
+        **_recent_context(viewer),
     }
     return render(request, "dashboard/index.html", context)
 
@@ -62,7 +65,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def recent_executions_partial(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/_recent.html", _recent_context())
+    return render(request, "dashboard/_recent.html", _recent_context(request.user))
 
 
 @require_GET

@@ -72,14 +72,21 @@ def executable_job(dag: Dag) -> DecomposerJob:
 
 
 @transaction.atomic
-def execution_create(*, dag: Dag, original_request: str | None = None) -> DagExecution:
-    """A pending execution of the DAG with one pending sub-step per task."""
+def execution_create(
+    *, dag: Dag, owner: Any = None, original_request: str | None = None
+) -> DagExecution:
+    """A pending execution of the DAG with one pending sub-step per task.
+
+    It belongs to `owner` when given (a staff user running someone else's DAG), else to the
+    DAG's owner (schedules, and owners running their own DAGs).
+    """
     job = executable_job(dag)
     if job.clarification_needed:
         raise ClarificationNeeded(job)
     params = dag.params if isinstance(dag.params, dict) else {}
     execution = DagExecution.objects.create(
         dag=dag,
+        owner=owner if owner is not None else dag.owner,
         original_request=original_request
         or params.get("goalText")
         or params.get("goal-text")
@@ -137,9 +144,11 @@ def execution_start(*, execution_id: str) -> None:
         _dispatch_ready(execution)
 
 
-def execution_launch(*, dag: Dag, original_request: str | None = None) -> DagExecution:
-    """Create and start an execution of a stored DAG."""
-    execution = execution_create(dag=dag, original_request=original_request)
+def execution_launch(
+    *, dag: Dag, owner: Any = None, original_request: str | None = None
+) -> DagExecution:
+    """Create and start an execution of a stored DAG (owner as in `execution_create`)."""
+    execution = execution_create(dag=dag, owner=owner, original_request=original_request)
     execution_start(execution_id=execution.id)
     execution.refresh_from_db()
     return execution

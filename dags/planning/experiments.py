@@ -16,6 +16,7 @@ from typing import Any
 from celery import group
 from celery.exceptions import TimeoutError as CeleryTimeout
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from kombu.exceptions import OperationalError
 
 from config.api.ids import new_id
@@ -49,11 +50,13 @@ def _failure_text(error: DomainError) -> str:
     return text
 
 
-def experiment_run(*, request: dict[str, Any]) -> dict[str, Any]:
-    """One experiment (on a worker): plan, store as `dag_…`, and say how it went."""
+def experiment_run(*, request: dict[str, Any], owner_id: int | None = None) -> dict[str, Any]:
+    """One experiment (on a worker): plan, store as `dag_…` owned by user `owner_id`, and say
+    how it went."""
     plan_request = PlanRequest(**request)
+    owner = get_user_model().objects.filter(pk=owner_id).first() if owner_id is not None else None
     try:
-        result = dag_plan(request=plan_request, dag_id=new_id("dag"))
+        result = dag_plan(request=plan_request, owner=owner, dag_id=new_id("dag"))
     except DomainError as error:
         return {"dagId": None, "success": False, "error": _failure_text(error)}
     except Exception as error:  # reported in the experiment's outcome, never lost
@@ -70,14 +73,18 @@ def experiment_run(*, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def experiments_run(
-    *, base: PlanRequest, models: list[str], temperatures: list[float]
+    *, base: PlanRequest, models: list[str], temperatures: list[float], owner: Any
 ) -> dict[str, Any]:
-    """Plan `base` with every model and temperature in parallel; the original's reply body."""
+    """Plan `base` with every model and temperature in parallel, the DAGs owned by `owner`;
+    the original's reply body."""
+    owner_id = owner.pk if owner is not None else None
     from dags.tasks import plan_experiment
 
     pairs = [(model, temperature) for model in models for temperature in temperatures]
     signatures = [
-        plan_experiment.s(replace(base, model=model, temperature=temperature).as_dict())
+        plan_experiment.s(
+            replace(base, model=model, temperature=temperature).as_dict(), owner_id=owner_id
+        )
         for model, temperature in pairs
     ]
     try:

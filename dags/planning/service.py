@@ -460,8 +460,9 @@ def plan_title(*, goal_text: str, attempt: int, ledger: _Ledger) -> str | None:
 
 
 # --- the service ---------------------------------------------------------------------------------
-def dag_plan(*, request: PlanRequest, dag_id: str | None = None) -> PlanningResult:
-    """Plan `request` and store the accepted plan as a DAG (id `dag_id`, else a bare new id).
+def dag_plan(*, request: PlanRequest, owner: Any, dag_id: str | None = None) -> PlanningResult:
+    """Plan `request` and store the accepted plan as a DAG (id `dag_id`, else a bare new id)
+    owned by `owner` (a user, or None for the anonymous local user).
 
     A plan that asks for clarification is returned without storing anything. Raises NotFound
     (planner agent), FieldInvalid (time zone) or PlanningError (cron, provider, the LLM call,
@@ -482,6 +483,7 @@ def dag_plan(*, request: PlanRequest, dag_id: str | None = None) -> PlanningResu
     with transaction.atomic():
         dag = Dag.objects.create(
             id=dag_id or new_dag_id(),
+            owner=owner,
             status="success",
             result=job_dict(job),
             usage=reply.usage.as_dict() if reply.usage else None,

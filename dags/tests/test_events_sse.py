@@ -9,7 +9,7 @@ import pytest
 
 from dags.events import EXECUTION_EVENTS, emit_execution_event
 from dags.models import DagExecution
-from tests.factories import DagExecutionFactory, TokenFactory, UserFactory
+from tests.factories import DEFAULT_OWNER, DagExecutionFactory, TokenFactory, UserFactory
 from tests.sse_client import AsgiSseClient, group_member_count, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,7 +23,7 @@ def _close_streams():
 
 @pytest.fixture
 def key(transactional_db) -> str:
-    return TokenFactory(user=UserFactory(username="streamer")).key
+    return TokenFactory(user=UserFactory(username=DEFAULT_OWNER)).key
 
 
 def events_path(execution_id: str) -> str:
@@ -394,13 +394,15 @@ def test_authentication(key, settings):
         client.disconnect()
 
     settings.API_AUTH_REQUIRED = False
+    # Anonymous callers act as the trusted local user, the first superuser.
+    UserFactory(username="local-admin", is_staff=True, is_superuser=True)
     open_client = connect(execution.id)
     assert open_client.status == 200
     open_client.disconnect()
 
 
 def test_session_authentication(key, client):
-    user = UserFactory(username="browser")
+    user = UserFactory(username=DEFAULT_OWNER)
     client.force_login(user)
     cookie = f"sessionid={client.cookies['sessionid'].value}"
     execution = DagExecutionFactory()

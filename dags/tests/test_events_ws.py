@@ -12,7 +12,7 @@ from channels.testing import WebsocketCommunicator
 from config.asgi import application
 from dags.events import EXECUTION_EVENTS, emit_execution_event
 from dags.models import DagExecution
-from tests.factories import DagExecutionFactory, TokenFactory, UserFactory
+from tests.factories import DEFAULT_OWNER, DagExecutionFactory, TokenFactory, UserFactory
 from tests.sse_client import group_member_count, run_in_server_loop, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,7 +22,7 @@ ORIGIN = (b"origin", b"http://localhost")
 
 @pytest.fixture
 def key(transactional_db) -> str:
-    return TokenFactory(user=UserFactory(username="watcher")).key
+    return TokenFactory(user=UserFactory(username=DEFAULT_OWNER)).key
 
 
 def emit_started(execution_id: str, task_id: str) -> None:
@@ -128,7 +128,7 @@ def test_replay_from_last_event_id_and_no_duplicates_while_emitting(key):
 
 
 def test_session_authentication(client):
-    client.force_login(UserFactory(username="browser"))
+    client.force_login(UserFactory(username=DEFAULT_OWNER))
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
     execution = DagExecutionFactory(status="running")
     socket = open_socket(

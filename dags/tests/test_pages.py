@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from dags.models import Dag, DagExecution, ExecutionEvent, SubStep
 from dags.tests.planning_helpers import good_plan, plan, planner_agents, reply
 from tests.factories import (
+    DEFAULT_OWNER,
     AgentFactory,
     DagExecutionFactory,
     DagFactory,
@@ -24,7 +25,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def browser_client(client):
-    client.force_login(UserFactory(username="pat"))
+    # The owner of the rows the factories make (the pages show only what the viewer owns).
+    client.force_login(UserFactory(username=DEFAULT_OWNER))
     return client
 
 

@@ -12,7 +12,7 @@ from config.asgi import application
 from config.errors import NotFound
 from runs.events import RUN_EVENTS, emit_run_event
 from runs.models import Run, RunEvent
-from tests.factories import RunFactory, TokenFactory, UserFactory
+from tests.factories import DEFAULT_OWNER, RunFactory, TokenFactory, UserFactory
 from tests.sse_client import AsgiSseClient, group_member_count, run_in_server_loop, wait_until
 
 
@@ -24,7 +24,7 @@ def _close_streams():
 
 @pytest.fixture
 def key(transactional_db) -> str:
-    return TokenFactory(user=UserFactory(username="runner")).key
+    return TokenFactory(user=UserFactory(username=DEFAULT_OWNER)).key
 
 
 def emit_step(run_id: str, number: int) -> RunEvent:

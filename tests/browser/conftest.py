@@ -95,9 +95,10 @@ def worker(django_db_setup, fake_llm_server, tmp_path_factory) -> Iterator[subpr
 
 @pytest.fixture
 def ui_user(transactional_db):
-    from tests.factories import UserFactory
+    from tests.factories import DEFAULT_OWNER, UserFactory
 
-    user = UserFactory(username="walter")
+    # The owner of the rows the factories make (the pages show only what the viewer owns).
+    user = UserFactory(username=DEFAULT_OWNER)
     user.set_password(PASSWORD)
     user.save()
     return user
