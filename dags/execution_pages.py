@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from typing import Any
+from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -13,12 +14,14 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from artifacts import selectors as artifact_selectors
 from config.errors import DomainError, NotFound
 from config.markdown import render_json, render_markdown, render_value
-from config.ui.templatetags import STATUSES
+from config.ui.templatetags import STATUSES, duration, usd
 from dags import costs, selectors, services
 from dags.diagram import dag_diagram_svg
 from dags.events import EXECUTION_EVENTS, TOOL_COMPLETED, TOOL_PROGRESS
@@ -42,7 +45,7 @@ TAB_LABELS = {
     "details": "Details",
 }
 # The page shows the latest events; older ones stay available through the API.
-EVENT_LOG_LIMIT = 500
+EVENT_LOG_LIMIT = 200
 # Tool-progress lines kept per running step, and how many recent tool events are read for them.
 PROGRESS_PER_STEP = 3
 PROGRESS_SCAN = 400
@@ -57,9 +60,10 @@ WRITE_TOOL = "writeFile"
 
 
 # --- helpers -------------------------------------------------------------------------------------
-def execution_or_404(execution_id: str) -> DagExecution:
+def execution_or_404(execution_id: str, viewer: Any) -> DagExecution:
+    """The execution if `viewer` may see it; a 404 page for a missing one or someone else's."""
     try:
-        return selectors.execution_get(execution_id=execution_id, with_title=True)
+        return selectors.execution_get(execution_id=execution_id, viewer=viewer, with_title=True)
     except NotFound as error:
         raise Http404(error.message) from None
 
@@ -69,12 +73,24 @@ def execution_title(execution: DagExecution) -> str:
     return title or f"Execution {execution.id}"
 
 
+# What the page shows of every step; results, parameters and usage are read only where shown
+# (the step dialog, the artifacts list, the costs), so a 1,000-step page stays light.
+STEP_LIST_FIELDS = (
+    "id",
+    "execution_id",
+    "task_id",
+    "description",
+    "status",
+    "action_type",
+    "tool_or_prompt_name",
+    "dependencies",
+    "duration_ms",
+    "error",
+)
+
+
 def _sub_steps(execution: DagExecution) -> list[SubStep]:
-    return list(
-        selectors.execution_sub_steps(execution=execution).defer(
-            "generation_stats", "dispatched_at", "lease_expires_at", "queue_task_id", "dependants"
-        )
-    )
+    return list(selectors.execution_sub_steps(execution=execution).only(*STEP_LIST_FIELDS))
 
 
 def _plan_steps(steps: list[SubStep]) -> list[SubStep]:
@@ -101,20 +117,23 @@ def _recent_progress(execution: DagExecution, steps: list[SubStep]) -> dict[str,
     return dict(lines)
 
 
-def _artifact_rows(steps: list[SubStep]) -> list[dict[str, Any]]:
+def _artifact_rows(execution: DagExecution) -> list[dict[str, Any]]:
     """Files the execution's completed writeFile steps wrote, newest write per file."""
     rows: dict[str, dict[str, Any]] = {}
-    for step in steps:
-        if step.tool_or_prompt_name != WRITE_TOOL or step.status != SubStep.Status.COMPLETED:
-            continue
-        result = parse_result(step.result)
+    written = (
+        selectors.execution_sub_steps(execution=execution)
+        .filter(tool_or_prompt_name=WRITE_TOOL, status=SubStep.Status.COMPLETED)
+        .values_list("task_id", "result", "completed_at")
+    )
+    for task_id, stored, completed_at in written:
+        result = parse_result(stored)
         path = result.get("path") if isinstance(result, dict) else None
         if isinstance(path, str) and path:
             rows[path] = {
                 "path": path,
-                "task_id": step.task_id,
+                "task_id": task_id,
                 "size": result.get("size"),
-                "written_at": step.completed_at,
+                "written_at": completed_at,
             }
     return sorted(rows.values(), key=lambda row: row["path"])
 
@@ -125,11 +144,18 @@ def _events(execution: DagExecution, event_type: str) -> tuple[list[dict[str, An
     if event_type:
         rows = rows.filter(type__startswith=f"{event_type}.")
     total = rows.count()
-    latest = list(rows.order_by("-seq").only("seq", "type", "payload")[:EVENT_LOG_LIMIT])
+    latest = list(
+        rows.order_by("-seq").only("seq", "type", "payload", "created_at")[:EVENT_LOG_LIMIT]
+    )
     latest.reverse()
     return (
         [
-            {"seq": row.seq, "type": row.type, "data": EXECUTION_EVENTS.wire(row.type, row.payload)}
+            {
+                "seq": row.seq,
+                "type": row.type,
+                "at": row.created_at,
+                "data": EXECUTION_EVENTS.wire(row.type, row.payload),
+            }
             for row in latest
         ],
         total,
@@ -144,28 +170,103 @@ def _live_context(execution: DagExecution, steps: list[SubStep]) -> dict[str, An
     done = sum(1 for step in plan if step.status == SubStep.Status.COMPLETED)
     failed = sum(1 for step in plan if step.status == SubStep.Status.FAILED)
     total = execution.total_tasks or len(plan)
+    execution_costs = costs.execution_costs(execution=execution)
+    items = [
+        {
+            "row": step,
+            "progress": progress.get(step.task_id, []),
+            "dependencies": real_dependencies(step.dependencies or []),
+        }
+        for step in [*plan, *([synthesis] if synthesis else [])]
+    ]
     return {
         "execution": execution,
         "dag": execution.dag,
         "title": execution_title(execution),
-        "steps": [
-            {
-                "row": step,
-                "progress": progress.get(step.task_id, []),
-                "dependencies": real_dependencies(step.dependencies or []),
-            }
-            for step in [*plan, *([synthesis] if synthesis else [])]
-        ],
+        "steps_html": steps_list_html(items),
         "done": done,
         "failed": failed,
         "total": total,
         "percent": round(100 * done / total) if total else 0,
         "result_html": render_markdown(execution.final_result),
-        "costs": costs.execution_costs(execution=execution),
-        "artifacts": _artifact_rows(steps),
+        "costs": execution_costs,
+        "cost_rows_html": cost_rows_html(execution_costs["execution"]["subSteps"]),
+        "artifacts": _artifact_rows(execution),
         "resumable": execution.status in execution_services.RESUMABLE,
         "cancellable": execution.status in execution_services.CANCELLABLE,
     }
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def steps_list_html(items: list[dict[str, Any]]) -> SafeString:
+    """The step timeline's items (see templates/executions/_steps.html).
+
+    Written in Python rather than as a template loop: a 1,000-step execution would spend most
+    of its page time in the template engine's per-variable lookups."""
+    parts: list[str] = []
+    for item in items:
+        step: SubStep = item["row"]
+        status = escape(step.status)
+        icon, label = STATUSES.get(step.status, ("•", step.status.capitalize()))
+        task_id = escape(step.task_id)
+        synthesis = step.task_id == SYNTHESIS_TASK_ID
+        description = step.description or ("Final report" if synthesis else "")
+        deps = item["dependencies"]
+        progress = item["progress"]
+        parts.append(
+            f'<li class="step" data-step="{task_id}" data-status="{status}">'
+            f'<span class="step-icon status-{status}" data-step-icon aria-hidden="true">'
+            f"{escape(icon)}</span>"
+            '<div class="step-body"><div class="step-line">'
+            f'<a class="step-link" href="?step={escape(quote(step.task_id, safe=""))}" '
+            f'data-step-link="{task_id}"><span class="mono">'
+            f"{'Synthesis' if synthesis else task_id}</span> "
+            f"{escape(_short(description, 160))}</a>"
+            f'<span class="badge status-{status}" data-step-badge data-status="{status}">'
+            f'<span class="icon" aria-hidden="true">{escape(icon)}</span>{escape(label)}</span>'
+            '</div><div class="step-meta muted">'
+            f"<span>{escape(step.tool_or_prompt_name)}</span>"
+            + (f"<span>after {escape(', '.join(deps))}</span>" if deps else "")
+            + "<span data-step-duration>"
+            + (escape(duration(step.duration_ms)) if step.duration_ms is not None else "")
+            + "</span></div>"
+            + '<ul class="tool-progress" data-step-progress'
+            + ("" if progress else " hidden")
+            + ">"
+            + "".join(f"<li>{escape(line)}</li>" for line in progress)
+            + "</ul>"
+            + '<p class="step-error" data-step-error'
+            + ("" if step.error else " hidden")
+            + ">"
+            + escape(_short(step.error or "", 300))
+            + "</p></div></li>"
+        )
+    if not parts:
+        parts.append('<li class="muted">This execution has no steps.</li>')
+    return mark_safe("".join(parts))  # every interpolated value above is escaped
+
+
+def cost_rows_html(rows: list[dict[str, Any]]) -> SafeString:
+    """The per-step rows of the costs table (Python for the same reason as the step list)."""
+
+    def tokens(usage: Any, key: str) -> str:
+        value = usage.get(key) if isinstance(usage, dict) else None
+        return escape(value) if value is not None else "—"
+
+    return mark_safe(
+        "".join(
+            f'<tr><td class="mono">{escape(row["taskId"])}</td>'
+            f"<td>{escape(row['toolOrPromptName'])}</td>"
+            f'<td class="right">{tokens(row["usage"], "promptTokens")}</td>'
+            f'<td class="right">{tokens(row["usage"], "completionTokens")}</td>'
+            f'<td class="right">{tokens(row["usage"], "totalTokens")}</td>'
+            f'<td class="right">{escape(usd(row["costUsd"]))}</td></tr>'
+            for row in rows
+        )
+    )
 
 
 # --- list ----------------------------------------------------------------------------------------
@@ -180,7 +281,9 @@ def execution_list_page(request: HttpRequest) -> HttpResponse:
     if status not in DagExecution.Status.values:
         status = ""
     text = query.get("q", "")[:200]
-    executions = selectors.execution_search(text=text, status=status, sort=sort)
+    executions = selectors.execution_search(
+        viewer=request.user, text=text, status=status, sort=sort
+    )
     page = Paginator(executions, PAGE_SIZE).get_page(query.get("page"))
     context = {
         "page_obj": page,
@@ -199,7 +302,7 @@ def execution_list_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def execution_detail_page(request: HttpRequest, execution_id: str) -> HttpResponse:
-    execution = execution_or_404(execution_id)
+    execution = execution_or_404(execution_id, request.user)
     steps = _sub_steps(execution)
     tab = request.GET.get("tab", "progress")
     if tab not in TABS:
@@ -239,7 +342,7 @@ def execution_detail_page(request: HttpRequest, execution_id: str) -> HttpRespon
 def execution_live_partial(request: HttpRequest, execution_id: str) -> HttpResponse:
     """The parts of the page that change while it runs: for the polling fallback and for
     refreshing results, costs and actions when the execution finishes."""
-    execution = execution_or_404(execution_id)
+    execution = execution_or_404(execution_id, request.user)
     context = _live_context(execution, _sub_steps(execution))
     return render(request, "executions/_live.html", context)
 
@@ -250,22 +353,31 @@ def _step_context(
 ) -> dict[str, Any] | None:
     if not task_id:
         return None
-    step = next((row for row in steps if row.task_id == task_id), None)
+    step = selectors.execution_sub_steps(execution=execution).filter(task_id=task_id).first()
     if step is None:
         return {"missing": task_id, "row": None}
     by_key = {reference_key(row.task_id): row for row in steps}
+    dependency_ids = real_dependencies(step.dependencies or [])
     dependencies = []
-    results: dict[str, Any] = {}
-    for dep in real_dependencies(step.dependencies or []):
+    for dep in dependency_ids:
         row = by_key.get(reference_key(dep))
         dependencies.append({"id": dep, "status": row.status if row else None})
-        if row is not None and row.status == SubStep.Status.COMPLETED:
-            results[reference_key(row.task_id)] = parse_result(row.result)
+    completed = [
+        row.task_id
+        for dep in dependency_ids
+        if (row := by_key.get(reference_key(dep))) and row.status == SubStep.Status.COMPLETED
+    ]
+    results: dict[str, Any] = {
+        reference_key(dep_id): parse_result(stored)
+        for dep_id, stored in selectors.execution_sub_steps(execution=execution)
+        .filter(task_id__in=completed)
+        .values_list("task_id", "result")
+    }
     if step.action_type == SubStep.ActionType.TOOL and step.tool_or_prompt_name != "inference":
         inputs: Any = resolve_tool_params(
             tool_name=step.tool_or_prompt_name,
             params=step.tool_or_prompt_params,
-            dependency_ids=real_dependencies(step.dependencies or []),
+            dependency_ids=dependency_ids,
             results=results,
         )
         inputs_html = render_json(inputs)
@@ -301,7 +413,7 @@ def _clip(value: Any) -> Any:
 @login_required
 def execution_step_partial(request: HttpRequest, execution_id: str, task_id: str) -> HttpResponse:
     """The step dialog's content (the page itself renders it for `?step=<task id>`)."""
-    execution = execution_or_404(execution_id)
+    execution = execution_or_404(execution_id, request.user)
     step = _step_context(execution, _sub_steps(execution), task_id)
     if step is None or step["missing"]:
         raise Http404(f"Step '{task_id}' not found in this execution")
@@ -316,8 +428,8 @@ def execution_artifact_page(request: HttpRequest, execution_id: str, name: str) 
 
     Only files the execution's own steps wrote are served here, through the artifacts app's
     path checks."""
-    execution = execution_or_404(execution_id)
-    written = {row["path"]: row for row in _artifact_rows(_sub_steps(execution))}
+    execution = execution_or_404(execution_id, request.user)
+    written = {row["path"]: row for row in _artifact_rows(execution)}
     if name not in written:
         raise Http404("This execution wrote no such file")
     try:
@@ -366,7 +478,7 @@ def _detail(execution_id: str) -> HttpResponse:
 @require_POST
 @login_required
 def execution_resume_action(request: HttpRequest, execution_id: str) -> HttpResponse:
-    execution = execution_or_404(execution_id)
+    execution = execution_or_404(execution_id, request.user)
     try:
         execution_services.execution_resume(execution_id=execution.id)
     except DomainError as error:
@@ -381,7 +493,7 @@ def execution_resume_action(request: HttpRequest, execution_id: str) -> HttpResp
 @require_POST
 @login_required
 def execution_cancel_action(request: HttpRequest, execution_id: str) -> HttpResponse:
-    execution = execution_or_404(execution_id)
+    execution = execution_or_404(execution_id, request.user)
     try:
         execution_services.execution_cancel(execution_id=execution.id)
     except DomainError as error:
@@ -394,18 +506,23 @@ def execution_cancel_action(request: HttpRequest, execution_id: str) -> HttpResp
 @require_POST
 @login_required
 def execution_rerun_action(request: HttpRequest, execution_id: str) -> HttpResponse:
-    execution = execution_or_404(execution_id)
-    if execution.dag is None:
+    execution = execution_or_404(execution_id, request.user)
+    if execution.dag_id is None:
         messages.error(request, "This execution has no DAG to run again.")
         return _detail(execution.id)
-    started = launch(request, execution.dag)
+    try:
+        dag = selectors.dag_get(dag_id=execution.dag_id, viewer=request.user)
+    except NotFound as error:
+        messages.error(request, error.message)
+        return _detail(execution.id)
+    started = launch(request, dag)
     return _detail(started.id if started else execution.id)
 
 
 @require_POST
 @login_required
 def execution_delete_action(request: HttpRequest, execution_id: str) -> HttpResponse:
-    execution = execution_or_404(execution_id)
+    execution = execution_or_404(execution_id, request.user)
     dag_id = execution.dag_id
     try:
         services.execution_delete(execution=execution)

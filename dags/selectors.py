@@ -165,14 +165,14 @@ EXECUTION_SORTS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 def execution_search(
     *,
-    executions: QuerySet[DagExecution] | None = None,
+    viewer: Any,
     text: str = "",
     status: str = "",
     sort: str = "-created",
 ) -> QuerySet[DagExecution]:
-    """Executions (annotated with `dag_title`) whose DAG title, request or id contains `text`,
-    in one status or all, in the chosen order. One query, however many rows."""
-    rows = executions if executions is not None else executions_with_title()
+    """Executions `viewer` may see (annotated with `dag_title`) whose DAG title, request or id
+    contains `text`, in one status or all, in the chosen order. One query, however many rows."""
+    rows = executions_with_title(viewer=viewer)
     text = text.strip()
     if text:
         rows = rows.filter(

@@ -342,3 +342,18 @@ def test_synthesis_row_is_last_and_not_counted(client_in):
     order = re.findall(r'data-step="([^"]+)"', body)
     assert order == ["001", "002", SYNTHESIS_TASK_ID]
     assert 'data-task-id="__SYNTHESIS__"' not in body  # not a node of the plan's graph
+
+
+def test_people_see_only_their_own_executions(client):
+    mine_owner = UserFactory(username="mira")
+    client.force_login(mine_owner)
+    mine = make_execution(dag=DagFactory(owner=mine_owner, dag_title="Mine"))
+    theirs = make_execution(dag=DagFactory(dag_title="Theirs"))  # the factories' default owner
+    body = client.get("/executions").content.decode()
+    assert mine.id in body and theirs.id not in body
+    assert client.get(f"/executions/{theirs.id}").status_code == 404
+    assert client.get(f"/executions/{theirs.id}/live").status_code == 404
+    assert client.get(f"/executions/{theirs.id}/steps/001").status_code == 404
+    assert client.post(f"/executions/{theirs.id}/delete").status_code == 404
+    assert DagExecution.objects.filter(pk=theirs.id).exists()
+    assert client.get(f"/executions/{mine.id}").status_code == 200

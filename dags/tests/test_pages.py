@@ -25,6 +25,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def browser_client(client):
+    # The owner of the rows the factories make (the pages show only what the viewer owns).
     client.force_login(UserFactory(username=DEFAULT_OWNER))
     return client
 

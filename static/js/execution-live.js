@@ -224,7 +224,7 @@
     var when = document.createElement("span");
     when.className = "muted";
     var stamp = data && typeof data.timestamp === "number" ? new Date(data.timestamp) : new Date();
-    when.textContent = (seq ? "#" + seq + " · " : "") + stamp.toLocaleTimeString();
+    when.textContent = (seq ? "#" + seq + " · " : "") + stamp.toLocaleTimeString([], { hour12: false });
     head.appendChild(when);
     item.appendChild(head);
     var body = document.createElement("pre");
