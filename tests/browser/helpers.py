@@ -67,6 +67,9 @@ def screenshot(page, name: str, *, full_page: bool = True) -> Path:
     """Saved under var/screenshots/ (kept by CI as artifacts)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    if full_page:
+        # From the top: a page scrolled to an anchor would show its sticky header mid-image.
+        page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(path), full_page=full_page)
     return path
 
