@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "channels",
     "axes",
+    "django_htmx",
     "agents",
     "goals",
     "runs",
@@ -63,6 +64,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: turns a locked-out login into its lockout response.
     "axes.middleware.AxesMiddleware",
@@ -85,6 +87,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # The UI's filters and tags live with the rest of the project-wide UI code.
+            "libraries": {"ui": "config.ui.templatetags"},
         },
     },
 ]
@@ -123,7 +127,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+# The browser UI's own login page (the admin and the API docs use it too).
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
 # Password logins (admin, browser UI) are rate limited by django-axes: after
 # LOGIN_FAILURE_LIMIT failures for one username from one IP address, that pair is locked out
 # (HTTP 429, even with the right password) for LOGIN_COOLOFF_MINUTES; a success resets the

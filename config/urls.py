@@ -5,6 +5,7 @@ from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import views
+from config.ui import pages
 
 api_v1 = [
     path("", include([path("", views.ApiIndexApi.as_view(), name="api-index")])),
@@ -32,7 +33,13 @@ urlpatterns = [
         name="api-docs",
     ),
     path("admin/", admin.site.urls),
-    # Everything else: the original's JSON 404 (never a redirect or an HTML page).
+    # The browser UI: pages of each app, served from the site root.
+    path("login", pages.LoginPage.as_view(), name="login"),
+    path("logout", pages.LogoutPage.as_view(), name="logout"),
+    path("", include("config.ui.urls")),
+    path("", include("dags.page_urls")),
+    path("", include("dags.execution_page_urls")),
+    # Everything else: 404, as JSON under /api/ and /health (the original's body), else a page.
     re_path(r"^(?!static/).*$", views.route_not_found),
 ]
 

@@ -9,7 +9,6 @@ from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, get_resolver, resolve
 from django.utils.timezone import now
-from django.views import csrf, defaults
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -23,6 +22,7 @@ from config.access import sees_everything
 from config.api.exceptions import django_limit_body, framework_body
 from config.api.formatting import iso
 from config.api.renderers import dumps
+from config.ui.pages import error_page, page_csrf_failure
 
 
 def json_response(body: Any, status: int) -> HttpResponse:
@@ -187,6 +187,8 @@ def _route_exists(path: str) -> bool:
 # A 404 changes nothing, so it needs no CSRF token: an unknown path answers 404, not 403.
 @csrf_exempt
 def route_not_found(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    if not answers_json(request):
+        return error_page(request, 404)
     message = f"Route {request.method}:{request.path} not found"
     path = request.path_info
     if path.endswith("/") and len(path) > 1 and _route_exists(path.rstrip("/")):
@@ -197,7 +199,7 @@ def route_not_found(request: HttpRequest, *args: object, **kwargs: object) -> Ht
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if answers_json(request):
         return route_not_found(request)
-    return defaults.page_not_found(request, exception)
+    return error_page(request, 404)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
@@ -207,23 +209,23 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
             status, body = django_limit_body(exception)
             return json_response(body, status)
         return json_response(framework_body(400, "Bad request"), 400)
-    return defaults.bad_request(request, exception)
+    return error_page(request, 400)
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if answers_json(request):
         return json_response({"error": "Forbidden"}, 403)
-    return defaults.permission_denied(request, exception)
+    return error_page(request, 403)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     if answers_json(request):
         message = f"CSRF verification failed: {reason}" if reason else "CSRF verification failed"
         return json_response({"error": message}, 403)
-    return csrf.csrf_failure(request, reason)
+    return page_csrf_failure(request)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if answers_json(request):
         return json_response({"error": "Internal server error"}, 500)
-    return defaults.server_error(request)
+    return error_page(request, 500)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import F, QuerySet
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 
 from config.access import visible_to
 from config.errors import NotFound
@@ -90,3 +90,109 @@ def execution_get(*, execution_id: str, viewer: Any, with_title: bool = False) -
 
 def execution_sub_steps(*, execution: DagExecution) -> QuerySet[SubStep]:
     return SubStep.objects.filter(execution=execution).order_by("task_id")
+
+
+def execution_status_counts(*, executions: QuerySet[DagExecution]) -> dict[str, int]:
+    """How many of `executions` (a list from a selector, so already limited to what the viewer
+    may see) are in each status, every status present (zero if none); one query."""
+    rows = executions.order_by()
+    counts = dict.fromkeys(DagExecution.Status.values, 0)
+    for status, count in rows.values_list("status").annotate(count=Count("pk")):
+        counts[status] = count
+    return counts
+
+
+# Orderings the DAG list page offers: key → (label, ORM ordering).
+DAG_SORTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "-created": ("Newest first", ("-created_at", "-pk")),
+    "created": ("Oldest first", ("created_at", "pk")),
+    "-updated": ("Recently updated", ("-updated_at", "-pk")),
+    "title": ("Title A to Z", ("dag_title", "pk")),
+    "-title": ("Title Z to A", ("-dag_title", "-pk")),
+}
+# Schedule filter of the DAG list page.
+DAG_SCHEDULE_FILTERS = {
+    "scheduled": "Scheduled (active)",
+    "paused": "Scheduled (paused)",
+    "unscheduled": "Not scheduled",
+}
+NEVER_EXECUTED = "never"
+
+
+def dag_search(
+    *,
+    dags: QuerySet[Dag],
+    text: str = "",
+    schedule: str = "",
+    last_status: str = "",
+    sort: str = "-created",
+) -> QuerySet[Dag]:
+    """DAGs matching a search over title and request text, a schedule filter and the status of
+    their latest execution, each annotated with `execution_count` and `last_status`, in the
+    chosen order. `dags` comes from `dag_list`, so it holds only what the viewer may see; the
+    counts cover all of a DAG's executions, as deleting it does. One query, however many rows."""
+    rows = dags
+    text = text.strip()
+    if text:
+        rows = rows.filter(Q(dag_title__icontains=text) | Q(params__goalText__icontains=text))
+    if schedule == "scheduled":
+        rows = rows.filter(cron_schedule__isnull=False, schedule_active=True)
+    elif schedule == "paused":
+        rows = rows.filter(cron_schedule__isnull=False, schedule_active=False)
+    elif schedule == "unscheduled":
+        rows = rows.filter(cron_schedule__isnull=True)
+    latest = DagExecution.objects.filter(dag=OuterRef("pk")).order_by("-created_at", "-pk")
+    rows = rows.annotate(
+        last_status=Subquery(latest.values("status")[:1]),
+        execution_count=Subquery(
+            DagExecution.objects.filter(dag=OuterRef("pk"))
+            .order_by()
+            .values("dag")
+            .annotate(count=Count("pk"))
+            .values("count")[:1]
+        ),
+    )
+    if last_status == NEVER_EXECUTED:
+        rows = rows.filter(last_status__isnull=True)
+    elif last_status:
+        rows = rows.filter(last_status=last_status)
+    ordering = DAG_SORTS.get(sort, DAG_SORTS["-created"])[1]
+    return rows.order_by(*ordering)
+
+
+# Orderings the execution list page offers: key → (label, ORM ordering).
+EXECUTION_SORTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "-created": ("Newest first", ("-created_at", "-pk")),
+    "created": ("Oldest first", ("created_at", "pk")),
+    "-updated": ("Recently updated", ("-updated_at", "-pk")),
+    "-duration": ("Longest first", ("-duration_ms", "-created_at", "-pk")),
+    "-cost": ("Most expensive first", ("-total_cost_usd", "-created_at", "-pk")),
+    "title": ("Title A to Z", ("dag__dag_title", "-created_at", "pk")),
+}
+
+
+def execution_search(
+    *,
+    viewer: Any,
+    text: str = "",
+    status: str = "",
+    sort: str = "-created",
+) -> QuerySet[DagExecution]:
+    """Executions `viewer` may see (annotated with `dag_title`) whose DAG title, request or id
+    contains `text`, in one status or all, in the chosen order. One query, however many rows."""
+    rows = executions_with_title(viewer=viewer)
+    text = text.strip()
+    if text:
+        rows = rows.filter(
+            Q(dag__dag_title__icontains=text)
+            | Q(original_request__icontains=text)
+            | Q(pk__iexact=text)
+        )
+    if status:
+        rows = rows.filter(status=status)
+    ordering = EXECUTION_SORTS.get(sort, EXECUTION_SORTS["-created"])[1]
+    # The list shows neither the request text in full, the plan context nor results: leave the
+    # large columns out of the query.
+    return rows.defer(
+        "plan_context", "final_result", "synthesis_result", "total_usage", "original_request"
+    ).order_by(*ordering)

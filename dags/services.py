@@ -91,3 +91,23 @@ def execution_delete(*, execution: DagExecution) -> int:
     execution.delete()
     logger.info("execution deleted id=%s sub_steps=%d", execution_id, deleted)
     return deleted
+
+
+def dag_delete_with_executions(*, dag: Dag) -> int:
+    """Delete a DAG together with its executions (their sub-steps and events go with them);
+    returns how many executions were deleted. One transaction: all or nothing."""
+    dag_id = dag.id
+    try:
+        with transaction.atomic():
+            executions = DagExecution.objects.filter(dag_id=dag_id)
+            count = executions.count()
+            # The ORM's delete collects each execution's sub-steps and events first.
+            executions.delete()
+            dag_schedule_remove(dag_id=dag_id)
+            dag.delete()
+    except ProtectedError as error:  # an execution was started meanwhile
+        raise Conflict(
+            "Cannot delete DAG: an execution started while deleting; try again", dagId=dag_id
+        ) from error
+    logger.info("dag deleted with its executions id=%s executions=%d", dag_id, count)
+    return count

@@ -106,3 +106,7 @@ def failed_schedule_count() -> int:
 
     goals = Schedule.objects.filter(error__isnull=False).count()
     return goals + Dag.objects.filter(schedule_error__isnull=False).count()
+
+
+def goal_count(*, viewer: Any) -> int:
+    return visible_to(Goal.objects.all(), viewer).count()

@@ -97,3 +97,100 @@ def wait_for_workers(count: int = 1, timeout: float = 90.0) -> None:
             return False
 
     wait_for(answering, timeout=timeout, message=f"{count} worker(s) answering")
+
+
+class WebServer:
+    """A real daphne process serving the whole site (pages, API, streams, static files) on a
+    fixed port against the test database, Redis and scripted LLM; `restart()` keeps the port,
+    so an open browser page can reconnect to it."""
+
+    def __init__(
+        self, log_path: Path, fake_llm=None, extra_env: dict[str, str] | None = None
+    ) -> None:
+        from config.embedded_redis import free_port
+
+        self.port = free_port()
+        self.log_path = log_path
+        self.fake_llm = fake_llm
+        self.extra_env = extra_env or {}
+        self.process: subprocess.Popen | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "ASYNC_AGENT_SKIP_DOTENV": "1",
+            "REDIS_URL": settings.REDIS_URL,
+            "LOG_LEVEL": "WARNING",
+            **child_database_env(),
+        }
+        if connection.vendor == "sqlite":
+            env.pop("DATABASE_URL", None)
+        if self.fake_llm is not None:
+            env.update(
+                {
+                    "OPENAI_BASE_URL": self.fake_llm.base_url,
+                    "OPENAI_API_KEY": "sk-test-fake",
+                    "LLM_PROVIDER": "openai",
+                    "LLM_MODEL": "gpt-4o-mini",
+                }
+            )
+        env.update(self.extra_env)
+        return env
+
+    def start(self, timeout: float = 60.0) -> WebServer:
+        import http.client
+
+        from config.embedded_redis import wait_for_port
+
+        daphne = Path(sys.executable).with_name("daphne")
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [str(daphne), "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
+            cwd=ROOT,
+            env=self.environment(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for_port(self.port, timeout=timeout)
+        # The first request loads the URLconf and every view module.
+        warm_up = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        warm_up.request("GET", "/health")
+        assert warm_up.getresponse().status == 200
+        warm_up.close()
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+            self.process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def kill(self) -> None:
+        """Stop at once, as a crash would (no clean shutdown of open streams)."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def restart(self) -> WebServer:
+        self.stop()
+        return self.start()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

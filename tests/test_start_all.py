@@ -166,6 +166,11 @@ def test_start_all_serves_the_api_and_stops_on_one_sigint(tmp_path):
         ).group(1)
         password = output.wait_for(r"Login\s+admin / (\S+)", process, 1).group(1)
         base = f"http://127.0.0.1:{port}"
+        # The browser UI is the first address printed, and it is served with its own assets.
+        urls = re.findall(r"^\s+[A-Z][\w ]+?\s{2,}(http://\S+)", output.text(), re.MULTILINE)
+        assert urls[0] == f"{base}/"
+        assert http_get(f"{base}/login")[0] == 200
+        assert http_get(f"{base}/static/css/app.css")[0] == 200
 
         status, body = http_get(f"{base}/health")
         assert status == 200 and b'"ok"' in body

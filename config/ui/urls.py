@@ -1,0 +1,9 @@
+from django.urls import path
+
+from config.ui import dashboard
+
+urlpatterns = [
+    path("", dashboard.dashboard_page, name="dashboard"),
+    path("dashboard/recent", dashboard.recent_executions_partial, name="dashboard-recent"),
+    path("dashboard/readiness", dashboard.readiness_partial, name="dashboard-readiness"),
+]
