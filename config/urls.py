@@ -38,7 +38,7 @@ urlpatterns = [
     path("", include("config.ui.urls")),
     path("", include("dags.page_urls")),
     path("", include("dags.execution_page_urls")),
-    # Everything else: the original's JSON 404 (never a redirect or an HTML page).
+    # Everything else: 404, as JSON under /api/ and /health (the original's body), else a page.
     re_path(r"^(?!static/).*$", views.route_not_found),
 ]
 

@@ -34,11 +34,22 @@ PAGE_SIZE = 20
 
 
 # --- shared helpers ------------------------------------------------------------------------------
-def dag_or_404(dag_id: str, viewer: Any) -> Dag:
+def dag_or_404(request: HttpRequest, dag_id: str) -> Dag:
+    """The DAG if the user may see it; a 404 page for a missing one or someone else's."""
     try:
-        return selectors.dag_get(dag_id=dag_id, viewer=viewer)
+        return selectors.dag_get(dag_id=dag_id, viewer=request.user)
     except NotFound as error:
         raise Http404(error.message) from None
+
+
+def dag_for_action(request: HttpRequest, dag_id: str) -> Dag | None:
+    """The DAG a form acts on; None (with a message) when it is gone, for example deleted in
+    another tab, so the user lands on the list instead of an error page."""
+    try:
+        return selectors.dag_get(dag_id=dag_id, viewer=request.user)
+    except NotFound:
+        messages.error(request, "That DAG no longer exists (deleted in another tab?).")
+        return None
 
 
 def execution_url(execution_id: str) -> str | None:
@@ -125,7 +136,9 @@ def dag_list_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def dag_execute(request: HttpRequest, dag_id: str) -> HttpResponse:
-    dag = dag_or_404(dag_id, request.user)
+    dag = dag_for_action(request, dag_id)
+    if dag is None:
+        return redirect("dags:list")
     execution = launch(request, dag)
     if execution is None:
         return back_to(request, reverse("dags:detail", args=[dag.id]))
@@ -136,7 +149,9 @@ def dag_execute(request: HttpRequest, dag_id: str) -> HttpResponse:
 @login_required
 def dag_schedule_toggle(request: HttpRequest, dag_id: str) -> HttpResponse:
     """Pause or resume a DAG's schedule (`active` = "1" resumes)."""
-    dag = dag_or_404(dag_id, request.user)
+    dag = dag_for_action(request, dag_id)
+    if dag is None:
+        return redirect("dags:list")
     active = request.POST.get("active") == "1"
     if active and not dag.cron_schedule:
         messages.error(request, "This DAG has no schedule to resume; set one first.")
@@ -151,7 +166,9 @@ def dag_schedule_toggle(request: HttpRequest, dag_id: str) -> HttpResponse:
 def dag_delete(request: HttpRequest, dag_id: str) -> HttpResponse:
     """POST deletes a DAG without executions. A DAG with executions gets a page that explains
     why and offers to delete them with it (`with_executions`); GET shows that page."""
-    dag = dag_or_404(dag_id, request.user)
+    dag = dag_for_action(request, dag_id)
+    if dag is None:
+        return redirect("dags:list")
     if request.method == "POST":
         try:
             if request.POST.get("with_executions") == "1":
@@ -249,7 +266,7 @@ def plan_diagram(plan: list[dict[str, Any]]) -> str:
 @require_GET
 @login_required
 def dag_detail_page(request: HttpRequest, dag_id: str) -> HttpResponse:
-    dag = dag_or_404(dag_id, request.user)
+    dag = dag_or_404(request, dag_id)
     return render(request, "dags/detail.html", detail_context(request, dag))
 
 
@@ -257,7 +274,9 @@ def dag_detail_page(request: HttpRequest, dag_id: str) -> HttpResponse:
 @login_required
 def dag_schedule_save(request: HttpRequest, dag_id: str) -> HttpResponse:
     """Set, change or remove a DAG's schedule; invalid input comes back with its errors."""
-    dag = dag_or_404(dag_id, request.user)
+    dag = dag_for_action(request, dag_id)
+    if dag is None:
+        return redirect("dags:list")
     form = ScheduleForm(request.POST)
     if not form.is_valid():
         context = detail_context(request, dag, schedule_form=form)

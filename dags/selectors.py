@@ -84,10 +84,10 @@ def execution_sub_steps(*, execution: DagExecution) -> QuerySet[SubStep]:
     return SubStep.objects.filter(execution=execution).order_by("task_id")
 
 
-def execution_status_counts(*, executions: QuerySet[DagExecution] | None = None) -> dict[str, int]:
-    """How many executions are in each status (every status present, zero if none), counted
-    over `executions` (all of them by default) in one query."""
-    rows = (executions if executions is not None else DagExecution.objects.all()).order_by()
+def execution_status_counts(*, executions: QuerySet[DagExecution]) -> dict[str, int]:
+    """How many of `executions` (a list from a selector, so already limited to what the viewer
+    may see) are in each status, every status present (zero if none); one query."""
+    rows = executions.order_by()
     counts = dict.fromkeys(DagExecution.Status.values, 0)
     for status, count in rows.values_list("status").annotate(count=Count("pk")):
         counts[status] = count
@@ -113,7 +113,7 @@ NEVER_EXECUTED = "never"
 
 def dag_search(
     *,
-    dags: QuerySet[Dag] | None = None,
+    dags: QuerySet[Dag],
     text: str = "",
     schedule: str = "",
     last_status: str = "",
@@ -121,8 +121,9 @@ def dag_search(
 ) -> QuerySet[Dag]:
     """DAGs matching a search over title and request text, a schedule filter and the status of
     their latest execution, each annotated with `execution_count` and `last_status`, in the
-    chosen order. One query, however many rows."""
-    rows = dags if dags is not None else Dag.objects.all()
+    chosen order. `dags` comes from `dag_list`, so it holds only what the viewer may see; the
+    counts cover all of a DAG's executions, as deleting it does. One query, however many rows."""
+    rows = dags
     text = text.strip()
     if text:
         rows = rows.filter(Q(dag_title__icontains=text) | Q(params__goalText__icontains=text))

@@ -25,7 +25,6 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def browser_client(client):
-    # The owner of the rows the factories make (the pages show only what the viewer owns).
     client.force_login(UserFactory(username=DEFAULT_OWNER))
     return client
 
@@ -248,7 +247,7 @@ def test_plan_and_execute_starts_an_execution(browser_client, fake_llm, settings
     execution = DagExecution.objects.get()
     assert execution.original_request == "Find battery news"
     assert response.status_code == 302
-    assert execution.id in response["Location"] or execution.dag_id in response["Location"]
+    assert response["Location"] == f"/executions/{execution.id}"
 
 
 def test_clarification_is_asked_and_the_answer_replans(browser_client, fake_llm):
@@ -402,3 +401,28 @@ def test_readiness_partial_shows_provider_and_model(browser_client, settings):
     html = browser_client.get("/dashboard/readiness").content.decode()
     assert 'data-testid="llm-provider">openai<' in html
     assert 'data-testid="llm-model" class="mono">gpt-test-model<' in html
+
+
+@pytest.mark.parametrize("action", ["execute", "schedule", "schedule/toggle", "delete"])
+def test_acting_on_a_dag_deleted_in_another_tab_lands_on_the_list(browser_client, action):
+    response = browser_client.post(f"/dags/gone-dag/{action}", {"cron": "@daily"}, follow=True)
+    assert response.redirect_chain == [("/dags", 302)]
+    assert "no longer exists" in next(str(m) for m in response.context["messages"])
+
+
+def test_pages_show_only_what_the_user_owns(browser_client):
+    mine = DagFactory(dag_title="Mine")
+    theirs = DagFactory(dag_title="Theirs", owner=UserFactory(username="bob"))
+    DagExecutionFactory(dag=theirs, status="failed")
+    html = browser_client.get("/dags").content.decode()
+    assert f'data-dag-id="{mine.id}"' in html and f'data-dag-id="{theirs.id}"' not in html
+    assert browser_client.get(f"/dags/{theirs.id}").status_code == 404
+    assert (
+        browser_client.get(f"/dags/new?from={theirs.id}").context["form"].initial.get("request", "")
+        != theirs.params["goalText"]
+    )
+    response = browser_client.post(f"/dags/{theirs.id}/delete", follow=True)
+    assert "no longer exists" in next(str(m) for m in response.context["messages"])
+    assert Dag.objects.filter(pk=theirs.id).exists()
+    context = browser_client.get("/").context
+    assert (context["dag_count"], context["execution_total"]) == (1, 0)

@@ -97,7 +97,7 @@ def worker(django_db_setup, fake_llm_server, tmp_path_factory) -> Iterator[subpr
 def ui_user(transactional_db):
     from tests.factories import DEFAULT_OWNER, UserFactory
 
-    # The owner of the rows the factories make (the pages show only what the viewer owns).
+    # The factories' default owner: rows the tests make belong to the logged-in user.
     user = UserFactory(username=DEFAULT_OWNER)
     user.set_password(PASSWORD)
     user.save()

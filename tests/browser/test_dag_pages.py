@@ -73,7 +73,7 @@ def test_plan_a_dag_answer_its_question_and_execute_it(logged_in_page, fake_llm,
     planned.get_by_role("button", name="Execute").click()
     expect(page.locator(".toast")).to_contain_text("Execution started (2 tasks)")
     execution = DagExecution.objects.get(dag=dag)
-    assert execution.id in page.url or dag.id in page.url
+    expect(page).to_have_url(re.compile(f"/executions/{execution.id}$"))
     browser_events.assert_quiet()
 
 
@@ -87,7 +87,7 @@ def test_plan_and_execute_in_one_go_lands_on_the_execution(logged_in_page, fake_
     expect(page.locator(".toast")).to_contain_text("Execution started")
     execution = DagExecution.objects.get()
     assert execution.original_request == "Brief me"
-    assert execution.id in page.url or execution.dag_id in page.url
+    expect(page).to_have_url(re.compile(f"/executions/{execution.id}$"))
 
 
 def test_enhance_is_reviewed_before_use(logged_in_page, fake_llm, browser_events):

@@ -121,3 +121,46 @@ def test_missing_pages_use_the_site_layout_and_api_paths_stay_json(logged_in_pag
     response = page.goto("/api/v1/nope")
     assert response.status == 404
     assert response.headers["content-type"].startswith("application/json")
+
+
+def test_keyboard_users_skip_to_content_and_reach_actions(logged_in_page):
+    page = logged_in_page
+    DagFactory(dag_title="Keyboard DAG")
+    page.goto("/dags")
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
+    # Tabbing from the content reaches the row's actions; Enter on Delete opens the dialog.
+    delete = page.get_by_role("button", name="Delete Keyboard DAG")
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        if delete.evaluate("element => element === document.activeElement"):
+            break
+    expect(delete).to_be_focused()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(delete).to_be_focused()
+
+
+def test_dark_theme_pages_pass_axe_and_results_print_without_chrome(logged_in_page):
+    from dags.tests.planning_helpers import good_plan
+
+    page = logged_in_page
+    dag = DagFactory(dag_title="Dark and printed", result=good_plan())
+    DagExecutionFactory(dag=dag, status="suspended")
+    page.goto("/")
+    page.get_by_role("button", name="Dark theme").click()
+    for url, name in (("/dags", "dag-list-dark"), (f"/dags/{dag.id}", "dag-detail-dark")):
+        page.goto(url)
+        expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+        assert_accessible(page, f"{url} (dark)")
+        screenshot(page, name)
+    page.emulate_media(media="print")
+    expect(page.locator(".site-header")).to_be_hidden()
+    expect(page.get_by_role("heading", name="Dark and printed")).to_be_visible()
+    screenshot(page, "dag-detail-print")
