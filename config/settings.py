@@ -12,6 +12,7 @@ from pathlib import Path
 import environ
 
 from config.broker import transport_for
+from config.embedded_redis import default_redis_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -136,7 +137,8 @@ WHITENOISE_USE_FINDERS = True
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # --- Redis, cache, channels ---------------------------------------------------------------------
-REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# Without REDIS_URL, the embedded Redis that `start_all` runs, on the port it recorded in var/.
+REDIS_URL = env.str("REDIS_URL", default=default_redis_url(VAR_DIR))
 CACHES = {
     "default": {
         "BACKEND": "config.cache.SharedRedisCache",
