@@ -220,7 +220,16 @@ if DEBUG:
     # The original web app's dev servers.
     CORS_ALLOWED_ORIGINS += ["http://localhost:5173", "http://localhost:5174"]
 CORS_ALLOW_CREDENTIALS = True
-CORS_EXPOSE_HEADERS = ["Content-Type", "Cache-Control", "Retry-After"]
+CORS_EXPOSE_HEADERS = [
+    "Content-Type",
+    "Cache-Control",
+    "Retry-After",
+    # the run list's paging (its body is a bare array)
+    "X-Total-Count",
+    "X-Limit",
+    "X-Offset",
+    "Link",
+]
 
 # --- REST framework -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
