@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -95,3 +96,68 @@ def agent_delete(*, agent: Agent) -> None:
     if agent.active:
         raise InvalidInput("Cannot delete active agent. Activate another version first.")
     agent.delete()
+
+
+# --- export and import ----------------------------------------------------------------------------
+EXPORT_FIELDS = ("name", "version", "prompt_template", "provider", "model", "active", "metadata")
+
+
+def agent_export_record(agent: Agent) -> dict[str, Any]:
+    """An agent as a JSON-safe record (no ids or timestamps: those belong to each database)."""
+    return {
+        "name": agent.name,
+        "version": agent.version,
+        "promptTemplate": agent.prompt_template,
+        "provider": agent.provider,
+        "model": agent.model,
+        "active": agent.active,
+        "metadata": agent.metadata if agent.metadata is not None else {},
+    }
+
+
+def _same_content(agent: Agent, record: dict[str, Any]) -> bool:
+    mine = agent_export_record(agent)
+    return all(
+        mine[key] == record.get(key, default)
+        for key, default in (
+            ("promptTemplate", None),
+            ("provider", None),
+            ("model", None),
+            ("metadata", {}),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class AgentImportOutcome:
+    name: str
+    version: str
+    action: str  # created | unchanged | conflict
+
+
+def agent_import(*, record: dict[str, Any]) -> AgentImportOutcome:
+    """Create the agent version a record describes, unless it exists.
+
+    An existing (name, version) with the same content is left as it is; one with different
+    content is a conflict and is never overwritten (versions are immutable by convention: make a
+    new version instead). A record marked active becomes the active version only when its name
+    has no active version yet, so an import never switches what is running.
+    """
+    name, version = record["name"], record["version"]
+    existing = Agent.objects.filter(name=name, version=version).first()
+    if existing is not None:
+        action = "unchanged" if _same_content(existing, record) else "conflict"
+        return AgentImportOutcome(name, version, action)
+    wants_active = (
+        bool(record.get("active")) and not Agent.objects.filter(name=name, active=True).exists()
+    )
+    agent_create(
+        name=name,
+        version=version,
+        prompt_template=record["promptTemplate"],
+        provider=record.get("provider"),
+        model=record.get("model"),
+        metadata=record.get("metadata") or {},
+        active=wants_active,
+    )
+    return AgentImportOutcome(name, version, "created")

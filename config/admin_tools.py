@@ -6,14 +6,19 @@ import json
 from typing import Any
 
 from django import forms
-from django.contrib.admin.utils import quote
+from django.contrib import messages
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.urls import reverse
+from django.http import Http404, HttpRequest, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
 from config.access import OWNER_FIELD, visible_to
+from config.errors import DomainError
 from goals.cron import CronError, describe_cron, normalize_cron, validate_timezone
 
 
@@ -44,6 +49,34 @@ def pretty_json(value: Any) -> SafeString | str:
     return format_html(
         '<pre style="white-space: pre-wrap; max-height: 32em; overflow: auto; margin: 0;">{}</pre>',
         text,
+    )
+
+
+STATUS_COLOURS = {
+    "completed": "#1e7e34",
+    "success": "#1e7e34",
+    "active": "#1e7e34",
+    "running": "#b8860b",
+    "pending": "#6c757d",
+    "waiting": "#17a2b8",
+    "partial": "#d9822b",
+    "suspended": "#d9822b",
+    "paused": "#6c757d",
+    "failed": "#c82333",
+    "cancelled": "#6f42c1",
+}
+
+
+def status_badge(status: str | None) -> SafeString | str:
+    """A status as a coloured badge that still reads as text (colour is never the only cue)."""
+    if not status:
+        return "-"
+    colour = STATUS_COLOURS.get(status, "#495057")
+    return format_html(
+        '<span style="background: {}; color: #fff; border-radius: 9px; padding: 1px 8px; '
+        'font-size: 11px; white-space: nowrap;">{}</span>',
+        colour,
+        status,
     )
 
 
@@ -160,3 +193,67 @@ def _flat(fields: Any) -> list[str]:
     for entry in fields:
         names.extend(entry if isinstance(entry, list | tuple) else [entry])
     return names
+
+
+class ObjectButtonsMixin:
+    """POST buttons on a change page (beside History) that run one service on the object.
+
+    A subclass lists `object_buttons` as (name, label) pairs and defines `press_<name>(request,
+    obj) -> str` (the success message; a DomainError becomes an error message) and may narrow
+    `buttons_for(obj)`. Pressing needs the model's change permission (the admin may still show
+    the page read-only); the form carries Django's CSRF token.
+    """
+
+    change_form_template = "admin/object_buttons_change_form.html"
+    object_buttons: tuple[tuple[str, str], ...] = ()
+
+    def buttons_for(self, obj: models.Model) -> list[str]:
+        return [name for name, _label in self.object_buttons]
+
+    def may_press(self, request: HttpRequest, obj: models.Model) -> bool:
+        opts = self.model._meta
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+    def _button_url_name(self) -> str:
+        return f"{self.model._meta.app_label}_{self.model._meta.model_name}_button"
+
+    def get_urls(self):
+        custom = [
+            path(
+                "<path:object_id>/press/<slug:button>/",
+                self.admin_site.admin_view(self.object_button_view),
+                name=self._button_url_name(),
+            )
+        ]
+        return custom + super().get_urls()
+
+    def object_button_view(self, request: HttpRequest, object_id: str, button: str):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None or button not in dict(self.object_buttons):
+            raise Http404("No such object or button")
+        if not (self.has_view_permission(request, obj) and self.may_press(request, obj)):
+            raise PermissionDenied
+        try:
+            text = getattr(self, f"press_{button}")(request, obj)
+        except DomainError as error:
+            self.message_user(request, error.message, messages.ERROR)
+        else:
+            self.message_user(request, text, messages.SUCCESS)
+        return redirect(admin_url(self.model, "change", obj.pk))
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and self.may_press(request, obj):
+            labels = dict(self.object_buttons)
+            context["object_buttons"] = [
+                {
+                    "label": labels[name],
+                    "url": reverse(
+                        f"{self.admin_site.name}:{self._button_url_name()}",
+                        args=[quote(obj.pk), name],
+                    ),
+                }
+                for name in self.buttons_for(obj)
+            ]
+        return super().render_change_form(request, context, add, change, form_url, obj)

@@ -31,6 +31,56 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+DEFAULT_PORT = 6379
+
+
+def port_file(var_dir: Path) -> Path:
+    """Where the embedded Redis's port is kept between starts."""
+    return var_dir / "redis" / "port"
+
+
+def recorded_port(var_dir: Path) -> int | None:
+    """The port the last embedded Redis used, or None when none was recorded (or it is junk)."""
+    try:
+        port = int(port_file(var_dir).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return port if 0 < port < 65536 else None
+
+
+def record_port(var_dir: Path, port: int) -> None:
+    path = port_file(var_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{port}\n")
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def embedded_port_choose(var_dir: Path) -> tuple[int, int | None]:
+    """The port for this start's embedded Redis, recorded for later commands.
+
+    The recorded port is reused while it is free, so `manage.py` commands run later (which read
+    the record, see settings) keep finding the same server; otherwise 6379, otherwise any free
+    port. Returns (port, the port that was wanted but taken, or None).
+    """
+    wanted = recorded_port(var_dir) or DEFAULT_PORT
+    port = wanted if port_is_free(wanted) else free_port()
+    record_port(var_dir, port)
+    return port, (None if port == wanted else wanted)
+
+
+def default_redis_url(var_dir: Path) -> str:
+    """REDIS_URL when the environment sets none: the embedded Redis's recorded port."""
+    return f"redis://127.0.0.1:{recorded_port(var_dir) or DEFAULT_PORT}/0"
+
+
 def wait_for_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -13,6 +13,7 @@ from pathlib import Path
 import environ
 
 from config.broker import transport_for
+from config.embedded_redis import default_redis_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -162,7 +163,8 @@ WHITENOISE_USE_FINDERS = True
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # --- Redis, cache, channels ---------------------------------------------------------------------
-REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# Without REDIS_URL, the embedded Redis that `start_all` runs, on the port it recorded in var/.
+REDIS_URL = env.str("REDIS_URL", default=default_redis_url(VAR_DIR))
 CACHES = {
     "default": {
         "BACKEND": "config.cache.SharedRedisCache",
@@ -266,7 +268,16 @@ if DEBUG:
     # The original web app's dev servers.
     CORS_ALLOWED_ORIGINS += ["http://localhost:5173", "http://localhost:5174"]
 CORS_ALLOW_CREDENTIALS = True
-CORS_EXPOSE_HEADERS = ["Content-Type", "Cache-Control", "Retry-After"]
+CORS_EXPOSE_HEADERS = [
+    "Content-Type",
+    "Cache-Control",
+    "Retry-After",
+    # the run list's paging (its body is a bare array)
+    "X-Total-Count",
+    "X-Limit",
+    "X-Offset",
+    "Link",
+]
 
 # --- REST framework -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -307,7 +318,8 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["config.api.permissions.ApiAccess"],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -317,6 +329,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.api.schema.add_streaming_endpoints",
         "config.api.schema.add_error_responses",
+        "config.api.schema.add_request_examples",
     ],
     # Bodies are JSON (and multipart for /task). text/plain is parsed only for the original's
     # clients, into a string that no endpoint accepts, so it is not offered as a body format.

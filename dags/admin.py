@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from config.admin_tools import (
     JSON_FIELD_OVERRIDES,
     CascadeDeleteMixin,
+    ObjectButtonsMixin,
     OwnedAdminMixin,
     ReadOnlyAdminMixin,
     admin_link,
@@ -25,8 +26,11 @@ from config.admin_tools import (
     cron_description,
     pretty_json,
     shorten,
+    status_badge,
 )
-from config.errors import DomainError
+from config.display import human_duration, usd
+from config.errors import DomainError, InvalidInput
+from dags import selectors
 from dags.execution import services as execution_services
 from dags.models import Dag, DagExecution, ExecutionEvent, SubStep
 from dags.plan import PlanError
@@ -73,7 +77,21 @@ class DagForm(forms.ModelForm):
 
 
 @admin.register(Dag)
-class DagAdmin(OwnedAdminMixin, CascadeDeleteMixin, admin.ModelAdmin):
+class DagAdmin(ObjectButtonsMixin, OwnedAdminMixin, CascadeDeleteMixin, admin.ModelAdmin):
+    object_buttons = (("execute", "Execute now"),)
+
+    def press_execute(self, request: HttpRequest, dag: Dag) -> str:
+        dag = selectors.dag_get(dag_id=dag.pk, viewer=request.user)
+        try:
+            execution = execution_services.execution_launch(dag=dag, owner=request.user)
+        except PlanError as error:
+            raise InvalidInput(f"DAG {dag.id}: the plan cannot run: {error}") from None
+        except execution_services.ClarificationNeeded as clarification:
+            raise InvalidInput(
+                f"DAG {dag.id}: the plan asks a question first: {clarification}"
+            ) from None
+        return f"Execution {execution.id} of DAG {dag.id} started."
+
     form = DagForm
     list_display = (
         "id",
@@ -141,16 +159,16 @@ class DagAdmin(OwnedAdminMixin, CascadeDeleteMixin, admin.ModelAdmin):
                 execution = execution_services.execution_launch(dag=dag, owner=request.user)
             except PlanError as error:
                 self.message_user(
-                    request, f"{dag.id}: the plan cannot run: {error}", messages.ERROR
+                    request, f"DAG {dag.id}: the plan cannot run: {error}", messages.ERROR
                 )
             except execution_services.ClarificationNeeded as clarification:
                 self.message_user(
                     request,
-                    f"{dag.id}: the plan asks a question first: {clarification}",
+                    f"DAG {dag.id}: the plan asks a question first: {clarification}",
                     messages.WARNING,
                 )
             else:
-                self.message_user(request, f"{dag.id}: execution {execution.id} started.")
+                self.message_user(request, f"DAG {dag.id}: execution {execution.id} started.")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Dag]:
         return super().get_queryset(request).annotate(executions_total=Count("executions"))
@@ -220,13 +238,37 @@ class SubStepInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(DagExecution)
-class DagExecutionAdmin(OwnedAdminMixin, CascadeDeleteMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class DagExecutionAdmin(
+    ObjectButtonsMixin, OwnedAdminMixin, CascadeDeleteMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
+    object_buttons = (("resume", "Resume"), ("cancel", "Cancel"))
+
+    def buttons_for(self, execution: DagExecution) -> list[str]:
+        shown = []
+        if execution.status in execution_services.RESUMABLE:
+            shown.append("resume")
+        if execution.status in execution_services.CANCELLABLE:
+            shown.append("cancel")
+        return shown
+
+    def press_resume(self, request: HttpRequest, execution: DagExecution) -> str:
+        execution = selectors.execution_get(execution_id=execution.pk, viewer=request.user)
+        execution = execution_services.execution_resume(execution_id=execution.id)
+        return f"Execution {execution.id} resumed (retry {execution.retry_count})."
+
+    def press_cancel(self, request: HttpRequest, execution: DagExecution) -> str:
+        execution = selectors.execution_get(execution_id=execution.pk, viewer=request.user)
+        execution_services.execution_cancel(
+            execution_id=execution.id, reason=f"Cancelled in the admin by {request.user}"
+        )
+        return f"Execution {execution.id} cancelled."
+
     list_display = (
         "id",
         "dag_link",
-        "status",
+        "status_badge",
         "progress",
-        "total_cost_usd",
+        "cost",
         "started_at",
         "duration",
         "updated_at",
@@ -283,15 +325,16 @@ class DagExecutionAdmin(OwnedAdminMixin, CascadeDeleteMixin, ReadOnlyAdminMixin,
     )
     inlines = (SubStepInline,)
 
-    @admin.display(description="DAG", ordering="dag__dag_title")
     def _each(self, request: HttpRequest, queryset, service, done: str) -> None:
         for execution in queryset:
             try:
                 service(execution_id=execution.id)
             except DomainError as error:
-                self.message_user(request, f"{execution.id}: {error.message}", messages.ERROR)
+                self.message_user(
+                    request, f"Execution {execution.id}: {error.message}", messages.ERROR
+                )
             else:
-                self.message_user(request, f"{execution.id}: {done}.")
+                self.message_user(request, f"Execution {execution.id} {done}.")
 
     @admin.action(description="Resume the selected executions (unfinished tasks only)")
     def resume_selected(self, request: HttpRequest, queryset: QuerySet[DagExecution]) -> None:
@@ -301,6 +344,7 @@ class DagExecutionAdmin(OwnedAdminMixin, CascadeDeleteMixin, ReadOnlyAdminMixin,
     def cancel_selected(self, request: HttpRequest, queryset: QuerySet[DagExecution]) -> None:
         self._each(request, queryset, execution_services.execution_cancel, "cancelled")
 
+    @admin.display(description="DAG", ordering="dag__dag_title")
     def dag_link(self, execution: DagExecution):
         if execution.dag is None:
             return "-"
@@ -315,9 +359,15 @@ class DagExecutionAdmin(OwnedAdminMixin, CascadeDeleteMixin, ReadOnlyAdminMixin,
 
     @admin.display(description="duration", ordering="duration_ms")
     def duration(self, execution: DagExecution) -> str:
-        if execution.duration_ms is None:
-            return "-"
-        return f"{execution.duration_ms / 1000:.1f} s"
+        return human_duration(execution.duration_ms)
+
+    @admin.display(description="cost", ordering="total_cost_usd")
+    def cost(self, execution: DagExecution) -> str:
+        return usd(execution.total_cost_usd)
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, execution: DagExecution):
+        return status_badge(execution.status)
 
     @admin.display(description="events")
     def events_link(self, execution: DagExecution):

@@ -154,20 +154,42 @@ def _bucket(moment: datetime, group_by: str) -> str:
     return day.isoformat()
 
 
+BY_TIME = ("day", "week", "month")
+BY_DAG = ("agent", "model")
+
+
+def _dag_key(agent_name: str | None, params: Any, group_by: str) -> str:
+    """A DAG's planner agent, or the model its request named ("default" when none)."""
+    if group_by == "agent":
+        return agent_name or "(unknown)"
+    model = params.get("model") if isinstance(params, dict) else None
+    return model or "default"
+
+
 def cost_summary(*, start: datetime, end: datetime, group_by: str, viewer: Any) -> dict[str, Any]:
-    """Planning costs of the DAGs and execution costs of the executions `viewer` may see."""
+    """Planning costs of the DAGs and execution costs of the executions `viewer` may see.
+
+    `group_by` is day, week or month (when the cost was incurred), or agent or model (the DAG's
+    planner agent or requested model; an execution counts for its DAG's)."""
     planning: dict[str, Decimal] = defaultdict(lambda: ZERO)
     execution: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    dags = visible_to(Dag.objects.all(), viewer)
-    for created_at, cost in dags.filter(
+    by_time = group_by not in BY_DAG
+    dags = visible_to(Dag.objects.all(), viewer).filter(
         created_at__gte=start, created_at__lte=end, planning_total_cost_usd__isnull=False
-    ).values_list("created_at", "planning_total_cost_usd"):
-        planning[_bucket(created_at, group_by)] += cost
-    executions = visible_to(DagExecution.objects.all(), viewer)
-    for completed_at, cost in executions.filter(
+    )
+    for created_at, cost, agent_name, params in dags.values_list(
+        "created_at", "planning_total_cost_usd", "agent_name", "params"
+    ):
+        key = _bucket(created_at, group_by) if by_time else _dag_key(agent_name, params, group_by)
+        planning[key] += cost
+    executions = visible_to(DagExecution.objects.all(), viewer).filter(
         completed_at__gte=start, completed_at__lte=end, total_cost_usd__isnull=False
-    ).values_list("completed_at", "total_cost_usd"):
-        execution[_bucket(completed_at, group_by)] += cost
+    )
+    for completed_at, cost, agent_name, params in executions.values_list(
+        "completed_at", "total_cost_usd", "dag__agent_name", "dag__params"
+    ):
+        key = _bucket(completed_at, group_by) if by_time else _dag_key(agent_name, params, group_by)
+        execution[key] += cost
     keys = sorted(set(planning) | set(execution))
     summary = [
         {

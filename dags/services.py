@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import ProtectedError
+from django.db.models import ProtectedError, QuerySet
 from django.utils.timezone import now
 
+from config.access import visible_to
 from config.errors import Conflict, InvalidInput
-from dags.models import Dag, DagExecution, SubStep
+from dags.models import Dag, DagExecution, ExecutionEvent, SubStep
 from dags.plan import PlanError, parse_job, plan_issues
 from goals.schedules import dag_schedule_remove, dag_schedule_sync
 
@@ -111,3 +113,41 @@ def dag_delete_with_executions(*, dag: Dag) -> int:
         ) from error
     logger.info("dag deleted with its executions id=%s executions=%d", dag_id, count)
     return count
+
+
+SETTLED_STATUSES = (
+    DagExecution.Status.COMPLETED,
+    DagExecution.Status.FAILED,
+    DagExecution.Status.PARTIAL,
+    DagExecution.Status.SUSPENDED,
+    DagExecution.Status.CANCELLED,
+)
+
+
+def executions_prunable(*, older_than: datetime, viewer: Any) -> QuerySet[DagExecution]:
+    """Settled executions `viewer` may see whose last change is older than `older_than`
+    (pending, running and waiting ones are never pruned)."""
+    return visible_to(
+        DagExecution.objects.filter(status__in=SETTLED_STATUSES, updated_at__lt=older_than),
+        viewer,
+    ).order_by("updated_at", "pk")
+
+
+def executions_count_owned(*, execution_ids: list[str]) -> dict[str, int]:
+    """What deleting these executions takes with it."""
+    return {
+        "executions": len(execution_ids),
+        "subSteps": SubStep.objects.filter(execution_id__in=execution_ids).count(),
+        "events": ExecutionEvent.objects.filter(execution_id__in=execution_ids).count(),
+    }
+
+
+@transaction.atomic
+def executions_delete(*, execution_ids: list[str]) -> dict[str, int]:
+    """Delete executions with their sub-steps and events (one batch, one transaction)."""
+    counts = executions_count_owned(execution_ids=execution_ids)
+    ExecutionEvent.objects.filter(execution_id__in=execution_ids).delete()
+    SubStep.objects.filter(execution_id__in=execution_ids).delete()
+    DagExecution.objects.filter(pk__in=execution_ids).delete()
+    logger.info("executions pruned count=%d", counts["executions"])
+    return counts

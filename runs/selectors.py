@@ -8,8 +8,6 @@ from config.access import visible_to
 from config.errors import NotFound
 from runs.models import Output, Run, Step
 
-RUN_LIST_LIMIT = 50
-
 
 def run_list(
     *, viewer: Any, goal_id: str | None = None, status: str | None = None
@@ -19,7 +17,7 @@ def run_list(
         runs = runs.filter(goal_id=goal_id)
     if status is not None:
         runs = runs.filter(status=status)
-    return runs.order_by("-created_at")[:RUN_LIST_LIMIT]
+    return runs.order_by("-created_at", "-pk")
 
 
 def run_get(*, run_id: str, viewer: Any) -> Run:

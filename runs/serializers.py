@@ -6,11 +6,12 @@ from rest_framework import serializers
 
 from agents.serializers import UsageOut
 from config.api.formatting import iso, money
+from config.api.validation import PageQuery
 from goals.serializers import GoalOut, goal_payload
 from runs.models import Output, Run, Step
 
 
-class RunListQuery(serializers.Serializer):
+class RunListQuery(PageQuery):
     goalId = serializers.CharField(required=False, allow_blank=True)
     status = serializers.CharField(required=False, allow_blank=True)
 

@@ -25,16 +25,36 @@ class RunListApi(APIView):
         parameters=[RunListQuery],
         responses=RunWithGoalOut(many=True),
         tags=["runs"],
-        description="The 50 newest runs, optionally filtered by goal and status.",
+        description=(
+            "Runs, newest first, optionally filtered by goal and status; `limit` (1-100, default "
+            "50) and `offset` page through them. The body stays a bare array (clients of the "
+            "first version read it so); the page is described in headers: `X-Total-Count` (runs "
+            "matching the filters), `X-Limit`, `X-Offset`, and a `Link` header with "
+            '`rel="next"` while more remain.'
+        ),
     )
     def get(self, request: Request) -> Response:
         query = validated_query(RunListQuery, request.query_params)
+        limit, offset = query["limit"], query["offset"]
         runs = selectors.run_list(
             viewer=acting_user(request.user),
             goal_id=query.get("goalId"),
             status=query.get("status"),
         )
-        return Response([run_payload(run, with_goal=True) for run in runs])
+        total = runs.count()
+        response = Response(
+            [run_payload(run, with_goal=True) for run in runs[offset : offset + limit]]
+        )
+        response["X-Total-Count"] = str(total)
+        response["X-Limit"] = str(limit)
+        response["X-Offset"] = str(offset)
+        if offset + limit < total:
+            params = request.query_params.copy()
+            params["offset"] = str(offset + limit)
+            params["limit"] = str(limit)
+            next_url = request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+            response["Link"] = f'<{next_url}>; rel="next"'
+        return response
 
 
 class RunDetailApi(APIView):

@@ -364,7 +364,7 @@ def test_execute_resume_and_cancel_actions_go_through_the_execution_services(
     execution.refresh_from_db()
     assert execution.status == "running"
     assert execution.retry_count == 1
-    assert ": resumed." in response.content.decode()
+    assert f"Execution {execution.id} resumed." in response.content.decode()
 
 
 def test_admin_links_reach_objects_whose_ids_look_escaped(staff, world):

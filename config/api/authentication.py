@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.request import Request
@@ -27,3 +28,22 @@ class TokenOrBearerAuthentication(TokenAuthentication):
         except UnicodeError as error:
             raise exceptions.AuthenticationFailed("Invalid token.") from error
         return self.authenticate_credentials(key)
+
+
+class TokenOrBearerScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI schema (and so Swagger UI) describes the token: a bearer scheme, so a
+    user pastes only the key and the UI sends `Authorization: Bearer <key>`."""
+
+    target_class = TokenOrBearerAuthentication
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": (
+                "Paste only the API token (the key `./scripts/start` prints, or "
+                "`./scripts/manage drf_create_token <username>`). It is sent as "
+                "`Authorization: Bearer <key>`; `Authorization: Token <key>` works as well."
+            ),
+        }

@@ -147,4 +147,59 @@ def add_error_responses(result: dict[str, Any], generator, request, public) -> d
             for status, response in responses.items():
                 if status[0] in "45" and "content" not in response:
                     response["content"] = {"application/json": {"schema": _ERROR_REF}}
+
+
+# A runnable example body for every request, shown (and sent by "Try it out") in Swagger UI.
+# Each works unedited against a fresh system: the seeded agents, the default model. Ids in a
+# path (and dagId) must be replaced by real ones; the bodies themselves validate.
+_PLAN = {
+    "goal-text": "Explain in three short points why the sky is blue",
+    "agentName": "DecomposerV8",
+}
+REQUEST_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
+    ("post", "/api/v1/agents"): {
+        "name": "Summarizer",
+        "version": "1.0.0",
+        "promptTemplate": "Summarise the text you are given in three bullet points.",
+    },
+    ("patch", "/api/v1/agents/{agent_id}"): {
+        "promptTemplate": "Summarise the text you are given in five bullet points.",
+    },
+    ("post", "/api/v1/create-dag"): _PLAN,
+    ("post", "/api/v1/create-and-execute-dag"): _PLAN,
+    ("post", "/api/v1/dag-experiments"): {
+        **_PLAN,
+        "provider": "openai",
+        "models": ["gpt-4o-mini"],
+        "temperatures": [0.2, 0.7],
+    },
+    ("post", "/api/v1/execute-dag"): {"dagId": "<a DAG id from GET /api/v1/dags>"},
+    ("post", "/api/v1/dag-run"): {"dagId": "<a DAG id from GET /api/v1/dags>"},
+    ("patch", "/api/v1/dags/{dag_id}"): {
+        "dagTitle": "Why the sky is blue",
+        "cronSchedule": "0 8 * * 1",
+        "scheduleActive": False,
+        "timezone": "UTC",
+    },
+    ("post", "/api/v1/goals"): {
+        "objective": "Check the project's README for broken links every Monday",
+        "params": {"stepBudget": 10},
+        "schedule": {"cronExpr": "0 9 * * 1", "timezone": "UTC"},
+    },
+    ("patch", "/api/v1/goals/{goal_id}"): {"status": "paused"},
+    ("post", "/api/v1/task"): {
+        "taskName": "defaultAgent",
+        "prompt": "Name three primary colours.",
+        "params": '{"max_tokens": 200}',
+    },
+}
+
+
+def add_request_examples(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+    for (method, path), value in REQUEST_EXAMPLES.items():
+        operation = result.get("paths", {}).get(path, {}).get(method)
+        if not operation or "requestBody" not in operation:
+            continue
+        for media in operation["requestBody"]["content"].values():
+            media["examples"] = {"runnable": {"summary": "Works as it is", "value": value}}
     return result

@@ -29,13 +29,41 @@ def test_list_embeds_goal_and_filters(api):
     assert "schedules" not in body[0]["goal"]
 
 
-def test_list_is_newest_first_and_capped_at_50(api, django_assert_max_num_queries):
+def test_list_is_newest_first_and_pages_by_50(api, django_assert_max_num_queries):
     goal = GoalFactory()
     runs = [RunFactory(goal=goal) for _ in range(55)]
-    with django_assert_max_num_queries(3):
-        body = api.get("/api/v1/runs").json()
+    with django_assert_max_num_queries(4):
+        response = api.get("/api/v1/runs")
+    body = response.json()
     assert len(body) == 50
     assert body[0]["id"] == runs[-1].id
+    assert response["X-Total-Count"] == "55"
+    assert response["Link"].endswith('/api/v1/runs?offset=50&limit=50>; rel="next"')
+
+
+def test_list_pages_with_limit_and_offset_and_keeps_the_bare_array(api):
+    goal = GoalFactory()
+    runs = [RunFactory(goal=goal) for _ in range(5)]
+    newest_first = [run.id for run in reversed(runs)]
+
+    first = api.get(f"/api/v1/runs?goalId={goal.id}&limit=2")
+    second = api.get(f"/api/v1/runs?goalId={goal.id}&limit=2&offset=2")
+    last = api.get(f"/api/v1/runs?goalId={goal.id}&limit=2&offset=4")
+
+    assert [r["id"] for r in first.json()] == newest_first[:2]
+    assert [r["id"] for r in second.json()] == newest_first[2:4]
+    assert [r["id"] for r in last.json()] == newest_first[4:]
+    assert first["X-Total-Count"] == "5" and first["X-Limit"] == "2"
+    assert second["X-Offset"] == "2"
+    assert "offset=4" in second["Link"] and f"goalId={goal.id}" in second["Link"]
+    assert "Link" not in last
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=101", "offset=-1", "limit=abc"])
+def test_list_refuses_bad_paging(api, query):
+    response = api.get(f"/api/v1/runs?{query}")
+    assert response.status_code == 400
+    assert "error" in response.json()
 
 
 def test_get_run_and_404(api):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 
 from agents.seeding import agents_seed
+from config.commands import console_for
 
 _DESCRIPTIONS = {
     "created": "created (version {version}, active)",
@@ -21,7 +22,8 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options) -> None:
-        outcomes = agents_seed()
+        with console_for(self.stdout).status("Seeding the default agents…"):
+            outcomes = agents_seed()
         width = max(len(outcome.name) for outcome in outcomes)
         for outcome in outcomes:
             text = _DESCRIPTIONS[outcome.action].format(version=outcome.version)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
+from config.commands import console_for
 from dags.execution.recovery import executions_recover
 
 
@@ -15,7 +16,8 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options) -> None:
-        counts = executions_recover()
+        with console_for(self.stdout).status("Looking for stalled nodes and executions…"):
+            counts = executions_recover()
         self.stdout.write(
             f"Re-queued {counts['lapsed']} node(s) whose worker stopped and {counts['stale']} "
             f"whose message was lost; gave up on {counts['given_up']}; advanced "

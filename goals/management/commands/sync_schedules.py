@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
+from config.commands import console_for
 from goals.schedules import schedules_sync_all
 
 
@@ -14,7 +15,8 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options) -> None:
-        counts = schedules_sync_all()
+        with console_for(self.stdout).status("Rebuilding the beat rows…"):
+            counts = schedules_sync_all()
         self.stdout.write(
             self.style.SUCCESS(
                 f"Synced {counts['goalSchedules']} goal schedule(s) and "

@@ -23,7 +23,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from agents.llm.providers import UnknownProvider, canonical_provider, provider_configured
-from config.embedded_redis import free_port, start_redis
+from config.embedded_redis import embedded_port_choose, port_file, start_redis
 from ops.processes import Exit, Supervisor, child_popen_options
 from ops.services import LocalLogin, local_admin_ensure, system_prepare
 from ops.web import daphne_args, listening_socket, listening_sockets
@@ -205,17 +205,12 @@ class Command(BaseCommand):
         if configured:
             self.stdout.write(f"Using the Redis server at {_masked(configured)} (REDIS_URL).")
             return configured
-        # Prefer the port of the default REDIS_URL, so that other `manage.py` commands run on
-        # this machine (which read the same default) reach the same Redis.
-        default = urlsplit(settings.REDIS_URL)
-        port = default.port or 6379
-        if not _can_bind("127.0.0.1", port):
-            fallback = free_port()
+        port, taken = embedded_port_choose(var_dir)
+        if taken is not None:
             self.stderr.write(
-                f"Port {port} is taken (another Redis?); the embedded Redis uses port {fallback}. "
-                f"Other manage.py commands need REDIS_URL=redis://127.0.0.1:{fallback}/0."
+                f"Port {taken} is taken (another Redis?); the embedded Redis uses port {port}, "
+                f"recorded in {port_file(var_dir)} for other manage.py commands."
             )
-            port = fallback
 
         def launch() -> subprocess.Popen:
             return start_redis(var_dir / "redis", port, **child_popen_options())
@@ -225,8 +220,7 @@ class Command(BaseCommand):
         except (FileNotFoundError, TimeoutError) as error:
             raise CommandError(f"Could not start the embedded Redis: {error}") from None
         supervisor.adopt("redis", process, launch=launch)
-        database = default.path.lstrip("/") or "0"
-        return f"redis://127.0.0.1:{port}/{database}"
+        return f"redis://127.0.0.1:{port}/0"
 
     def _shutdown(self, supervisor: Supervisor, timeout: float) -> None:
         if not supervisor.children:
