@@ -147,6 +147,7 @@ def add_error_responses(result: dict[str, Any], generator, request, public) -> d
             for status, response in responses.items():
                 if status[0] in "45" and "content" not in response:
                     response["content"] = {"application/json": {"schema": _ERROR_REF}}
+    return result
 
 
 # A runnable example body for every request, shown (and sent by "Try it out") in Swagger UI.
