@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import Sum
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import now
 
@@ -164,6 +165,24 @@ def _dag_key(agent_name: str | None, params: Any, group_by: str) -> str:
         return agent_name or "(unknown)"
     model = params.get("model") if isinstance(params, dict) else None
     return model or "default"
+
+
+def cost_spent(*, viewer: Any, since: datetime, until: datetime | None = None) -> Decimal:
+    """Planning plus execution cost incurred in [since, until] by what `viewer` may see, summed
+    in the database (two aggregate queries, whatever the number of rows); counted by the same
+    dates as `cost_summary` (a DAG when planned, an execution when completed)."""
+    until = until or now()
+    planned = visible_to(Dag.objects.all(), viewer).filter(
+        created_at__gte=since, created_at__lte=until
+    )
+    executed = visible_to(DagExecution.objects.all(), viewer).filter(
+        completed_at__gte=since, completed_at__lte=until
+    )
+    total = ZERO
+    for rows, field in ((planned, "planning_total_cost_usd"), (executed, "total_cost_usd")):
+        total += rows.aggregate(total=Sum(field))["total"] or ZERO
+    # SQLite sums decimals in floating point: back to the stored precision.
+    return total.quantize(Decimal("1e-10"))
 
 
 def cost_summary(*, start: datetime, end: datetime, group_by: str, viewer: Any) -> dict[str, Any]:

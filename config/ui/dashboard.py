@@ -25,17 +25,15 @@ POLL_SECONDS = 5
 
 
 def _spend(viewer: Any) -> dict[str, Decimal]:
-    """Spend today and over the last seven days (UTC days), from the cost summary."""
+    """Spend today and over the last seven days (UTC days)."""
     moment = timezone.now()
     today = moment.astimezone(UTC).date()
-    week_start = datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=6)
-    summary = costs.cost_summary(start=week_start, end=moment, group_by="day", viewer=viewer)
-    today_key = today.isoformat()
-    spent_today = next(
-        (Decimal(row["totalCostUsd"]) for row in summary["summary"] if row["date"] == today_key),
-        Decimal(0),
-    )
-    return {"today": spent_today, "week": Decimal(summary["totals"]["totalCostUsd"])}
+    today_start = datetime(today.year, today.month, today.day, tzinfo=UTC)
+    week_start = today_start - timedelta(days=6)
+    return {
+        "today": costs.cost_spent(viewer=viewer, since=today_start, until=moment),
+        "week": costs.cost_spent(viewer=viewer, since=week_start, until=moment),
+    }
 
 
 def _recent_context(viewer: Any) -> dict[str, Any]:
