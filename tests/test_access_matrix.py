@@ -315,6 +315,8 @@ CASES: dict[tuple[str, str], Any] = {
     ("GET", "agents/resolve/<str:name>"): SharedRead("/api/v1/agents/resolve/Shared"),
     ("GET", "agents/<str:agent_id>"): SharedRead("/api/v1/agents/{agent}"),
     ("GET", "tools"): SharedRead("/api/v1/tools"),
+    # the index of the API (names of resources, no data)
+    ("GET", ""): SharedRead("/api/v1/"),
     ("POST", "agents"): SharedWrite(
         "POST", {"name": "Fresh", "version": "1.0.0", "promptTemplate": "Hi."}
     ),

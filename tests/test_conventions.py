@@ -27,7 +27,6 @@ PROTECTED_GETS = [
     "/api/v1/dags/scheduled",
     "/api/v1/dag-executions",
     "/api/v1/artifacts",
-    "/api/schema/",
 ]
 
 

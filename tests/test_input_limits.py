@@ -40,26 +40,34 @@ def assert_json_400(response, field: str) -> None:
 # --- depth, size and integer bounds on every JSON field --------------------------------------
 
 
-def test_deeply_nested_agent_metadata_is_refused_and_nothing_is_stored(api):
+@pytest.fixture
+def agent_admin_api(api, user):
+    """Agents are shared configuration: changing them needs model permissions."""
+    user.is_superuser = True
+    user.save(update_fields=["is_superuser"])
+    return api
+
+
+def test_deeply_nested_agent_metadata_is_refused_and_nothing_is_stored(agent_admin_api):
     response = post_json(
-        api,
+        agent_admin_api,
         "/api/v1/agents",
         {"name": "deep", "version": "1", "promptTemplate": "hi", "metadata": nested(300)},
     )
     assert_json_400(response, "metadata")
     assert not Agent.objects.filter(name="deep").exists()
-    assert api.get("/api/v1/agents").status_code == 200
+    assert agent_admin_api.get("/api/v1/agents").status_code == 200
 
 
-def test_agent_metadata_at_the_depth_limit_is_accepted(api):
+def test_agent_metadata_at_the_depth_limit_is_accepted(agent_admin_api):
     response = post_json(
-        api,
+        agent_admin_api,
         "/api/v1/agents",
         {"name": "ok", "version": "1", "promptTemplate": "hi", "metadata": nested(JSON_MAX_DEPTH)},
     )
     assert response.status_code == 201, response.content
     deeper = post_json(
-        api,
+        agent_admin_api,
         "/api/v1/agents",
         {
             "name": "no",
