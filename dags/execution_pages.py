@@ -433,7 +433,7 @@ def execution_artifact_page(request: HttpRequest, execution_id: str, name: str) 
     if name not in written:
         raise Http404("This execution wrote no such file")
     try:
-        content = artifact_selectors.artifact_read(name=name)
+        content = artifact_selectors.artifact_read(name=name, viewer=request.user)
     except DomainError as error:
         raise Http404(error.message) from None
     if request.GET.get("download"):
