@@ -18,6 +18,7 @@ import pytest
 from django.utils.timezone import now
 from playwright.sync_api import expect
 
+from artifacts.services import artifact_record_write
 from dags.models import DagExecution, ExecutionEvent, SubStep
 from dags.tests.planning_helpers import PLANNER_TEMPLATE, plan, reply, task
 from tests.browser.helpers import assert_accessible, screenshot
@@ -237,6 +238,13 @@ def seeded_execution(artifacts_root: Path) -> DagExecution:
         result=json.dumps({"path": "notes.md", "size": 80}),
     )
     SubStepFactory(execution=execution, task_id="__SYNTHESIS__", description="", status="completed")
+    # What the writeFile step records when it runs: the file is the execution owner's.
+    artifact_record_write(
+        path="notes.md",
+        size=(artifacts_root / "notes.md").stat().st_size,
+        owner_id=execution.owner_id,
+        execution_id=execution.id,
+    )
     return execution
 
 
