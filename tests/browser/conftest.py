@@ -47,7 +47,10 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an asyncio loop running in the main
+# thread while it is open, and tests that run later (async_to_sync in streams and the event
+# publisher) refuse to run inside a running loop.
+@pytest.fixture(scope="module")
 def browser(chromium_path):
     from playwright.sync_api import sync_playwright
 

@@ -1,0 +1,16 @@
+"""Admin for the record of side effects done (read-only: the tools write it)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from config.admin_tools import ReadOnlyAdminMixin
+from tools.models import ToolEffect
+
+
+@admin.register(ToolEffect)
+class ToolEffectAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("key", "tool", "status", "created_at", "updated_at")
+    list_filter = ("tool", "status")
+    search_fields = ("key",)
+    date_hierarchy = "created_at"
