@@ -1,4 +1,4 @@
-"""Leases of work in progress, renewed by one heartbeat thread per worker process (SPEC D18).
+"""Leases of work in progress, renewed by one heartbeat thread per worker process.
 
 A lease says a live worker is on a row (a DAG node, a goal run). If the worker dies, the lease
 lapses and a recovery sweep deals with the row. The set of ids held here is the only in-process

@@ -1,4 +1,4 @@
-"""Durable live events (SPEC D11): one way to store and publish them, one way to follow them.
+"""Durable live events: one way to store and publish them, one way to follow them.
 
 An *event store* keeps the events of one kind of subject (a DAG execution, a goal run) in the
 database with a per-subject sequence number, and publishes each event on commit to the subject's

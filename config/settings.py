@@ -145,7 +145,7 @@ AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_COOLOFF_MINUTES", default=15.0))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-# SPEC D2: the API needs a token or a session unless a trusted local set-up opts out.
+# The API needs a token or a session unless a trusted local set-up opts out.
 API_AUTH_REQUIRED = env.bool("API_AUTH_REQUIRED", default=True)
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="600/min")
 

@@ -1,4 +1,4 @@
-"""Live events of DAG executions: the one way to emit them (SPEC D11, upstream-api.md §3).
+"""Live events of DAG executions: the one way to emit them.
 
 The executor calls `emit_execution_event` at each state change, ideally inside the transaction
 that makes the change, so the event is stored (and published) only if the change commits.

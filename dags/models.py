@@ -95,7 +95,7 @@ class DagExecution(models.Model):
     # The plan's global context (request, intents, entities, synthesis plan) as it was when
     # the execution was created, so later edits of the DAG do not change a running execution.
     plan_context = models.JSONField(default=dict, blank=True)
-    # Sequence number of the last stored event (SPEC D11); bumped under a row lock.
+    # Sequence number of the last stored event; bumped under a row lock.
     last_event_seq = models.PositiveBigIntegerField(default=0)
     owner = owner_field("owned_dag_executions")
     created_at = models.DateTimeField(default=now, db_index=True)
@@ -178,7 +178,7 @@ class SubStep(models.Model):
 
 
 class ExecutionEvent(models.Model):
-    """A stored execution event (SPEC D11): replayable by sequence number after a reconnect."""
+    """A stored execution event: replayable by sequence number after a reconnect."""
 
     execution = models.ForeignKey(DagExecution, on_delete=models.CASCADE, related_name="events")
     seq = models.PositiveBigIntegerField()

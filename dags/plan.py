@@ -386,7 +386,7 @@ def _task_issues(
 def plan_issues(
     job: DecomposerJob, *, active_agents: Iterable[str] | None = None
 ) -> list[dict[str, Any]]:
-    """Everything that would keep an executable plan from running (SPEC D9).
+    """Everything that would keep an executable plan from running.
 
     The graph checks (`graph_issues`), then per task: the tool exists and its params pass its
     schema once references are allowed for; an inference names an active agent; every

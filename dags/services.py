@@ -55,7 +55,7 @@ def dag_update(*, dag: Dag, changes: dict[str, Any]) -> Dag:
         setattr(dag, field, value)
     dag.updated_at = now()
     dag.save(update_fields=[*changes, "updated_at"])
-    # Keeps the beat row in line with cron_schedule / schedule_active / timezone (SPEC D16).
+    # Keeps the beat row in line with cron_schedule / schedule_active / timezone.
     dag_schedule_sync(dag=dag)
     return dag
 

@@ -1,4 +1,4 @@
-"""The one cron grammar (SPEC D16): five fields, or an `@daily`-style macro; IANA time zones."""
+"""The one cron grammar: five fields, or an `@daily`-style macro; IANA time zones."""
 
 from __future__ import annotations
 

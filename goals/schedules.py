@@ -1,4 +1,4 @@
-"""Goal and DAG schedules as django-celery-beat rows (SPEC D16). The only writer of
+"""Goal and DAG schedules as django-celery-beat rows. The only writer of
 `PeriodicTask` / `CrontabSchedule` rows for them.
 
 Each active goal schedule and each DAG with a cron gets one `PeriodicTask` with a deterministic

@@ -77,7 +77,7 @@ def goal_create(
 
 @transaction.atomic
 def schedule_add(*, goal: Goal, cron_expr: str, timezone: str = "UTC") -> Schedule:
-    """Add a schedule to the goal and register it with beat (SPEC D16)."""
+    """Add a schedule to the goal and register it with beat."""
     require_cron(cron_expr, ["cronExpr"])
     require_timezone(timezone, ["timezone"])
     schedule = Schedule.objects.create(goal=goal, cron_expr=cron_expr.strip(), timezone=timezone)

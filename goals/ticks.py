@@ -1,5 +1,5 @@
 """What a cron tick does when beat fires it: start a goal run or a DAG execution, or record why
-it did not (SPEC D16, overlap policy "skip" as in Temporal's schedules).
+it did not (overlap policy "skip" as in Temporal's schedules).
 
 * A tick whose previous scheduled run (goal) or execution (DAG) is still pending or running
   is skipped, and the skip is stored as a `ScheduleTick` (admin: Goals > Schedule ticks).

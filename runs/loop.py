@@ -1,4 +1,4 @@
-"""The goal-run step loop: think, call tools, observe, within the step budget (SPEC §5, D15).
+"""The goal-run step loop: think, call tools, observe, within the step budget.
 
 Each step sends the agent's rendered template (objective, tools, steps remaining, bounded
 working memory, constraints, date) as the system message, then the opening message (objective

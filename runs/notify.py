@@ -1,4 +1,4 @@
-"""The goal's webhook: a signed JSON POST to `webhookUrl` when a run ends (SPEC D15).
+"""The goal's webhook: a signed JSON POST to `webhookUrl` when a run ends.
 
 Sent through `tools.webhooks.webhook_post` (the one signing and posting function: HMAC-SHA256
 of the body with WEBHOOK_SECRET in `X-AsyncAgent-Signature`, the tools' network guard, retries

@@ -1,4 +1,4 @@
-"""Run lifecycle: trigger, claim, record steps, complete or fail, recover (SPEC D15, D18).
+"""Run lifecycle: trigger, claim, record steps, complete or fail, recover.
 
 The step loop itself lives in `runs.loop`; this module owns every state change of a run so the
 API, the worker, the scheduler and the recovery sweep all go through the same transitions.

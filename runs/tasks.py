@@ -30,7 +30,7 @@ def deliver_run_webhook(run_id: str) -> None:
 
 @shared_task(name="runs.sweep_stalled_runs", ignore_result=True)
 def sweep_stalled_runs() -> dict[str, int]:
-    """Fail runs whose worker died; queue again runs whose message was lost (SPEC D18)."""
+    """Fail runs whose worker died; queue again runs whose message was lost."""
     return services.runs_recover()
 
 

@@ -1,5 +1,5 @@
 """A worker killed with SIGKILL mid-node loses nothing: another worker re-claims the node within
-15 s, finishes the execution, and every node completes exactly once (SPEC D18)."""
+15 s, finishes the execution, and every node completes exactly once."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""writeFile and readFile: text files inside the artifacts folder only (SPEC D13).
+"""writeFile and readFile: text files inside the artifacts folder only.
 
 Paths go through `tools.sandbox.resolve_artifact_path` (no absolute paths, `..`, NUL bytes or
 symlinks leading out); the final open also refuses to follow a symlink, so a link swapped in

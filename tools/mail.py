@@ -1,7 +1,7 @@
 """sendEmail: mail through Django's e-mail framework (any backend; SMTP settings from env).
 
 Attachments come from the artifacts folder (sandboxed like the file tools) or inline content;
-never from any other file or URL (SPEC D13).
+never from any other file or URL.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Outbound HTTP for tools, guarded against server-side request forgery (SPEC D13).
+"""Outbound HTTP for tools, guarded against server-side request forgery.
 
 Every hop of every request: the URL must be http(s); the host is resolved once; every address
 it resolves to must be public (not loopback, private, link-local, multicast, reserved,

@@ -1,4 +1,4 @@
-"""USD cost of a call (SPEC D14): the provider's reported cost, else a price table.
+"""USD cost of a call: the provider's reported cost, else a price table.
 
 The bundled table (`prices.json` beside this module, USD per million tokens) covers common
 OpenAI and OpenRouter models; local Ollama models cost 0. The file named by the

@@ -25,7 +25,7 @@ class LimitedJsonParser(BaseParser):
     def parse(self, stream, media_type=None, parser_context=None) -> Any:
         raw = read_capped(stream, settings.API_JSON_BODY_LIMIT)
         if not raw.strip():
-            # Action endpoints are called with a JSON content type and no body (SPEC D5).
+            # Action endpoints are called with a JSON content type and no body.
             return {}
         try:
             return orjson.loads(raw)

@@ -1,4 +1,4 @@
-"""Finding work that a dead worker or a lost message left behind (SPEC D18).
+"""Finding work that a dead worker or a lost message left behind.
 
 Run every few seconds by each worker's dispatcher (config.dispatcher), by the periodic sweep
 (beat), when a worker starts, and by `manage.py recover_executions`. Everything here is

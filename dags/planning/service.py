@@ -2,7 +2,7 @@
 
 One service for create-dag, create-and-execute-dag and each dag-experiments run. The planner
 agent's template gets the tool definitions and the current date; its reply must carry a
-DecomposerJob that passes the schema and the plan checks (SPEC D9). Up to three LLM calls;
+DecomposerJob that passes the schema and the plan checks. Up to three LLM calls;
 every retry shows the model its previous reply and exactly what was wrong with it.
 """
 
