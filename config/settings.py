@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "tools",
     "artifacts",
     "ops",
+    "ui",
 ]
 
 MIDDLEWARE = [
@@ -88,8 +89,6 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
-            # The UI's filters and tags live with the rest of the project-wide UI code.
-            "libraries": {"ui": "config.ui.templatetags"},
         },
     },
 ]

@@ -4,7 +4,7 @@ from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import views
-from config.ui import pages
+from ui import pages
 
 api_v1 = [
     path("", include([path("", views.ApiIndexApi.as_view(), name="api-index")])),
@@ -37,7 +37,7 @@ urlpatterns = [
     # The browser UI: pages of each app, served from the site root.
     path("login", pages.LoginPage.as_view(), name="login"),
     path("logout", pages.LogoutPage.as_view(), name="logout"),
-    path("", include("config.ui.urls")),
+    path("", include("ui.urls")),
     path("", include("dags.page_urls")),
     path("", include("dags.execution_page_urls")),
     # Everything else: 404, as JSON under /api/ and /health (the original's body), else a page.

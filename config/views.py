@@ -22,7 +22,7 @@ from config.access import sees_everything
 from config.api.exceptions import django_limit_body, framework_body
 from config.api.formatting import iso
 from config.api.renderers import dumps
-from config.ui.pages import error_page, page_csrf_failure
+from ui.pages import error_page, page_csrf_failure
 
 
 def json_response(body: Any, status: int) -> HttpResponse:

@@ -21,7 +21,7 @@ from urllib.parse import quote
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from config.ui.templatetags import STATUSES
+from ui.templatetags.ui import STATUSES
 
 NODE_WIDTH = 220
 NODE_HEIGHT = 46

@@ -10,7 +10,6 @@ from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -21,7 +20,6 @@ from django.views.decorators.http import require_GET, require_POST
 from artifacts import selectors as artifact_selectors
 from config.errors import DomainError, NotFound
 from config.markdown import render_json, render_markdown, render_value
-from config.ui.templatetags import STATUSES, duration, usd
 from dags import costs, selectors, services
 from dags.diagram import dag_diagram_svg
 from dags.events import EXECUTION_EVENTS, TOOL_COMPLETED, TOOL_PROGRESS
@@ -30,6 +28,8 @@ from dags.execution.resolution import parse_result, resolve_tool_params
 from dags.models import SYNTHESIS_TASK_ID, DagExecution, ExecutionEvent, SubStep
 from dags.pages import launch
 from dags.plan import real_dependencies, reference_key
+from ui.listing import ChoiceFilter, list_query, paginate
+from ui.templatetags.ui import STATUSES, duration, usd
 
 logger = logging.getLogger(__name__)
 
@@ -273,27 +273,27 @@ def cost_rows_html(rows: list[dict[str, Any]]) -> SafeString:
 @require_GET
 @login_required
 def execution_list_page(request: HttpRequest) -> HttpResponse:
-    query = request.GET
-    sort = query.get("sort", "-created")
-    if sort not in selectors.EXECUTION_SORTS:
-        sort = "-created"
-    status = query.get("status", "")
-    if status not in DagExecution.Status.values:
-        status = ""
-    text = query.get("q", "")[:200]
-    executions = selectors.execution_search(
-        viewer=request.user, text=text, status=status, sort=sort
+    listing = list_query(
+        request,
+        label="executions",
+        sorts={key: label for key, (label, _) in selectors.EXECUTION_SORTS.items()},
+        default_sort="-created",
+        filters=[ChoiceFilter(name="status", label="Status", choices=DagExecution.Status.choices)],
+        search_placeholder="DAG title, request or execution id",
+        clear_url=reverse("executions:list"),
     )
-    page = Paginator(executions, PAGE_SIZE).get_page(query.get("page"))
+    executions = selectors.execution_search(
+        viewer=request.user,
+        text=listing.text,
+        status=listing.values["status"],
+        sort=listing.sort,
+    )
+    page = paginate(request, executions, PAGE_SIZE)
     context = {
         "page_obj": page,
         "executions": list(page.object_list),
-        "q": text,
-        "status": status,
-        "sort": sort,
-        "filtered": bool(text or status),
-        "sorts": {key: label for key, (label, _) in selectors.EXECUTION_SORTS.items()},
-        "statuses": DagExecution.Status.choices,
+        "controls": listing.controls,
+        "filtered": listing.filtered,
     }
     return render(request, "executions/list.html", context)
 

@@ -8,7 +8,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -27,6 +26,7 @@ from dags.models import Dag, DagExecution
 from dags.plan import PlanError
 from dags.planning.service import dag_plan
 from goals.cron import CronError, describe_cron, next_run_times, validate_timezone
+from ui.listing import ChoiceFilter, list_query, paginate
 
 logger = logging.getLogger(__name__)
 
@@ -97,37 +97,42 @@ def after_launch(execution: DagExecution, dag: Dag) -> HttpResponseRedirect:
 @require_GET
 @login_required
 def dag_list_page(request: HttpRequest) -> HttpResponse:
-    query = request.GET
-    sort = query.get("sort", "-created")
-    if sort not in selectors.DAG_SORTS:
-        sort = "-created"
-    schedule = query.get("schedule", "")
-    if schedule not in selectors.DAG_SCHEDULE_FILTERS:
-        schedule = ""
-    last_status = query.get("status", "")
-    if last_status not in {*DagExecution.Status.values, selectors.NEVER_EXECUTED}:
-        last_status = ""
-    text = query.get("q", "")[:200]
+    listing = list_query(
+        request,
+        label="DAGs",
+        sorts={key: label for key, (label, _) in selectors.DAG_SORTS.items()},
+        default_sort="-created",
+        filters=[
+            ChoiceFilter(
+                name="status",
+                label="Last execution",
+                choices=[
+                    (selectors.NEVER_EXECUTED, "Never executed"),
+                    *DagExecution.Status.choices,
+                ],
+            ),
+            ChoiceFilter(
+                name="schedule",
+                label="Schedule",
+                choices=list(selectors.DAG_SCHEDULE_FILTERS.items()),
+            ),
+        ],
+        search_placeholder="Title or request text",
+        clear_url=reverse("dags:list"),
+    )
     dags = selectors.dag_search(
         dags=selectors.dag_list(viewer=request.user),
-        text=text,
-        schedule=schedule,
-        last_status=last_status,
-        sort=sort,
+        text=listing.text,
+        schedule=listing.values["schedule"],
+        last_status=listing.values["status"],
+        sort=listing.sort,
     )
-    page = Paginator(dags, PAGE_SIZE).get_page(query.get("page"))
+    page = paginate(request, dags, PAGE_SIZE)
     context = {
         "page_obj": page,
         "dags": list(page.object_list),
-        "q": text,
-        "sort": sort,
-        "schedule": schedule,
-        "status": last_status,
-        "filtered": bool(text or schedule or last_status),
-        "sorts": {key: label for key, (label, _) in selectors.DAG_SORTS.items()},
-        "schedule_filters": selectors.DAG_SCHEDULE_FILTERS,
-        "statuses": DagExecution.Status.choices,
-        "never": selectors.NEVER_EXECUTED,
+        "controls": listing.controls,
+        "filtered": listing.filtered,
     }
     return render(request, "dags/list.html", context)
 
@@ -232,7 +237,7 @@ def detail_context(
     request: HttpRequest, dag: Dag, schedule_form: ScheduleForm | None = None
 ) -> dict[str, Any]:
     executions = selectors.execution_list_for_dag(dag=dag, viewer=request.user)
-    page = Paginator(executions, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(request, executions, PAGE_SIZE)
     if schedule_form is None:
         schedule_form = ScheduleForm(
             initial={

@@ -11,7 +11,7 @@ from django.template import Context, RequestContext, Template
 from django.test import RequestFactory
 from django.utils import timezone
 
-from config.ui.templatetags import (
+from ui.templatetags.ui import (
     cron_human,
     duration,
     nav_section,

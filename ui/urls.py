@@ -1,6 +1,6 @@
 from django.urls import path
 
-from config.ui import dashboard
+from ui import dashboard
 
 urlpatterns = [
     path("", dashboard.dashboard_page, name="dashboard"),
