@@ -442,7 +442,7 @@ class DagExecutionAdmin(
     def get_fieldsets(self, request: HttpRequest, obj: DagExecution | None = None):
         summary: list[Any] = [
             ("status_badge", "title"),
-            ("id", "dag_link"),
+            "id",
             ("progress", "duration", "cost"),
             ("started_at", "completed_at"),
         ]
@@ -508,9 +508,11 @@ class DagExecutionAdmin(
         return admin_link(execution.dag, shorten(str(execution.dag), 60))
 
     @admin.display(description="title")
-    def title(self, execution: DagExecution) -> str:
-        dag_title = execution.dag.dag_title if execution.dag else None
-        return shorten(dag_title or execution.primary_intent or execution.original_request, 120)
+    def title(self, execution: DagExecution):
+        """The DAG's title, linking to the DAG; the request's intent when there is no DAG."""
+        if execution.dag is not None:
+            return admin_link(execution.dag, shorten(str(execution.dag), 120))
+        return shorten(execution.primary_intent or execution.original_request, 120)
 
     @admin.display(description="tasks")
     def progress(self, execution: DagExecution) -> str:

@@ -6,6 +6,8 @@ be deleted (with its steps and outputs) through the service.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -116,19 +118,19 @@ class RunAdmin(OwnedAdminMixin, CascadeDeleteMixin, ReadOnlyAdminMixin, admin.Mo
     search_fields = ("id", "goal__id", "goal__objective", "error")
     date_hierarchy = "created_at"
     list_select_related = ("goal",)
-    fieldsets = (
-        (
-            None,
-            {
-                "fields": (
-                    ("status_badge", "goal_link"),
-                    ("id", "trigger"),
-                    ("progress", "duration", "cost"),
-                    ("started_at", "ended_at"),
-                    "error",
-                )
-            },
-        ),
+
+    def get_fieldsets(self, request: HttpRequest, obj: Run | None = None):
+        summary: list[Any] = [
+            ("status_badge", "goal_link"),
+            ("id", "trigger"),
+            ("progress", "duration", "cost"),
+            ("started_at", "ended_at"),
+        ]
+        if obj is not None and obj.error:
+            summary.append("error")
+        return ((None, {"fields": summary}), *self.detail_fieldsets)
+
+    detail_fieldsets = (
         (
             "Usage, memory and record",
             {
