@@ -37,9 +37,9 @@ urlpatterns = [
     # The browser UI: pages of each app, served from the site root.
     path("login", pages.LoginPage.as_view(), name="login"),
     path("logout", pages.LogoutPage.as_view(), name="logout"),
-    path("", include("ui.urls")),
+    path("", include("ops.urls")),
     path("", include("dags.page_urls")),
-    path("", include("dags.execution_page_urls")),
+    path("", include("dags.execution.page_urls")),
     # Everything else: 404, as JSON under /api/ and /health (the original's body), else a page.
     re_path(r"^(?!static/).*$", views.route_not_found),
 ]

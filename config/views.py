@@ -17,11 +17,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config import health
 from config.access import sees_everything
 from config.api.exceptions import django_limit_body, framework_body
 from config.api.formatting import iso
 from config.api.renderers import dumps
+from ops import health
 from ui.pages import error_page, page_csrf_failure
 
 

@@ -14,9 +14,9 @@ from config.api.validation import (
     PageQuery,
     StrictCharField,
 )
+from config.cron import CronError, normalize_cron, validate_timezone
 from dags.execution.recovery import execution_awaiting_broker
 from dags.models import Dag, DagExecution, SubStep
-from goals.cron import CronError, normalize_cron, validate_timezone
 
 EXECUTION_STATUSES = DagExecution.Status.values
 

@@ -28,7 +28,7 @@ from django.db import transaction
 from django.utils.timezone import now
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-from goals.cron import CronError, cron_fields, validate_timezone
+from config.cron import CronError, cron_fields, validate_timezone
 from goals.models import Goal, Schedule, SchedulerHeartbeat
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from rest_framework import serializers
 from agents.serializers import AGENT_SHAPE, AgentOut
 from config.api.formatting import WireShape
 from config.api.validation import BoundedJSONField, StrictCharField
-from goals.cron import CronError, normalize_cron, validate_timezone
+from config.cron import CronError, normalize_cron, validate_timezone
 from goals.models import Goal, Schedule
 
 

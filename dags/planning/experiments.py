@@ -21,7 +21,7 @@ from kombu.exceptions import OperationalError
 
 from config.api.ids import new_id
 from config.errors import DomainError
-from dags.planning.service import PlanRequest, dag_plan
+from dags.planning.services import PlanRequest, dag_plan
 
 logger = logging.getLogger(__name__)
 

@@ -24,11 +24,11 @@ from agents.models import Agent
 from agents.runtime import agent_chat
 from agents.selectors import agent_get_active
 from agents.templating import current_date_text
+from config.cron import CronError, normalize_cron, validate_timezone
 from config.errors import DomainError, FieldInvalid, NotFound
 from dags.models import Dag, new_dag_id
 from dags.plan import DecomposerJob, PlanError, job_dict, parse_job, plan_issues, renumbered
 from dags.planning.extraction import ReplyParseError, extract_json
-from goals.cron import CronError, normalize_cron, validate_timezone
 from goals.schedules import dag_schedule_sync
 from tools.registry import tool_definitions
 

@@ -11,9 +11,9 @@ from django.test import Client
 from django_celery_beat.models import PeriodicTask
 
 from config.admin_tools import admin_url
+from config.cron import CronError, normalize_cron, validate_timezone
 from dags.models import Dag
 from dags.tests.planning_helpers import body, planner_agents
-from goals.cron import CronError, normalize_cron, validate_timezone
 from goals.models import Goal, Schedule
 from tests.factories import DagFactory, GoalFactory, ScheduleFactory, UserFactory
 
