@@ -4,6 +4,7 @@ from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import views
+from ops import views as ops_views
 from ui import pages
 
 api_v1 = [
@@ -17,8 +18,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path("health", views.HealthApi.as_view(), name="health"),
-    path("health/ready", views.ReadinessApi.as_view(), name="health-ready"),
+    path("health", ops_views.HealthApi.as_view(), name="health"),
+    path("health/ready", ops_views.ReadinessApi.as_view(), name="health-ready"),
     path("api/v1/", include(api_v1)),
     # JSON first, so that errors (401) are JSON too; `?format=yaml` for YAML.
     path(
