@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -31,12 +31,14 @@ from agents.seeding import default_agent
 from agents.selectors import agent_get_active
 from artifacts.selectors import artifact_access_check
 from artifacts.services import WRITE_FILE_TOOL, artifact_record_tool_write
-from goals.models import Goal, Memory
 from runs import conversation, leases, notify, services
 from runs.models import Output, Run, Step
 from tools.base import ToolContext, ToolError
 from tools.registry import TOOL_NAMES, tool_definitions
 from tools.services import tool_run
+
+if TYPE_CHECKING:  # runs sit below goals: the goal reaches a run through Run.goal
+    from goals.models import Goal
 
 logger = logging.getLogger(__name__)
 
@@ -133,9 +135,9 @@ def _run_loop(run: Run, on_step: StepListener | None) -> None:
     allowed = allowed_tool_names(params)
     definitions = tool_definitions(allowed) if allowed else []
     notes = list(
-        Memory.objects.filter(goal_id=goal.id)
-        .order_by("-created_at")
-        .values_list("content", flat=True)[: settings.RUN_MEMORY_NOTES]
+        goal.memories.order_by("-created_at").values_list("content", flat=True)[
+            : settings.RUN_MEMORY_NOTES
+        ]
     )
     opening = {"role": "user", "content": conversation.opening_message(goal.objective, notes)}
     turns: list[list[dict[str, Any]]] = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -20,9 +20,11 @@ from django.utils.timezone import now
 from agents.llm.client import Usage
 from config.broker import SEND_RETRY_POLICY
 from config.errors import Conflict, DomainError, NotFound
-from goals.models import Goal, Memory
 from runs import events, leases
 from runs.models import Output, Run, Step
+
+if TYPE_CHECKING:
+    from goals.models import Goal
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +68,10 @@ def run_trigger(*, goal_id: str, trigger: str = Run.Trigger.MANUAL, enqueue: boo
     MAX_CONCURRENT_RUNS runs are pending or running. Runs whose worker died are failed first,
     so they never hold the limit. With `enqueue=False` the caller runs it itself.
     """
+    # Goals sit above runs (a goal starts its runs); this is the one place a run reads a goal by
+    # id, so the model is imported here rather than at the top.
+    from goals.models import Goal
+
     runs_recover(requeue=False)
     with transaction.atomic():
         _lock_admission()
@@ -212,9 +218,9 @@ def run_complete(*, run: Run, summary: str, stop_reason: str) -> Run:
             return run
         run.status, run.ended_at = Run.Status.COMPLETED, stamp
         Output.objects.create(run=run, kind=Output.Kind.SUMMARY, path_or_payload=summary)
-        Memory.objects.create(
-            goal_id=run.goal_id,
-            type=Memory.Type.NOTE,
+        memories = run.goal.memories  # the goal's memory, through the run (goals sit above runs)
+        memories.create(
+            type=memories.model.Type.NOTE,
             content=summary,
             metadata={"runId": run.id, "stopReason": stop_reason, "endedAt": stamp.isoformat()},
         )

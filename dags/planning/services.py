@@ -29,7 +29,7 @@ from config.errors import DomainError, FieldInvalid, NotFound
 from dags.models import Dag, new_dag_id
 from dags.plan import DecomposerJob, PlanError, job_dict, parse_job, plan_issues, renumbered
 from dags.planning.extraction import ReplyParseError, extract_json
-from goals.schedules import dag_schedule_sync
+from dags.schedules import dag_schedule_sync
 from tools.registry import tool_definitions
 
 logger = logging.getLogger(__name__)
