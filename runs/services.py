@@ -12,6 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
@@ -27,6 +28,11 @@ if TYPE_CHECKING:
     from goals.models import Goal
 
 logger = logging.getLogger(__name__)
+
+# The Celery tasks (runs/tasks.py) call these services; messages name them rather than import
+# them, so the dependency runs one way (tasks -> loop -> services -> models).
+RUN_GOAL_TASK = "runs.run_goal"
+DELIVER_WEBHOOK_TASK = "runs.deliver_run_webhook"
 
 ACTIVE_STATUSES = (Run.Status.PENDING, Run.Status.RUNNING)
 # Any constant: the key of the PostgreSQL advisory lock that serialises run admission.
@@ -104,10 +110,8 @@ def run_trigger(*, goal_id: str, trigger: str = Run.Trigger.MANUAL, enqueue: boo
 def _enqueue(run_id: str) -> None:
     """Send the run's message; if the broker cannot take it, mark the run unsent, so that the
     dispatcher (config.dispatcher) sends it once the broker is back."""
-    from runs.tasks import run_goal
-
     try:
-        run_goal.apply_async(args=[run_id], retry_policy=SEND_RETRY_POLICY)
+        current_app.send_task(RUN_GOAL_TASK, args=[run_id], retry_policy=SEND_RETRY_POLICY)
     except Exception as error:  # kombu and redis raise many kinds; all mean "not sent"
         Run.objects.filter(pk=run_id, status=Run.Status.PENDING).update(dispatched_at=None)
         logger.warning("broker unavailable (%s); run %s left for the dispatcher", error, run_id)
@@ -263,10 +267,8 @@ def run_fail(*, run_id: str, error: str, deliver_webhook: bool = False) -> bool:
 
 
 def _enqueue_webhook(run_id: str) -> None:
-    from runs.tasks import deliver_run_webhook
-
     try:
-        deliver_run_webhook.apply_async(args=[run_id])
+        current_app.send_task(DELIVER_WEBHOOK_TASK, args=[run_id])
     except Exception:
         logger.exception("could not queue the webhook of run %s", run_id)
 
