@@ -11,7 +11,6 @@ is spent (one more call, without tools, writes the summary).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -30,11 +29,11 @@ from agents.runtime import agent_chat
 from agents.seeding import default_agent
 from agents.selectors import agent_get_active
 from artifacts.selectors import artifact_access_check
-from artifacts.services import WRITE_FILE_TOOL, artifact_record_tool_write
+from artifacts.services import artifact_record_tool_write
 from runs import conversation, leases, notify, services
-from runs.models import Output, Run, Step
+from runs.models import Run, Step
 from tools.base import ToolContext, ToolError
-from tools.registry import TOOL_NAMES, tool_definitions
+from tools.registry import TOOL_NAMES, get_tool, tool_definitions
 from tools.services import tool_run
 
 if TYPE_CHECKING:  # runs sit below goals: the goal reaches a run through Run.goal
@@ -264,7 +263,7 @@ def _run_call(run_id: str, call: ToolCallRequest, allowed: set[str]) -> CallOutc
             )
             outcome.result = tool_run(name=call.name, params=call.arguments, context=context)
             outcome.status = "ok"
-            if call.name == WRITE_FILE_TOOL:
+            if get_tool(call.name).writes_artifact:
                 _record_file(run_id, outcome.result)
         except ToolError as error:
             outcome.error = error.message
@@ -284,26 +283,16 @@ def _record_file(run_id: str, result: Any) -> None:
 
 
 def _outputs(outcomes: list[CallOutcome]) -> list[tuple[str, str]]:
-    """Outputs rows for what the step's tool calls produced: files, webhooks, e-mails."""
+    """Outputs rows for what the step's tool calls produced (`Tool.run_output`): files,
+    webhooks, e-mails."""
     rows: list[tuple[str, str]] = []
     for outcome in outcomes:
         if outcome.status != "ok" or not isinstance(outcome.result, dict):
             continue
-        result, name = outcome.result, outcome.call.name
-        if name == "writeFile":
-            rows.append((Output.Kind.FILE, str(result.get("path"))))
-        elif name == "sendWebhook":
-            record = {
-                "url": result.get("url"),
-                "status": result.get("status"),
-                "delivered": bool(result.get("success")),
-                "payload": outcome.call.arguments.get("payload"),
-            }
-            rows.append((Output.Kind.WEBHOOK, json.dumps(record, default=str)))
-        elif name == "sendEmail":
-            keys = ("to", "cc", "bcc", "subject", "messageId", "attachmentCount")
-            record = {key: result.get(key) for key in keys}
-            rows.append((Output.Kind.EMAIL, json.dumps(record, default=str)))
+        output = get_tool(outcome.call.name).run_output
+        row = output(outcome.result, outcome.call.arguments) if output else None
+        if row is not None:
+            rows.append(row)
     return rows
 
 
