@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import close_old_connections
 
-from agents.llm.client import ChatResult, ToolCallRequest, Usage
+from agents.llm.client import ChatResult, ToolCallRequest
 from agents.llm.errors import LLMError
+from agents.llm.usage import Usage
 from agents.models import Agent
 from agents.runtime import agent_chat
 from agents.seeding import default_agent

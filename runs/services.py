@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils.timezone import now
 
-from agents.llm.client import Usage
+from agents.llm.usage import Spend, Usage
 from config.broker import SEND_RETRY_POLICY
 from config.errors import Conflict, DomainError, NotFound
 from runs import events, leases
@@ -144,11 +144,8 @@ def run_claim(*, run_id: str) -> Run | None:
 
 def add_usage(run: Run, usage: Usage | None, cost: Decimal | None) -> None:
     """Add one LLM call's usage and cost to the run (in memory; saved with the next step)."""
-    if usage is not None:
-        total = Usage.sum([run.usage, usage])
-        run.usage = total.as_dict() if total else None
-    if cost is not None:
-        run.cost_usd = (run.cost_usd or Decimal(0)) + cost
+    spend = Spend.of(run.usage, run.cost_usd).plus(usage, cost)
+    run.usage, run.cost_usd = spend.usage_dict(), spend.cost_usd
 
 
 def step_record(

@@ -18,7 +18,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -36,6 +36,7 @@ from agents.llm.providers import (
     provider_base_url,
     resolve_model,
 )
+from agents.llm.usage import Usage
 
 logger = logging.getLogger(__name__)
 
@@ -46,57 +47,6 @@ _OPENROUTER_HEADERS = {"X-Title": "Async Agent"}
 
 
 # --- results ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "promptTokens": self.prompt_tokens,
-            "completionTokens": self.completion_tokens,
-            "totalTokens": self.total_tokens,
-        }
-
-    def add(self, other: Usage | None) -> Usage:
-        if other is None:
-            return self
-        return Usage(
-            self.prompt_tokens + other.prompt_tokens,
-            self.completion_tokens + other.completion_tokens,
-            self.total_tokens + other.total_tokens,
-        )
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> Usage | None:
-        """A usage from its wire shape (camelCase) or the providers' snake_case; None if absent."""
-        if not data:
-            return None
-
-        def number(*keys: str) -> int:
-            for key in keys:
-                value = data.get(key)
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    return int(value)
-            return 0
-
-        prompt = number("promptTokens", "prompt_tokens")
-        completion = number("completionTokens", "completion_tokens")
-        total = number("totalTokens", "total_tokens") or prompt + completion
-        return cls(prompt, completion, total)
-
-    @classmethod
-    def sum(cls, usages: Iterable[Usage | Mapping[str, Any] | None]) -> Usage | None:
-        """The field-wise sum of the usages given (dicts accepted); None when none is present."""
-        total: Usage | None = None
-        for item in usages:
-            usage = cls.from_dict(item) if isinstance(item, Mapping) else item
-            if usage is not None:
-                total = usage if total is None else total.add(usage)
-        return total
-
-
 @dataclass(frozen=True)
 class ToolCallRequest:
     id: str

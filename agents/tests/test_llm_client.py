@@ -9,9 +9,10 @@ from decimal import Decimal
 import pytest
 
 from agents.llm import client as llm_client
-from agents.llm.client import ChatResult, ToolCallRequest, Usage, chat, parse_tool_arguments
+from agents.llm.client import ChatResult, ToolCallRequest, chat, parse_tool_arguments
 from agents.llm.errors import LLMConfigurationError, LLMError
 from agents.llm.providers import provider_base_url
+from agents.llm.usage import Usage
 from agents.tests.llm_helpers import fast_retries
 from tests.fakes.http import Reply
 from tests.fakes.openai_server import ChatReply, ToolCall

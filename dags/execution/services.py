@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -20,7 +19,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils.timezone import now
 
-from agents.llm.client import Usage
+from agents.llm.usage import Spend
 from agents.templating import current_date_text
 from config.db import update_row, write_transaction
 from config.errors import Conflict, InvalidInput
@@ -210,11 +209,10 @@ def _save(execution: DagExecution, fields: list[str]) -> None:
 
 
 def _add_costs(execution: DagExecution, outcome: NodeOutcome) -> None:
-    if outcome.usage:
-        total = Usage.sum([execution.total_usage, outcome.usage])
-        execution.total_usage = total.as_dict() if total else None
-    if outcome.cost_usd is not None:
-        execution.total_cost_usd = (execution.total_cost_usd or Decimal(0)) + outcome.cost_usd
+    spend = Spend.of(execution.total_usage, execution.total_cost_usd).plus(
+        outcome.usage or None, outcome.cost_usd
+    )
+    execution.total_usage, execution.total_cost_usd = spend.usage_dict(), spend.cost_usd
 
 
 def sub_step_complete(*, sub_step: SubStep, outcome: NodeOutcome) -> SubStep | None:
