@@ -76,7 +76,9 @@ _clients: dict[tuple[Any, ...], openai.OpenAI] = {}
 _clients_lock = threading.Lock()
 
 
-def _client(provider: str) -> openai.OpenAI:
+def sdk_client(provider: str) -> openai.OpenAI:
+    """The SDK client for the provider, shared by every call in this process (its connection
+    pool is reused); a new one when the key or base URL changes."""
     base_url = provider_base_url(provider)
     # Ollama needs no key but the SDK insists on one.
     api_key = provider_api_key(provider) or "ollama"
@@ -108,6 +110,10 @@ def _client(provider: str) -> openai.OpenAI:
 def clear_client_cache() -> None:
     with _clients_lock:
         _clients.clear()
+
+
+def cached_client_count() -> int:
+    return len(_clients)
 
 
 # --- request ----------------------------------------------------------------------------------
@@ -448,7 +454,7 @@ def chat(
             provider=provider_name,
             model=model_name,
         )
-    client = _client(provider_name)
+    client = sdk_client(provider_name)
     timeout = timeout or settings.LLM_REQUEST_TIMEOUT_SECONDS
     body = _request_body(
         provider=provider_name,

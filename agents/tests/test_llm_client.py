@@ -337,11 +337,11 @@ def test_parse_tool_arguments_accepts_empty_arguments():
 def test_sdk_client_is_reused_between_calls(fake_llm):
     llm_client.clear_client_cache()
     chat(messages=USER)
-    first = llm_client._client("openai")
+    first = llm_client.sdk_client("openai")
     chat(messages=USER)
 
-    assert llm_client._client("openai") is first
-    assert len(llm_client._clients) == 1
+    assert llm_client.sdk_client("openai") is first
+    assert llm_client.cached_client_count() == 1
 
 
 def test_ollama_base_url_gets_its_v1_path(settings):

@@ -18,12 +18,12 @@ import orjson
 from django.db import connection, models, transaction
 from django.utils.timezone import now
 
+import config.live_events.publisher as publisher
 from config.access import acting_user, visible_to
 from config.api.formatting import epoch_ms
 from config.api.renderers import dumps
 from config.db import insert_row, write_transaction
 from config.errors import NotFound
-from config.live_events import publisher
 
 logger = logging.getLogger(__name__)
 
