@@ -19,9 +19,9 @@ from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
 from config.access import OWNER_FIELD, visible_to
+from config.cron import CronError, describe_cron, normalize_cron, validate_timezone
 from config.errors import DomainError
 from config.markdown import render_markdown
-from goals.cron import CronError, describe_cron, normalize_cron, validate_timezone
 
 
 class PrettyJSONFormField(forms.JSONField):

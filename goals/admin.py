@@ -32,15 +32,10 @@ from config.admin_tools import (
 )
 from config.errors import DomainError
 from dags.models import Dag
+from dags.schedules import DAG_PREFIX, DAG_TICK_TASK
 from goals import selectors as goal_selectors
 from goals.models import Goal, Memory, Schedule, SchedulerHeartbeat, ScheduleTick
-from goals.schedules import (
-    DAG_PREFIX,
-    DAG_TICK_TASK,
-    GOAL_PREFIX,
-    GOAL_TICK_TASK,
-    goal_schedule_sync,
-)
+from goals.schedules import GOAL_PREFIX, GOAL_TICK_TASK, goal_schedule_sync
 from goals.services import (
     goal_delete,
     goal_pause,

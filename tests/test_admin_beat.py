@@ -9,8 +9,9 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 
 from config.admin_tools import admin_url
 from dags.models import Dag
+from dags.schedules import dag_schedule_sync, dag_task_name
 from goals.models import Goal
-from goals.schedules import dag_schedule_sync, dag_task_name, goal_schedule_sync, goal_task_name
+from goals.schedules import goal_schedule_sync, goal_task_name
 from tests.factories import DagFactory, GoalFactory, ScheduleFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
