@@ -428,7 +428,7 @@ class DagExecutionAdmin(
         "suspension",
         "result",
         "synthesis",
-        "request",
+        "request_text",
         "primary_intent",
         "usage",
         "plan_context_details",
@@ -460,7 +460,7 @@ class DagExecutionAdmin(
                 "Request and plan",
                 {
                     "classes": ("collapse",),
-                    "fields": ("request", "primary_intent", "plan_context_details"),
+                    "fields": ("request_text", "primary_intent", "plan_context_details"),
                 },
             ),
             (
@@ -558,7 +558,7 @@ class DagExecutionAdmin(
         return markdown_block(execution.synthesis_result)
 
     @admin.display(description="request")
-    def request(self, execution: DagExecution):
+    def request_text(self, execution: DagExecution):
         return plain_block(execution.original_request)
 
     @admin.display(description="events")
