@@ -231,3 +231,22 @@ def test_activating_needs_the_agent_change_permission(db):
     assert refused.status_code == 403
     new.refresh_from_db()
     assert not new.active
+
+
+def test_staff_with_the_permission_press_on_anyone_s_goal_as_the_api_allows(db):
+    # Staff see and change every owned row (config/access.py); the permission is still needed.
+    goal = GoalFactory(owner=UserFactory(username="bob"))
+    operator = UserFactory(username="operator", is_staff=True)
+    operator.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_goal", "change_goal"])
+    )
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(operator)
+
+    response = csrf_post(
+        client, admin_url(Goal, "change", goal.pk), button_url(Goal, goal, "pause")
+    )
+
+    assert f"Goal {goal.id} paused, with its schedules." in response.content.decode()
+    goal.refresh_from_db()
+    assert goal.status == "paused" and goal.owner.username == "bob"
