@@ -3,6 +3,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+
 from agents.serializers import AGENT_SHAPE
 from config.access import visible_to
 from config.api.formatting import WireShape
@@ -110,3 +112,43 @@ def failed_schedule_count() -> int:
 
 def goal_count(*, viewer: Any) -> int:
     return visible_to(Goal.objects.all(), viewer).count()
+
+
+# Page sorts: key → (label, ordering). Each ordering is served by an index or the primary key.
+GOAL_SORTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "-created": ("Newest first", ("-created_at", "-pk")),
+    "created": ("Oldest first", ("created_at", "pk")),
+    "-updated": ("Recently changed", ("-updated_at", "-pk")),
+    "objective": ("Objective A to Z", ("objective", "pk")),
+    "status": ("Status", ("status", "-created_at", "-pk")),
+}
+
+
+def goal_search(
+    *, viewer: Any, text: str = "", status: str = "", sort: str = "-created"
+) -> QuerySet[Goal]:
+    """The viewer's goals for the list page, with their agent, `run_count`, and the status and
+    time of their latest run (`last_run_status`, `last_run_at`). The run columns are correlated
+    subqueries, computed for the rows of the page only."""
+    from runs.models import Run
+
+    goals = visible_to(Goal.objects.select_related("agent"), viewer)
+    if text:
+        goals = goals.filter(Q(objective__icontains=text) | Q(pk=text))
+    if status:
+        goals = goals.filter(status=status)
+    runs = Run.objects.filter(goal=OuterRef("pk"))
+    latest = runs.order_by("-created_at", "-pk")
+    goals = goals.annotate(
+        run_count=Subquery(
+            runs.order_by().values("goal").annotate(total=Count("pk")).values("total")[:1]
+        ),
+        last_run_status=Subquery(latest.values("status")[:1]),
+        last_run_at=Subquery(latest.values("created_at")[:1]),
+    )
+    return goals.order_by(*GOAL_SORTS.get(sort, GOAL_SORTS["-created"])[1])
+
+
+def goal_schedules_attach(goals: list[Goal]) -> list[Goal]:
+    """Set `goal.schedule_list` (oldest first) on each goal, in one query."""
+    return _attach_schedules(goals)
