@@ -7,6 +7,8 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db.models.functions import Substr
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,13 +19,15 @@ from config.markdown import render_json, render_markdown
 from dags.pages import back_to
 from runs import selectors, services
 from runs.events import RUN_EVENTS
-from runs.models import Output, Run
+from runs.models import Output, Run, Step
 from ui.listing import ChoiceFilter, list_query, paginate
-from ui.templatetags.ui import STATUSES
+from ui.templatetags.ui import pretty_json
 
 PAGE_SIZE = 25
 # The page shows the latest events; older ones stay available through the API.
 TIMELINE_LIMIT = 200
+# Characters of a step's thought shown on its closed card.
+EXCERPT_CHARS = 120
 ACTIVE = (Run.Status.PENDING, Run.Status.RUNNING)
 
 
@@ -95,16 +99,27 @@ def sort_columns(request: HttpRequest, current: str) -> dict[str, dict[str, str]
 
 
 # --- detail --------------------------------------------------------------------------------------
-def step_cards(run: Run) -> list[dict[str, Any]]:
-    return [
-        {
-            "row": step,
-            "thought_html": render_markdown(step.thought),
-            "input_html": render_json(step.tool_input) if step.tool_input is not None else "",
-            "calls": step.tool_calls if isinstance(step.tool_calls, list) else [],
-        }
-        for step in selectors.run_steps(run=run)
-    ]
+def step_rows(run: Run) -> list[Step]:
+    """Every step of the run as its card's heading needs it: the long texts (thought, input,
+    observation, error) stay in the database and are read when a card is opened."""
+    return list(
+        selectors.run_steps(run=run)
+        .only("id", "run_id", "step_no", "tool_name", "duration_ms", "created_at")
+        .annotate(
+            thought_start=Substr("thought", 1, EXCERPT_CHARS),
+            failed=ExpressionWrapper(Q(error__isnull=False), output_field=BooleanField()),
+        )
+    )
+
+
+def step_body(step: Step) -> dict[str, Any]:
+    """One step's card body: the thought as sanitized Markdown, the input as pretty JSON."""
+    return {
+        "row": step,
+        "thought_html": render_markdown(step.thought),
+        "input_text": pretty_json(step.tool_input) if step.tool_input is not None else "",
+        "calls": step.tool_calls if isinstance(step.tool_calls, list) else [],
+    }
 
 
 def live_context(run: Run) -> dict[str, Any]:
@@ -117,7 +132,7 @@ def live_context(run: Run) -> dict[str, Any]:
     return {
         "run": run,
         "goal": run.goal,
-        "steps": step_cards(run),
+        "steps": step_rows(run),
         "outputs": outputs,
         "summary_html": render_markdown(summary.path_or_payload) if summary else "",
         "memories": list(selectors.run_memories(run=run)),
@@ -146,8 +161,24 @@ def live_context(run: Run) -> dict[str, Any]:
 def run_detail_page(request: HttpRequest, run_id: str) -> HttpResponse:
     run = run_or_404(request, run_id)
     context = live_context(run)
-    context["status_meta"] = STATUSES
+    # `?step=N` opens that step's card with its body (the way to read a step without scripts).
+    opened = request.GET.get("step", "")
+    if opened.isdigit():
+        step = selectors.run_steps(run=run).filter(step_no=int(opened)).first()
+        if step is not None:
+            context["opened"] = step_body(step)
     return render(request, "runs/detail.html", context)
+
+
+@require_GET
+@login_required
+def run_step_partial(request: HttpRequest, run_id: str, step_no: int) -> HttpResponse:
+    """One step's card body (the script loads it when the card is opened)."""
+    run = run_or_404(request, run_id)
+    step = selectors.run_steps(run=run).filter(step_no=step_no).first()
+    if step is None:
+        raise Http404("Step not found")
+    return render(request, "runs/_step_body.html", {"step": step_body(step), "run": run})
 
 
 @require_GET

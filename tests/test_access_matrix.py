@@ -513,6 +513,7 @@ def test_sse_streams_apply_the_ownership_rule(route, artifacts_dir):
 # --- browser pages ----------------------------------------------------------------------------
 # Pages of these namespaces must each have a case (other apps' pages have their own tests).
 PAGE_NAMESPACES = ("goals", "runs")
+PAGE_STEP_NO = 9999
 
 
 @dataclass
@@ -540,6 +541,7 @@ PAGE_CASES: dict[str, Page] = {
     "runs:list": Page("GET", {200}),
     "runs:detail": Page("GET", {200}, "run"),
     "runs:live": Page("GET", {200}, "run"),
+    "runs:step": Page("GET", {200}, "run"),
     "runs:cancel": Page("POST", {302}, "run"),
 }
 
@@ -571,11 +573,13 @@ def test_page_applies_the_ownership_rule(name, people, artifacts_dir, client, se
         world = make_world(people["alice"], artifacts_dir, "alice")
         world["run"].status = Run.Status.RUNNING
         world["run"].save(update_fields=["status"])
+        StepFactory(run=world["run"], step_no=PAGE_STEP_NO)
         browser = Client()
         browser.force_login(people[actor])
 
         def open_page(subject_id: str | None, browser=browser):
-            path = "/" + re.sub(r"<(?:\w+:)?\w+>", subject_id or "", route)
+            path = "/" + route.replace("<int:step_no>", str(PAGE_STEP_NO))
+            path = re.sub(r"<(?:\w+:)?\w+>", subject_id or "", path)
             if case.method == "GET":
                 return browser.get(path)
             return browser.post(path, case.body)

@@ -78,7 +78,8 @@ def test_run_pages_need_a_login(client, url):
 
 def test_someone_elses_run_is_a_404(browser_client):
     theirs = RunFactory(goal=GoalFactory(owner=UserFactory(username="bob")), status="running")
-    for url in (f"/runs/{theirs.id}", f"/runs/{theirs.id}/live"):
+    StepFactory(run=theirs, step_no=1)
+    for url in (f"/runs/{theirs.id}", f"/runs/{theirs.id}/live", f"/runs/{theirs.id}/steps/1"):
         assert browser_client.get(url).status_code == 404
     response = browser_client.post(f"/runs/{theirs.id}/cancel")
     assert response["Location"] == "/runs"
@@ -137,9 +138,19 @@ def test_detail_shows_steps_budget_outputs_memories_and_timeline(browser_client)
     MemoryFactory(goal=run.goal, content="From another run", metadata={"runId": "run_other"})
     step_event(run, 1, "webSearch")
     page = browser_client.get(f"/runs/{run.id}").content.decode()
-    assert "<strong>recent</strong>" in page
-    assert "query" in page and "battery news" in page
-    assert "3 results" in page and "1.5 s" in page and "disk full" in page
+    # Closed cards: number, tool, duration, error mark and the start of the thought; the
+    # bodies are read when a card is opened.
+    assert "Look up **recent** news" in page and "1.5 s" in page
+    assert page.count('<span class="badge status-failed">Error</span>') == 1
+    assert "disk full" not in page and f'data-url="/runs/{run.id}/steps/1"' in page
+    body = browser_client.get(f"/runs/{run.id}/steps/1").content.decode()
+    assert "<strong>recent</strong>" in body and "<html" not in body
+    assert "&quot;query&quot;: &quot;battery news&quot;" in body and "3 results" in body
+    assert "disk full" in browser_client.get(f"/runs/{run.id}/steps/2").content.decode()
+    assert browser_client.get(f"/runs/{run.id}/steps/3").status_code == 404
+    opened = browser_client.get(f"/runs/{run.id}", {"step": "1"}).content.decode()
+    assert '<details class="run-step" id="step-1" data-step="1" open>' in opened
+    assert "<strong>recent</strong>" in opened
     assert '<progress class="budget-bar" value="2" max="4"' in page
     assert "(50%)" in page
     assert "<h2>Found</h2>" in page and "reports/news.md" in page
@@ -192,7 +203,7 @@ def test_hostile_objective_thought_and_observation_stay_text(browser_client):
         elements.feed(page)
         assert elements.found == [], url
         # The words are there, as text.
-        assert "&lt;script&gt;alert(" in page, url
+        assert "&lt;script&gt;alert(" in page or "&lt;script&gt;ale…" in page, url
 
 
 class HostileElements(HTMLParser):
@@ -238,11 +249,13 @@ def test_list_and_detail_query_counts_do_not_grow_with_rows(browser_client):
         query_count(browser_client, "/runs"),
         query_count(browser_client, f"/runs/{run.id}"),
         query_count(browser_client, f"/runs/{run.id}/live"),
+        query_count(browser_client, f"/runs/{run.id}?step=2"),
     )
     run = grow(30)
     large = (
         query_count(browser_client, "/runs"),
         query_count(browser_client, f"/runs/{run.id}"),
         query_count(browser_client, f"/runs/{run.id}/live"),
+        query_count(browser_client, f"/runs/{run.id}?step=2"),
     )
     assert large == small

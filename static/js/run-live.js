@@ -54,6 +54,38 @@
     }
   }
 
+  // ---- Step cards: a card's body is loaded when it is opened, and kept across swaps ----------
+  var bodies = {};
+  function loadBody(card) {
+    var holder = card.querySelector("[data-step-body]");
+    if (!holder) return;
+    var number = card.dataset.step;
+    if (holder.hasAttribute("data-loaded")) { bodies[number] = holder.outerHTML; return; }
+    if (bodies[number]) { holder.outerHTML = bodies[number]; return; }
+    var url = holder.dataset.url;
+    if (!url || holder.dataset.loading) return;
+    holder.dataset.loading = "1";
+    fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.text();
+      })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var body = doc.querySelector("[data-step-body]");
+        if (!body) return;
+        bodies[number] = body.outerHTML;
+        var current = card.querySelector("[data-step-body]");
+        if (current) current.replaceWith(document.importNode(body, true));
+      })
+      .catch(function () { delete holder.dataset.loading; /* the link in the card still works */ });
+  }
+  document.addEventListener("toggle", function (event) {
+    var card = event.target;
+    if (card.matches && card.matches("details[data-step]") && card.open) loadBody(card);
+  }, true);
+  document.querySelectorAll("details[data-step][open]").forEach(loadBody);
+
   // ---- Server-rendered partials --------------------------------------------------------------
   function swapFrom(html) {
     var doc = new DOMParser().parseFromString(html, "text/html");
@@ -66,7 +98,7 @@
       if (current) current.replaceWith(document.importNode(parts[i], true));
     }
     document.querySelectorAll("details[data-step]").forEach(function (el) {
-      if (open[el.dataset.step]) el.open = true;
+      if (open[el.dataset.step]) { el.open = true; loadBody(el); }
     });
     var info = doc.querySelector("[data-run-info]");
     if (info) setStatus(info.dataset.status);

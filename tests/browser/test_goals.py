@@ -138,13 +138,17 @@ def test_goal_journey_create_run_watch_open_pause_edit_delete(
     expect(page).to_have_url(re.compile(r"/runs/run_"))
     page_id = page.evaluate("window.__pageId")
     expect(page.locator("#live-indicator")).to_have_attribute("data-state", "live")
-    expect(page.locator("details[data-step]")).to_have_count(1, timeout=30_000)
+    expect(page.locator("details[data-step]").first).to_be_visible(timeout=30_000)
     screenshot(page, "run-detail-running", full_page=False)
     expect(page.locator("#run-state")).to_have_attribute("data-status", "completed", timeout=60_000)
     expect(page.locator("#live-indicator")).to_have_attribute("data-state", "finished")
     assert page.evaluate("window.__pageId") == page_id, "the page reloaded"
     log = page.evaluate("window.__runLog")
+    # The page was painted before the last step, showed a step while the run was still
+    # running, and its step count changed while it stayed open.
+    assert log[0][0] < 3, log
     assert any(count >= 1 and status == "running" for count, status in log), log
+    assert len({count for count, _ in log}) >= 2, log
     assert log[-1] == [3, "completed"], log
     expect(page.get_by_test_id("run-summary")).to_contain_text("Nothing changed")
     expect(page.get_by_test_id("steps-executed")).to_have_text("3")
