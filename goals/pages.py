@@ -78,7 +78,7 @@ def goal_list_page(request: HttpRequest) -> HttpResponse:
         sort=listing.sort,
     )
     page = paginate(request, goals, PAGE_SIZE)
-    rows = selectors.goal_schedules_attach(list(page.object_list))
+    rows = selectors.goal_run_stats_attach(selectors.goal_schedules_attach(list(page.object_list)))
     context = {
         "page_obj": page,
         "goals": rows,

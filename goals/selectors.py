@@ -127,26 +127,42 @@ GOAL_SORTS: dict[str, tuple[str, tuple[str, ...]]] = {
 def goal_search(
     *, viewer: Any, text: str = "", status: str = "", sort: str = "-created"
 ) -> QuerySet[Goal]:
-    """The viewer's goals for the list page, with their agent, `run_count`, and the status and
-    time of their latest run (`last_run_status`, `last_run_at`). The run columns are correlated
-    subqueries, computed for the rows of the page only."""
-    from runs.models import Run
-
+    """The viewer's goals for the list page, with their agent."""
     goals = visible_to(Goal.objects.select_related("agent"), viewer)
     if text:
         goals = goals.filter(Q(objective__icontains=text) | Q(pk=text))
     if status:
         goals = goals.filter(status=status)
-    runs = Run.objects.filter(goal=OuterRef("pk"))
-    latest = runs.order_by("-created_at", "-pk")
-    goals = goals.annotate(
-        run_count=Subquery(
-            runs.order_by().values("goal").annotate(total=Count("pk")).values("total")[:1]
-        ),
-        last_run_status=Subquery(latest.values("status")[:1]),
-        last_run_at=Subquery(latest.values("created_at")[:1]),
-    )
     return goals.order_by(*GOAL_SORTS.get(sort, GOAL_SORTS["-created"])[1])
+
+
+def goal_run_stats_attach(goals: list[Goal]) -> list[Goal]:
+    """Set `run_count`, `last_run_status` and `last_run_at` on each goal, in one query over
+    these goals only (a page), however many goals and runs there are."""
+    from runs.models import Run
+
+    stats: dict[str, dict[str, Any]] = {}
+    if goals:
+        runs = Run.objects.filter(goal=OuterRef("pk"))
+        latest = runs.order_by("-created_at", "-pk")
+        rows = (
+            Goal.objects.filter(pk__in=[goal.pk for goal in goals])
+            .annotate(
+                run_count=Subquery(
+                    runs.order_by().values("goal").annotate(total=Count("pk")).values("total")[:1]
+                ),
+                last_run_status=Subquery(latest.values("status")[:1]),
+                last_run_at=Subquery(latest.values("created_at")[:1]),
+            )
+            .values("pk", "run_count", "last_run_status", "last_run_at")
+        )
+        stats = {row["pk"]: row for row in rows}
+    for goal in goals:
+        row = stats.get(goal.pk, {})
+        goal.run_count = row.get("run_count") or 0
+        goal.last_run_status = row.get("last_run_status")
+        goal.last_run_at = row.get("last_run_at")
+    return goals
 
 
 def goal_schedules_attach(goals: list[Goal]) -> list[Goal]:
