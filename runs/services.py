@@ -327,3 +327,15 @@ def run_delete(*, run: Run) -> None:
     run.delete()
     leases.release(run_id)
     logger.info("run deleted id=%s", run_id)
+
+
+CANCELLED_ERROR = "Cancelled by a user."
+
+
+def run_cancel(*, run: Run) -> bool:
+    """Stop a pending or running run: it is marked failed with CANCELLED_ERROR (the worker's
+    loop sees it is no longer running before its next step). False if it had already ended."""
+    cancelled = run_fail(run_id=run.id, error=CANCELLED_ERROR, deliver_webhook=True)
+    if cancelled:
+        logger.info("run cancelled id=%s", run.id)
+    return cancelled
