@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from kombu import Queue
 
 from config.broker import transport_for
 from config.embedded_redis import default_redis_url
@@ -223,6 +224,23 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # config/celery.py applies CONN_MAX_AGE instead (this only turns the fixup's closing off).
 CELERY_DB_REUSE_MAX = 10**9
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Named queues, so that one kind of work cannot hold up another: minutes-long goal runs queue
+# apart from DAG nodes. A worker started without `-Q` consumes every queue listed here;
+# docs/operations.md shows how to give each queue workers of its own.
+CELERY_TASK_QUEUES = [
+    Queue(name, routing_key=name) for name in ("nodes", "runs", "planning", "housekeeping")
+]
+CELERY_TASK_DEFAULT_QUEUE = "housekeeping"
+CELERY_TASK_ROUTES = {
+    "dags.run_sub_step": {"queue": "nodes"},
+    "runs.run_goal": {"queue": "runs"},
+    "runs.deliver_run_webhook": {"queue": "runs"},
+    "dags.plan_experiment": {"queue": "planning"},
+    "dags.sweep_stalled_nodes": {"queue": "housekeeping"},
+    "runs.sweep_stalled_runs": {"queue": "housekeeping"},
+    # Schedule ticks only start a run or an execution, whose own tasks go to their queues.
+    "goals.*": {"queue": "housekeeping"},
+}
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Above the hard time limit, so a long task is never redelivered while still running.
     "visibility_timeout": CELERY_TASK_TIME_LIMIT + 15 * 60,

@@ -70,19 +70,25 @@ def celery_process(
 
 
 def worker_process(
-    fake_llm, extra_env: dict[str, str] | None = None, *, concurrency: int = 4
+    fake_llm,
+    extra_env: dict[str, str] | None = None,
+    *,
+    concurrency: int = 4,
+    queues: list[str] | None = None,
+    output: IO[bytes] | int = subprocess.DEVNULL,
 ) -> subprocess.Popen:
-    """A thread-pool worker with a unique name."""
+    """A thread-pool worker with a unique name, consuming `queues` (default: every queue)."""
+    arguments = ["--pool", "threads", "--concurrency", str(concurrency)]
+    if queues:
+        arguments += ["-Q", ",".join(queues)]
     return celery_process(
         fake_llm,
         "worker",
-        "--pool",
-        "threads",
-        "--concurrency",
-        str(concurrency),
+        *arguments,
         "-n",
         f"test-{uuid.uuid4().hex[:8]}@%h",
         extra_env=extra_env,
+        output=output,
     )
 
 
