@@ -47,6 +47,7 @@ def celery_process(
     *arguments: str,
     extra_env: dict[str, str] | None = None,
     output: IO[bytes] | int = subprocess.DEVNULL,
+    loglevel: str = "WARNING",
 ) -> subprocess.Popen:
     """`celery -A config <arguments>` against the test database, Redis and scripted LLM."""
     env = {
@@ -57,11 +58,11 @@ def celery_process(
         "OPENAI_API_KEY": "sk-test-fake",
         "LLM_PROVIDER": "openai",
         "LLM_MODEL": "gpt-4o-mini",
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": loglevel,
         **(extra_env or {}),
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", *arguments, "--loglevel", "WARNING"],
+        [sys.executable, "-m", "celery", "-A", "config", *arguments, "--loglevel", loglevel],
         cwd=ROOT,
         env=env,
         stdout=output,
@@ -76,6 +77,7 @@ def worker_process(
     concurrency: int = 4,
     queues: list[str] | None = None,
     output: IO[bytes] | int = subprocess.DEVNULL,
+    loglevel: str = "WARNING",
 ) -> subprocess.Popen:
     """A thread-pool worker with a unique name, consuming `queues` (default: every queue)."""
     arguments = ["--pool", "threads", "--concurrency", str(concurrency)]
@@ -89,6 +91,7 @@ def worker_process(
         f"test-{uuid.uuid4().hex[:8]}@%h",
         extra_env=extra_env,
         output=output,
+        loglevel=loglevel,
     )
 
 
