@@ -17,10 +17,11 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils.timezone import now
 
+from config.cron import CronError, previous_run_time
 from config.errors import DomainError
-from goals.cron import CronError, previous_run_time
+from dags.schedules import dag_schedule_remove, dag_schedule_sync
 from goals.models import Goal, Schedule, ScheduleTick
-from goals.schedules import dag_schedule_remove, dag_schedule_sync, goal_schedule_remove
+from goals.schedules import goal_schedule_remove
 from goals.schedules import goal_schedule_sync as _goal_schedule_sync
 
 logger = logging.getLogger(__name__)

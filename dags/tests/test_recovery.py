@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 from django.utils.timezone import now
 
-from dags.execution import services
+from dags.execution import dispatch, services
 from dags.execution.recovery import executions_recover
 from dags.models import DagExecution, SubStep
 from tests.factories import DagFactory, decomposer_job
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def enqueued(monkeypatch):
     """Record what would be handed to the queue instead of sending it."""
     sent: list[str] = []
-    monkeypatch.setattr(services, "_enqueue", lambda ids, suffix: sent.extend(ids))
+    monkeypatch.setattr(dispatch, "nodes_send", lambda ids, suffix: sent.extend(ids))
     return sent
 
 
