@@ -79,7 +79,7 @@ MIDDLEWARE = [
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
-# The original API has no trailing slashes; never redirect to add one.
+# API paths have no trailing slashes (docs/api-differences.md); never redirect to add one.
 APPEND_SLASH = False
 
 TEMPLATES = [
@@ -351,7 +351,7 @@ SPECTACULAR_SETTINGS = {
         "config.api.schema.add_error_responses",
         "config.api.schema.add_request_examples",
     ],
-    # Bodies are JSON (and multipart for /task). text/plain is parsed only for the original's
+    # Bodies are JSON (and multipart for /task). text/plain is parsed only for older
     # clients, into a string that no endpoint accepts, so it is not offered as a body format.
     "PARSER_WHITELIST": [
         "config.api.parsers.LimitedJsonParser",
@@ -468,7 +468,7 @@ WEB_SEARCH_BASE_URL = env.str("WEB_SEARCH_BASE_URL", default="")
 WEB_SEARCH_TIMEOUT_SECONDS = env.float("WEB_SEARCH_TIMEOUT_SECONDS", default=10.0)
 
 # --- E-mail (sendEmail tool, goal-run e-mails) ---------------------------------------------------
-# Django's names win; the original's SMTP_* names are accepted as fallbacks.
+# Django's names win; SMTP_* names (older deployments' .env files) are accepted as fallbacks.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default=env.str("SMTP_HOST", default=""))
 EMAIL_PORT = env.int("EMAIL_PORT", default=env.int("SMTP_PORT", default=587))

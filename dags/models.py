@@ -10,7 +10,7 @@ COST_FIELD = {"max_digits": 20, "decimal_places": 10, "null": True, "blank": Tru
 
 
 def new_dag_id() -> str:
-    """DAGs planned by create-dag have a bare 16-character id, as in the original."""
+    """DAGs planned by create-dag have a bare 16-character id, as clients expect."""
     return new_id()
 
 

@@ -213,7 +213,7 @@ def dag_payload(dag: Dag) -> dict[str, Any]:
 
 
 def execution_payload(execution: DagExecution, *, with_title: bool = False) -> dict[str, Any]:
-    """The execution row; `with_title` gives the original's view shape (`dagTitle` first).
+    """The execution row; `with_title` gives the list view's shape (`dagTitle` first).
 
     The title comes from the `dag_title` annotation of `selectors.executions_with_title()`.
     """

@@ -270,7 +270,7 @@ def _enqueue_webhook(run_id: str) -> None:
         logger.exception("could not queue the webhook of run %s", run_id)
 
 
-# --- recovery (D18) -----------------------------------------------------------------------------
+# --- recovery -----------------------------------------------------------------------------------
 def runs_recover(
     *, requeue: bool = True, broker_lost: bool = False, include_stale: bool = True
 ) -> dict[str, int]:

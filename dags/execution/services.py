@@ -374,7 +374,7 @@ def node_run(*, sub_step_id: str) -> None:
 
 # --- resume and cancel ---------------------------------------------------------------------------
 def execution_resume(*, execution_id: str) -> DagExecution:
-    """Run again what did not complete (D7): failed, cancelled and pending nodes; completed
+    """Run again what did not complete: failed, cancelled and pending nodes; completed
     results are kept and reused."""
     with transaction.atomic():
         execution = DagExecution.objects.select_for_update().get(pk=execution_id)
