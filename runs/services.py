@@ -64,7 +64,7 @@ def step_budget_of(goal: Goal) -> int:
     budget = params.get("stepBudget")
     if isinstance(budget, int) and not isinstance(budget, bool) and budget > 0:
         return budget
-    return settings.DEFAULT_STEP_BUDGET
+    return int(settings.DEFAULT_STEP_BUDGET)
 
 
 def run_trigger(*, goal_id: str, trigger: str = Run.Trigger.MANUAL, enqueue: bool = True) -> Run:

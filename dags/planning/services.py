@@ -61,9 +61,10 @@ REASON_TITLE = "title_master"
 class PlanningError(DomainError):
     """Planning failed; `status` and the extra body keys follow the error shapes clients expect."""
 
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
+    # `http_status`, not `status`: several bodies carry a `status` key of their own.
+    def __init__(self, http_status: int, message: str, **extra: Any) -> None:
         super().__init__(message, **extra)
-        self.status = status
+        self.status = http_status
 
 
 @dataclass(frozen=True)
@@ -397,7 +398,7 @@ def _plan_attempts(
             coverage=verdict.job.validation.coverage if verdict.job else None,
             errorMessage=verdict.error,
         )
-        if verdict.usable:
+        if verdict.usable and verdict.job is not None:
             return verdict.job, reply, attempt
         logger.info(
             "planning attempt %d of %d unusable agent=%s outcome=%s",
