@@ -68,7 +68,7 @@ AsyncHandler = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
 def request_id_middleware(get_response: Handler | AsyncHandler) -> Handler | AsyncHandler:
     """Binds the request's id for the request's duration and echoes it in the response."""
     if iscoroutinefunction(get_response):
-        handle_async: AsyncHandler = get_response  # type: ignore[assignment]
+        handle_async: AsyncHandler = get_response
 
         async def middleware_async(request: HttpRequest) -> HttpResponseBase:
             value = request_id_from_header(request.headers.get(HEADER))

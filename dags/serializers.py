@@ -218,7 +218,8 @@ def execution_payload(execution: DagExecution, *, with_title: bool = False) -> d
     The title comes from the `dag_title` annotation of `selectors.executions_with_title()`.
     """
     payload = EXECUTION_SHAPE.of(execution)
-    return {"dagTitle": execution.dag_title, **payload} if with_title else payload
+    title = getattr(execution, "dag_title", None)  # the annotation, when present
+    return {"dagTitle": title, **payload} if with_title else payload
 
 
 def sub_step_payload(sub_step: SubStep) -> dict[str, Any]:

@@ -69,7 +69,7 @@ def parse_price_table(document: Any) -> PriceTable:
     for provider, models in providers.items():
         if not isinstance(models, dict):
             continue
-        entries = table.setdefault(ALIASES.get(provider, provider), {})
+        entries = table.setdefault(ALIASES.get(provider) or provider, {})
         for model, price in models.items():
             prompt = _decimal(price.get("prompt")) if isinstance(price, dict) else None
             completion = _decimal(price.get("completion")) if isinstance(price, dict) else None
