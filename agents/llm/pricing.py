@@ -152,7 +152,7 @@ def model_price(provider: str, model: str) -> ModelPrice | None:
 
 
 def cost_usd(
-    provider: str, model: str, usage: Usage | None, reported: float | None = None
+    provider: str, model: str, usage: Usage | None, reported: float | str | None = None
 ) -> Decimal | None:
     """The cost in USD: the provider's reported figure when given, else price table x usage."""
     if reported is not None:
