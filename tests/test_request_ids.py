@@ -32,6 +32,16 @@ def test_the_response_echoes_the_clients_id_or_a_new_one(api):
     assert "\n" not in forged and len(forged) == 32
 
 
+@pytest.mark.django_db
+def test_requests_served_asynchronously_echo_the_id_too():
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    response = async_to_sync(AsyncClient().get)("/health", headers={"X-Request-ID": "async-1"})
+    assert response.status_code == 200
+    assert response["X-Request-ID"] == "async-1"
+
+
 def json_lines(text: str) -> list[dict]:
     records = []
     for line in text.splitlines():
