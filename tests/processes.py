@@ -155,12 +155,16 @@ class WebServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        wait_for_port(self.port, timeout=timeout)
-        # The first request loads the URLconf and every view module.
-        warm_up = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        warm_up.request("GET", "/health")
-        assert warm_up.getresponse().status == 200
-        warm_up.close()
+        try:
+            wait_for_port(self.port, timeout=timeout)
+            # The first request loads the URLconf and every view module.
+            warm_up = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+            warm_up.request("GET", "/health")
+            assert warm_up.getresponse().status == 200
+            warm_up.close()
+        except BaseException:  # a server that never came up must not outlive the test run
+            self.kill()
+            raise
         return self
 
     def stop(self) -> None:
