@@ -27,7 +27,8 @@ def _attach_schedules(goals: list[Goal]) -> list[Goal]:
         for schedule in schedules.order_by("created_at"):
             by_goal[schedule.goal_id].append(schedule)
     for goal in goals:
-        goal.schedule_list = by_goal.get(goal.id, [])
+        # Read by the goal serializer; not a model field.
+        goal.schedule_list = by_goal.get(goal.id, [])  # type: ignore[attr-defined]
     return goals
 
 
