@@ -157,12 +157,13 @@ def goal_run_stats_attach(goals: list[Goal]) -> list[Goal]:
             )
             .values("pk", "run_count", "last_run_status", "last_run_at")
         )
-        stats = {row["pk"]: row for row in rows}
+        stats = {row["pk"]: dict(row) for row in rows}
     for goal in goals:
         row = stats.get(goal.pk, {})
-        goal.run_count = row.get("run_count") or 0
-        goal.last_run_status = row.get("last_run_status")
-        goal.last_run_at = row.get("last_run_at")
+        # Page annotations set on the instances as a queryset's annotate would (not model fields).
+        goal.run_count = row.get("run_count") or 0  # type: ignore[attr-defined]
+        goal.last_run_status = row.get("last_run_status")  # type: ignore[attr-defined]
+        goal.last_run_at = row.get("last_run_at")  # type: ignore[attr-defined]
     return goals
 
 

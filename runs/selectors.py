@@ -6,7 +6,6 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Quer
 
 from config.access import visible_to
 from config.errors import NotFound
-from goals.models import Memory
 from runs.models import Output, Run, RunEvent, Step
 
 
@@ -76,9 +75,12 @@ def run_status_counts(*, viewer: Any) -> dict[str, int]:
     return {key: value or 0 for key, value in counts.items()}
 
 
-def run_memories(*, run: Run) -> QuerySet[Memory]:
-    """Memories the run left on its goal (they name the run in their metadata)."""
-    return Memory.objects.filter(goal_id=run.goal_id, metadata__runId=run.id).order_by(
+def run_memories(*, run: Run) -> QuerySet[Any]:
+    """Memories the run left on its goal (they name the run in their metadata).
+
+    Reached through the goal's reverse relation: runs sit below goals and do not import them.
+    """
+    return run.goal.memories.filter(metadata__runId=run.id).order_by(
         "created_at", "id"
     )
 
