@@ -80,9 +80,7 @@ def run_memories(*, run: Run) -> QuerySet[Any]:
 
     Reached through the goal's reverse relation: runs sit below goals and do not import them.
     """
-    return run.goal.memories.filter(metadata__runId=run.id).order_by(
-        "created_at", "id"
-    )
+    return run.goal.memories.filter(metadata__runId=run.id).order_by("created_at", "id")
 
 
 def run_events_recent(*, run: Run, limit: int) -> list[RunEvent]:
