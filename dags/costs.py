@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Sum
+from django.db.models import BigIntegerField, F, Sum
+from django.db.models.functions import Cast, Round, TruncDate
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import now
 
@@ -145,8 +146,7 @@ def summary_range(*, start: str | None, end: str | None) -> tuple[datetime, date
     return since, until
 
 
-def _bucket(moment: datetime, group_by: str) -> str:
-    day: date = moment.astimezone(UTC).date()
+def _day_bucket(day: date, group_by: str) -> str:
     if group_by == "week":
         day -= timedelta(days=(day.weekday() + 1) % 7)  # back to Sunday
         return day.isoformat()
@@ -185,48 +185,98 @@ def cost_spent(*, viewer: Any, since: datetime, until: datetime | None = None) -
     return total.quantize(Decimal("1e-10"))
 
 
+# Costs are summed in the database as whole units of 1e-10 USD (the cost columns' scale):
+# integers add exactly on every database, where SQLite would add the decimals as floats.
+COST_SCALE = 10**10
+
+
+def _scaled_sum(field: str) -> Sum:
+    return Sum(Cast(Round(F(field) * COST_SCALE), BigIntegerField()))
+
+
+def _unscaled(units: int) -> Decimal:
+    return Decimal(units).scaleb(-10)
+
+
+def _time_buckets(rows: Any, moment_field: str, cost_field: str, group_by: str) -> dict[str, int]:
+    """Cost per day/week/month: summed per UTC day in the database, days folded here."""
+    buckets: dict[str, int] = defaultdict(int)
+    per_day = (
+        rows.annotate(day=TruncDate(moment_field, tzinfo=UTC))
+        .values("day")
+        .annotate(units=_scaled_sum(cost_field))
+        .order_by()
+        .values_list("day", "units")
+    )
+    for day, units in per_day:
+        buckets[_day_bucket(day, group_by)] += units or 0
+    return buckets
+
+
+def _dag_buckets(
+    dags: Any, executions: Any, group_by: str
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Planning and execution cost per planner agent or requested model. Executions are summed
+    per DAG in the database; only the DAGs involved are read to name their group."""
+    planning: dict[str, int] = defaultdict(int)
+    execution: dict[str, int] = defaultdict(int)
+    for agent_name, params, units in dags.annotate(
+        units=Cast(Round(F("planning_total_cost_usd") * COST_SCALE), BigIntegerField())
+    ).values_list("agent_name", "params", "units"):
+        planning[_dag_key(agent_name, params, group_by)] += units
+    per_dag = dict(
+        executions.values("dag_id")
+        .annotate(units=_scaled_sum("total_cost_usd"))
+        .order_by()
+        .values_list("dag_id", "units")
+    )
+    keys = {
+        dag_id: _dag_key(agent_name, params, group_by)
+        for dag_id, agent_name, params in Dag.objects.filter(
+            pk__in=executions.values("dag_id")
+        ).values_list("id", "agent_name", "params")
+    }
+    for dag_id, units in per_dag.items():
+        key = keys.get(dag_id) if dag_id is not None else None
+        execution[key or _dag_key(None, None, group_by)] += units or 0
+    return planning, execution
+
+
 def cost_summary(*, start: datetime, end: datetime, group_by: str, viewer: Any) -> dict[str, Any]:
     """Planning costs of the DAGs and execution costs of the executions `viewer` may see.
 
     `group_by` is day, week or month (when the cost was incurred), or agent or model (the DAG's
-    planner agent or requested model; an execution counts for its DAG's)."""
-    planning: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    execution: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    by_time = group_by not in BY_DAG
+    planner agent or requested model; an execution counts for its DAG's). Summed in the
+    database: a handful of queries whatever the number of rows."""
     dags = visible_to(Dag.objects.all(), viewer).filter(
         created_at__gte=start, created_at__lte=end, planning_total_cost_usd__isnull=False
     )
-    for created_at, cost, agent_name, params in dags.values_list(
-        "created_at", "planning_total_cost_usd", "agent_name", "params"
-    ):
-        key = _bucket(created_at, group_by) if by_time else _dag_key(agent_name, params, group_by)
-        planning[key] += cost
     executions = visible_to(DagExecution.objects.all(), viewer).filter(
         completed_at__gte=start, completed_at__lte=end, total_cost_usd__isnull=False
     )
-    for completed_at, cost, agent_name, params in executions.values_list(
-        "completed_at", "total_cost_usd", "dag__agent_name", "dag__params"
-    ):
-        key = _bucket(completed_at, group_by) if by_time else _dag_key(agent_name, params, group_by)
-        execution[key] += cost
+    if group_by in BY_DAG:
+        planning, execution = _dag_buckets(dags, executions, group_by)
+    else:
+        planning = _time_buckets(dags, "created_at", "planning_total_cost_usd", group_by)
+        execution = _time_buckets(executions, "completed_at", "total_cost_usd", group_by)
     keys = sorted(set(planning) | set(execution))
     summary = [
         {
             "date": key,
-            "planningCostUsd": money(planning[key]),
-            "executionCostUsd": money(execution[key]),
-            "totalCostUsd": money(planning[key] + execution[key]),
+            "planningCostUsd": money(_unscaled(planning.get(key, 0))),
+            "executionCostUsd": money(_unscaled(execution.get(key, 0))),
+            "totalCostUsd": money(_unscaled(planning.get(key, 0) + execution.get(key, 0))),
         }
         for key in keys
     ]
-    planning_total = sum(planning.values(), ZERO)
-    execution_total = sum(execution.values(), ZERO)
+    planning_total = sum(planning.values())
+    execution_total = sum(execution.values())
     return {
         "dateRange": {"from": iso(start), "to": iso(end), "groupBy": group_by},
         "summary": summary,
         "totals": {
-            "planningCostUsd": money(planning_total),
-            "executionCostUsd": money(execution_total),
-            "totalCostUsd": money(planning_total + execution_total),
+            "planningCostUsd": money(_unscaled(planning_total)),
+            "executionCostUsd": money(_unscaled(execution_total)),
+            "totalCostUsd": money(_unscaled(planning_total + execution_total)),
         },
     }
