@@ -280,3 +280,56 @@ def cost_summary(*, start: datetime, end: datetime, group_by: str, viewer: Any) 
             "totalCostUsd": money(_unscaled(planning_total + execution_total)),
         },
     }
+
+
+def cost_periods(*, start: datetime, end: datetime, group_by: str) -> list[str]:
+    """Every day, week (from Sunday) or month key from `start` to `end`, in the summary's
+    format, so that a chart shows the periods without spend too."""
+    first = _day_bucket(start.astimezone(UTC).date(), group_by)
+    last_day = end.astimezone(UTC).date()
+    keys = [first]
+    day = start.astimezone(UTC).date()
+    step = timedelta(days=7 if group_by == "week" else 1)
+    while day < last_day:
+        day = min(day + step, last_day)
+        key = _day_bucket(day, group_by)
+        if key != keys[-1]:
+            keys.append(key)
+    return keys
+
+
+def cost_top_executions(
+    *, viewer: Any, start: datetime, end: datetime, limit: int = 10
+) -> list[DagExecution]:
+    """The executions `viewer` may see that cost most, among those completed in the range (the
+    same executions the summary counts)."""
+    return list(
+        visible_to(DagExecution.objects.all(), viewer)
+        .filter(completed_at__gte=start, completed_at__lte=end, total_cost_usd__gt=0)
+        .select_related("dag")
+        .only(
+            "id",
+            "status",
+            "primary_intent",
+            "total_cost_usd",
+            "completed_at",
+            "dag__id",
+            "dag__dag_title",
+        )
+        .order_by("-total_cost_usd", "id")[:limit]
+    )
+
+
+def cost_summary_rows(summary: dict[str, Any]) -> list[list[str]]:
+    """A summary as rows for a spreadsheet: a heading, one row per group, then the totals."""
+    group_by = summary["dateRange"]["groupBy"]
+    rows = [[group_by, "planning_usd", "execution_usd", "total_usd"]]
+    for row in summary["summary"]:
+        rows.append(
+            [row["date"], row["planningCostUsd"], row["executionCostUsd"], row["totalCostUsd"]]
+        )
+    totals = summary["totals"]
+    rows.append(
+        ["total", totals["planningCostUsd"], totals["executionCostUsd"], totals["totalCostUsd"]]
+    )
+    return rows
