@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from typing import Any
@@ -94,7 +95,12 @@ def versions() -> list[tuple[str, str]]:
     try:
         app_version = metadata.version("async-agent")
     except metadata.PackageNotFoundError:
-        app_version = "unknown"
+        # Run from a checkout that is not installed as a package: its pyproject says.
+        try:
+            with open(settings.BASE_DIR / "pyproject.toml", "rb") as handle:
+                app_version = tomllib.load(handle)["project"]["version"]
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            app_version = "unknown"
     return [
         ("Async Agent", app_version),
         ("Python", platform.python_version()),
