@@ -510,15 +510,15 @@ def test_sse_streams_apply_the_ownership_rule(route, artifacts_dir):
             assert response.status_code == 204, (actor, response.content)
 
 
-# --- pages ---------------------------------------------------------------------------------------
+# --- artifacts, costs and system pages -------------------------------------------------------
 # The browser pages of artifacts, costs and the system page, through a logged-in session: the
 # same rule as the API (a file of someone else's is the same 404 as a missing one; lists and
 # sums count the viewer's rows; staff see all; system details are for staff).
-PAGE_URL_NAMES = ("artifacts:", "dags:costs", "system")
+DATA_PAGE_URL_NAMES = ("artifacts:", "dags:costs", "system")
 
 
-def page_routes() -> set[str]:
-    """Page routes (not API, admin or health) whose URL names start with PAGE_URL_NAMES."""
+def data_page_routes() -> set[str]:
+    """Page routes (not API, admin or health) whose URL names start with DATA_PAGE_URL_NAMES."""
     found = set()
 
     def walk(patterns: list, prefix: str = "", namespace: str = "") -> None:
@@ -527,7 +527,7 @@ def page_routes() -> set[str]:
                 inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
                 walk(pattern.url_patterns, prefix + str(pattern.pattern), inner)
             elif isinstance(pattern, URLPattern) and (
-                f"{namespace}{pattern.name}".startswith(PAGE_URL_NAMES)
+                f"{namespace}{pattern.name}".startswith(DATA_PAGE_URL_NAMES)
             ):
                 found.add(prefix + str(pattern.pattern))
 
@@ -549,7 +549,7 @@ def _csv_total(body: str) -> Decimal:
     return Decimal(body.strip().splitlines()[-1].split(",")[-1])
 
 
-PAGE_CASES: dict[str, Any] = {
+DATA_PAGE_CASES: dict[str, Any] = {
     "artifacts": "listing",
     "artifacts/<path:name>": "owned",
     "costs": "sums",
@@ -560,10 +560,10 @@ PAGE_CASES: dict[str, Any] = {
 
 
 def test_every_data_page_route_has_a_case():
-    assert page_routes() == set(PAGE_CASES)
+    assert data_page_routes() == set(DATA_PAGE_CASES)
 
 
-def _session(user):
+def _data_page_session(user):
     from django.test import Client
 
     client = Client()
@@ -571,13 +571,13 @@ def _session(user):
     return client
 
 
-@pytest.mark.parametrize("route", sorted(PAGE_CASES))
-def test_page_applies_the_ownership_rule(route, people, artifacts_dir):
+@pytest.mark.parametrize("route", sorted(DATA_PAGE_CASES))
+def test_data_page_applies_the_ownership_rule(route, people, artifacts_dir):
     from config import health
 
     health.reset_cache()
-    case = PAGE_CASES[route]
-    sessions = {name: _session(user) for name, user in people.items()}
+    case = DATA_PAGE_CASES[route]
+    sessions = {name: _data_page_session(user) for name, user in people.items()}
     alice = make_world(people["alice"], artifacts_dir, "alice")
     bob = make_world(people["bob"], artifacts_dir, "bob")
     if case == "owned":
