@@ -31,10 +31,10 @@ def artifact_list_page(request: HttpRequest) -> HttpResponse:
         clear_url=reverse("artifacts:list"),
     )
     browse = selectors.artifact_browse(viewer=request.user, text=listing.text, sort=listing.sort)
-    page = paginate(request, browse.files, PAGE_SIZE)
+    page = paginate(request, browse.entries, PAGE_SIZE)
     context = {
         "page_obj": page,
-        "files": selectors.artifact_records(files=list(page.object_list)),
+        "files": selectors.artifact_details(entries=list(page.object_list)),
         "controls": listing.controls,
         "filtered": listing.filtered,
         "truncated": browse.truncated,

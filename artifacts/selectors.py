@@ -92,15 +92,24 @@ class ArtifactFile:
 
 
 @dataclass(frozen=True)
+class ArtifactEntry:
+    """A file found in the folder: its name, and where to read its size and time (a
+    symlink's target)."""
+
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
 class ArtifactBrowse:
-    files: list[ArtifactFile]
+    entries: list[ArtifactEntry]
     # More files than BROWSE_LIMIT: only the first were looked at.
     truncated: bool
 
 
-def _walk(root: Path, folder: Path, prefix: str) -> Iterator[tuple[str, os.stat_result]]:
-    """(relative name, stat) of every file below `folder`. Sub-folders are entered only when
-    they are real folders; a symlink counts when it leads to a file inside the folder."""
+def _walk(root: Path, folder: str, prefix: str) -> Iterator[ArtifactEntry]:
+    """Every file below `folder`. Sub-folders are entered only when they are real folders; a
+    symlink counts when it leads to a file inside the folder."""
     try:
         entries = list(os.scandir(folder))
     except OSError:
@@ -111,21 +120,28 @@ def _walk(root: Path, folder: Path, prefix: str) -> Iterator[tuple[str, os.stat_
             if entry.is_symlink():
                 real = Path(entry.path).resolve()
                 if real.is_relative_to(root) and real.is_file():
-                    yield name, real.stat()
+                    yield ArtifactEntry(name, str(real))
             elif entry.is_dir(follow_symlinks=False):
-                yield from _walk(root, Path(entry.path), name + "/")
+                yield from _walk(root, entry.path, name + "/")
             elif entry.is_file(follow_symlinks=False):
-                yield name, entry.stat(follow_symlinks=False)
+                yield ArtifactEntry(name, entry.path)
         except OSError:  # removed or unreadable while listing
             continue
 
 
+def _stat(entry: ArtifactEntry) -> os.stat_result | None:
+    try:
+        return os.stat(entry.path)
+    except OSError:
+        return None
+
+
 def artifact_browse(*, viewer: Any, text: str = "", sort: str = "name") -> ArtifactBrowse:
-    """The files `viewer` may see, as `artifact_list` decides, with size and modification time;
-    `text` keeps names containing it (any case); `sort` is one of BROWSE_SORTS. Reads the
-    folder once and, for other users than staff, the names of their records in one query."""
+    """The files `viewer` may see, as `artifact_list` decides; `text` keeps names containing
+    it (any case); `sort` is one of BROWSE_SORTS. Reads the folder's names once (sizes and
+    times only to sort by them) and, for other users than staff, their records' names."""
     root = artifacts_root()
-    found: list[ArtifactFile] = []
+    found: list[ArtifactEntry] = []
     truncated = False
     needle = text.casefold()
     allowed = (
@@ -133,36 +149,42 @@ def artifact_browse(*, viewer: Any, text: str = "", sort: str = "name") -> Artif
         if sees_everything(viewer)
         else set(visible_to(Artifact.objects.all(), viewer).values_list("path", flat=True))
     )
-    for count, (name, stat) in enumerate(_walk(root, root, "")):
+    for count, entry in enumerate(_walk(root, str(root), "")):
         if count >= BROWSE_LIMIT:
             truncated = True
             break
-        if allowed is not None and name not in allowed:
+        if allowed is not None and entry.name not in allowed:
             continue
-        if needle and needle not in name.casefold():
+        if needle and needle not in entry.name.casefold():
             continue
-        modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC)
-        found.append(ArtifactFile(name=name, size=stat.st_size, modified=modified))
-    if sort == "-modified":
-        found.sort(key=lambda item: (item.modified, item.name), reverse=True)
-    elif sort == "-size":
-        found.sort(key=lambda item: (item.size, item.name), reverse=True)
+        found.append(entry)
+    if sort in ("-modified", "-size"):
+        field = "st_mtime" if sort == "-modified" else "st_size"
+        stats = {entry.name: _stat(entry) for entry in found}
+        found.sort(
+            key=lambda entry: (getattr(stats[entry.name], field, 0), entry.name), reverse=True
+        )
     else:
-        found.sort(key=lambda item: item.name.encode("utf-8"))
-    return ArtifactBrowse(files=found, truncated=truncated)
+        found.sort(key=lambda entry: entry.name.encode("utf-8"))
+    return ArtifactBrowse(entries=found, truncated=truncated)
 
 
-def artifact_records(*, files: list[ArtifactFile]) -> list[ArtifactFile]:
-    """`files` with their records (who wrote each one), read in one query."""
+def artifact_details(*, entries: list[ArtifactEntry]) -> list[ArtifactFile]:
+    """Size, time and record (who wrote it) of each of `entries` (one page), the records read
+    in one query; a file removed meanwhile is left out."""
     records = {
         record.path: record
-        for record in Artifact.objects.filter(path__in=[item.name for item in files]).only(
+        for record in Artifact.objects.filter(path__in=[entry.name for entry in entries]).only(
             "path", "owner_id", "execution_id", "run_id", "updated_at"
         )
     }
-    return [
-        ArtifactFile(item.name, item.size, item.modified, records.get(item.name)) for item in files
-    ]
+    files = []
+    for entry in entries:
+        stat = _stat(entry)
+        if stat is not None:
+            modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC)
+            files.append(ArtifactFile(entry.name, stat.st_size, modified, records.get(entry.name)))
+    return files
 
 
 def artifact_get(*, name: str, viewer: Any) -> tuple[ArtifactFile, bytes]:

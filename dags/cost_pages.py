@@ -125,7 +125,10 @@ def costs_page(request: HttpRequest) -> HttpResponse:
     start, end = form.moments()
     group_by = form.cleaned_data["groupBy"]
     viewer = request.user
-    summary = costs.cost_summary(start=start, end=end, group_by=group_by, viewer=viewer)
+    summaries = costs.cost_summaries(
+        start=start, end=end, group_bys=[group_by, "agent", "model"], viewer=viewer
+    )
+    summary = summaries[group_by]
     api_query = urlencode({"from": iso(start), "to": iso(end), "groupBy": group_by})
     periods = costs.cost_periods(start=start, end=end, group_by=group_by)
     label = dict(GROUPS)[group_by].split(" ")[0].lower()
@@ -144,12 +147,8 @@ def costs_page(request: HttpRequest) -> HttpResponse:
         "summary": summary,
         "chart": chart,
         "period_label": label,
-        "by_agent": _share(
-            costs.cost_summary(start=start, end=end, group_by="agent", viewer=viewer)
-        ),
-        "by_model": _share(
-            costs.cost_summary(start=start, end=end, group_by="model", viewer=viewer)
-        ),
+        "by_agent": _share(summaries["agent"]),
+        "by_model": _share(summaries["model"]),
         "top_executions": costs.cost_top_executions(
             viewer=viewer, start=start, end=end, limit=TOP_EXECUTIONS
         ),

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import BigIntegerField, F, Sum
-from django.db.models.functions import Cast, Round, TruncDate
+from django.db.models.functions import Cast, Round, Substr, TruncDate
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import now
 
@@ -188,6 +190,7 @@ def cost_spent(*, viewer: Any, since: datetime, until: datetime | None = None) -
 # Costs are summed in the database as whole units of 1e-10 USD (the cost columns' scale):
 # integers add exactly on every database, where SQLite would add the decimals as floats.
 COST_SCALE = 10**10
+ID_CHUNK = 500
 
 
 def _scaled_sum(field: str) -> Sum:
@@ -198,67 +201,102 @@ def _unscaled(units: int) -> Decimal:
     return Decimal(units).scaleb(-10)
 
 
-def _time_buckets(rows: Any, moment_field: str, cost_field: str, group_by: str) -> dict[str, int]:
-    """Cost per day/week/month: summed per UTC day in the database, days folded here."""
-    buckets: dict[str, int] = defaultdict(int)
+def _utc_day(field: str) -> Any:
+    """The UTC day of a timestamp column, computed by the database. SQLite keeps timestamps
+    as UTC text, so the day is its first ten characters (Django's date truncation would call
+    back into Python for every row); other databases truncate natively."""
+    if connection.vendor == "sqlite":
+        return Substr(field, 1, 10)
+    return TruncDate(field, tzinfo=UTC)
+
+
+def _per_day(rows: Any, moment_field: str, cost_field: str) -> list[tuple[date, int]]:
+    """(UTC day, cost units) of `rows`, summed per day in the database (one query)."""
     per_day = (
-        rows.annotate(day=TruncDate(moment_field, tzinfo=UTC))
+        rows.annotate(day=_utc_day(moment_field))
         .values("day")
         .annotate(units=_scaled_sum(cost_field))
         .order_by()
         .values_list("day", "units")
     )
-    for day, units in per_day:
-        buckets[_day_bucket(day, group_by)] += units or 0
-    return buckets
+    return [
+        (day if isinstance(day, date) else date.fromisoformat(day), units or 0)
+        for day, units in per_day
+    ]
 
 
-def _dag_buckets(
-    dags: Any, executions: Any, group_by: str
-) -> tuple[dict[str, int], dict[str, int]]:
-    """Planning and execution cost per planner agent or requested model. Executions are summed
-    per DAG in the database; only the DAGs involved are read to name their group."""
-    planning: dict[str, int] = defaultdict(int)
-    execution: dict[str, int] = defaultdict(int)
-    for agent_name, params, units in dags.annotate(
-        units=Cast(Round(F("planning_total_cost_usd") * COST_SCALE), BigIntegerField())
-    ).values_list("agent_name", "params", "units"):
-        planning[_dag_key(agent_name, params, group_by)] += units
+def _per_dag(dags: Any, executions: Any) -> tuple[list[tuple], list[tuple]]:
+    """Planning cost units per DAG and execution cost units per DAG (summed in the database),
+    each with the DAG's planner agent and request parameters to name its group."""
+    planning = list(
+        dags.annotate(
+            units=Cast(Round(F("planning_total_cost_usd") * COST_SCALE), BigIntegerField())
+        ).values_list("agent_name", "params", "units")
+    )
     per_dag = dict(
         executions.values("dag_id")
         .annotate(units=_scaled_sum("total_cost_usd"))
         .order_by()
         .values_list("dag_id", "units")
     )
-    keys = {
-        dag_id: _dag_key(agent_name, params, group_by)
-        for dag_id, agent_name, params in Dag.objects.filter(
-            pk__in=executions.values("dag_id")
-        ).values_list("id", "agent_name", "params")
-    }
-    for dag_id, units in per_dag.items():
-        key = keys.get(dag_id) if dag_id is not None else None
-        execution[key or _dag_key(None, None, group_by)] += units or 0
+    # The DAGs' names for their groups, read by id (fewer rows than executions; in chunks, as
+    # databases bound the number of query parameters).
+    ids = [dag_id for dag_id in per_dag if dag_id is not None]
+    names: dict[str, tuple[Any, Any]] = {}
+    for first in range(0, len(ids), ID_CHUNK):
+        chunk = Dag.objects.filter(pk__in=ids[first : first + ID_CHUNK])
+        names.update(
+            (dag_id, (agent_name, params))
+            for dag_id, agent_name, params in chunk.values_list("id", "agent_name", "params")
+        )
+    execution = [(*names.get(dag_id, (None, None)), units) for dag_id, units in per_dag.items()]
     return planning, execution
 
 
-def cost_summary(*, start: datetime, end: datetime, group_by: str, viewer: Any) -> dict[str, Any]:
-    """Planning costs of the DAGs and execution costs of the executions `viewer` may see.
-
-    `group_by` is day, week or month (when the cost was incurred), or agent or model (the DAG's
-    planner agent or requested model; an execution counts for its DAG's). Summed in the
-    database: a handful of queries whatever the number of rows."""
+def cost_summaries(
+    *, start: datetime, end: datetime, group_bys: Sequence[str], viewer: Any
+) -> dict[str, dict[str, Any]]:
+    """`cost_summary` for several groupings at once: the time groupings share one sum per
+    day, the agent and model groupings one sum per DAG (four queries in all, and one more per
+    500 DAGs that spent in the range)."""
     dags = visible_to(Dag.objects.all(), viewer).filter(
         created_at__gte=start, created_at__lte=end, planning_total_cost_usd__isnull=False
     )
     executions = visible_to(DagExecution.objects.all(), viewer).filter(
         completed_at__gte=start, completed_at__lte=end, total_cost_usd__isnull=False
     )
-    if group_by in BY_DAG:
-        planning, execution = _dag_buckets(dags, executions, group_by)
-    else:
-        planning = _time_buckets(dags, "created_at", "planning_total_cost_usd", group_by)
-        execution = _time_buckets(executions, "completed_at", "total_cost_usd", group_by)
+    days: tuple[list, list] | None = None
+    per_dag: tuple[list, list] | None = None
+    summaries = {}
+    for group_by in group_bys:
+        planning: dict[str, int] = defaultdict(int)
+        execution: dict[str, int] = defaultdict(int)
+        if group_by in BY_DAG:
+            if per_dag is None:
+                per_dag = _per_dag(dags, executions)
+            for buckets, rows in zip((planning, execution), per_dag, strict=True):
+                for agent_name, params, units in rows:
+                    buckets[_dag_key(agent_name, params, group_by)] += units or 0
+        else:
+            if days is None:
+                days = (
+                    _per_day(dags, "created_at", "planning_total_cost_usd"),
+                    _per_day(executions, "completed_at", "total_cost_usd"),
+                )
+            for buckets, rows in zip((planning, execution), days, strict=True):
+                for day, units in rows:
+                    buckets[_day_bucket(day, group_by)] += units
+        summaries[group_by] = _summary(start, end, group_by, planning, execution)
+    return summaries
+
+
+def _summary(
+    start: datetime,
+    end: datetime,
+    group_by: str,
+    planning: dict[str, int],
+    execution: dict[str, int],
+) -> dict[str, Any]:
     keys = sorted(set(planning) | set(execution))
     summary = [
         {
@@ -280,6 +318,15 @@ def cost_summary(*, start: datetime, end: datetime, group_by: str, viewer: Any) 
             "totalCostUsd": money(_unscaled(planning_total + execution_total)),
         },
     }
+
+
+def cost_summary(*, start: datetime, end: datetime, group_by: str, viewer: Any) -> dict[str, Any]:
+    """Planning costs of the DAGs and execution costs of the executions `viewer` may see.
+
+    `group_by` is day, week or month (when the cost was incurred), or agent or model (the DAG's
+    planner agent or requested model; an execution counts for its DAG's). Summed in the
+    database: two queries whatever the number of rows."""
+    return cost_summaries(start=start, end=end, group_bys=[group_by], viewer=viewer)[group_by]
 
 
 def cost_periods(*, start: datetime, end: datetime, group_by: str) -> list[str]:

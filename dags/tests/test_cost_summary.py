@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from config.access import visible_to
 from config.api.formatting import money
-from dags.costs import BY_DAG, cost_summary
+from dags.costs import BY_DAG, cost_summaries, cost_summary
 from dags.models import Dag, DagExecution
 from tests.factories import DagExecutionFactory, DagFactory, UserFactory
 
@@ -154,4 +154,15 @@ def test_query_count_does_not_grow_with_rows(group_by):
     make_rows(owner, 10)
     small = queries()
     make_rows(owner, 80, seed=11)
-    assert queries() == small <= (3 if group_by in BY_DAG else 2)
+    # Per day: planning and execution sums; per DAG: those two and the DAGs' names.
+    assert queries() == small == (3 if group_by in BY_DAG else 2)
+
+
+def test_several_groupings_at_once_share_their_queries():
+    owner = UserFactory(username="spender")
+    make_rows(owner, 40)
+    with CaptureQueriesContext(connection) as captured:
+        together = cost_summaries(start=START, end=END, group_bys=GROUPS, viewer=owner)
+    assert len(captured) == 5  # per day: 2; per DAG: 2, and the DAGs named in one chunk
+    for group_by in GROUPS:
+        assert together[group_by] == expected_summary(group_by, owner)
