@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
 
@@ -91,10 +91,9 @@ class ArtifactFile:
     record: Artifact | None = None
 
 
-@dataclass(frozen=True)
-class ArtifactEntry:
+class ArtifactEntry(NamedTuple):
     """A file found in the folder: its name, and where to read its size and time (a
-    symlink's target)."""
+    symlink's target). A tuple: a listing makes one per file."""
 
     name: str
     path: str
@@ -165,7 +164,8 @@ def artifact_browse(*, viewer: Any, text: str = "", sort: str = "name") -> Artif
             key=lambda entry: (getattr(stats[entry.name], field, 0), entry.name), reverse=True
         )
     else:
-        found.sort(key=lambda entry: entry.name.encode("utf-8"))
+        # Code point order is the order of the UTF-8 bytes, as `artifact_list` sorts.
+        found.sort()
     return ArtifactBrowse(entries=found, truncated=truncated)
 
 
