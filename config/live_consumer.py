@@ -4,8 +4,9 @@ Messages are JSON `{"id": seq, "event": type, "data": {...}}`: first the snapsho
 then the stored events after `?lastEventId=` (all of them without it), then live events. While
 the subject can still change, the socket stays open, with a `{"id": null, "event": "heartbeat"}`
 message every SSE_HEARTBEAT_SECONDS (each also re-reads the database, in case the layer lost an
-event); the server closes with 1000 once nothing more can happen. Refusals are an `{"error": ...}` message and a
-close code: 4400 bad lastEventId, 4401 not authenticated, 4404 unknown subject.
+event); the server closes with 1000 once nothing more can happen. Refusals are an
+`{"error": ...}` message and a close code: 4400 bad lastEventId, 4401 not authenticated,
+4404 unknown subject.
 """
 
 from __future__ import annotations
