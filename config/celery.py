@@ -9,7 +9,12 @@ from celery.app.amqp import AMQP
 from celery.signals import task_postrun, task_prerun, worker_process_init, worker_ready
 from kombu import Connection
 
+from config.heap import skip_collection_at_exit
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+# Every process of the system imports this module (config/__init__.py): each exits promptly.
+skip_collection_at_exit()
 
 
 _backend_classes: dict[tuple[str, int], tuple[type, str | None]] = {}
