@@ -104,6 +104,10 @@ def _freeze_startup_objects(**kwargs) -> None:
     freeze_startup_objects()
 
 
+# The shutdown flag and heartbeats (config.workers) connect to the worker's signals.
+import config.workers  # noqa: E402, F401
+
+
 @worker_ready.connect
 def _start_dispatcher(**kwargs) -> None:
     """Each worker re-sends ready work whose message was lost (see config.dispatcher)."""

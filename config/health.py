@@ -2,7 +2,7 @@
 
 Readiness checks run in parallel with a deadline and are cached briefly per process, so the
 endpoint answers fast and never hangs on an unreachable dependency. Workers are judged by the
-heartbeats they record (ops/worker.py), not by a broadcast ping, which would wait for replies.
+heartbeats they record (config/workers.py), not by a broadcast ping, which would wait for replies.
 """
 
 from __future__ import annotations

@@ -385,7 +385,7 @@ OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENROUTER_API_KEY = env.str("OPENROUTER_API_KEY", default="")
 HEALTH_CACHE_SECONDS = env.float("HEALTH_CACHE_SECONDS", default=5.0)
 HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=1.0)
-# Each worker records a heartbeat in Redis this often (ops/worker.py); /health/ready is not
+# Each worker records a heartbeat in Redis this often (config/workers.py); /health/ready is not
 # ready when no worker's is younger than WORKER_HEARTBEAT_STALE_SECONDS. Entries older than
 # WORKER_HEARTBEAT_KEEP_SECONDS are dropped (until then the system page shows them as stale).
 WORKER_HEARTBEAT_SECONDS = env.float("WORKER_HEARTBEAT_SECONDS", default=5.0)

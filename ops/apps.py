@@ -6,7 +6,3 @@ class OpsConfig(AppConfig):
 
     name = "ops"
     verbose_name = "Operations"
-
-    def ready(self) -> None:
-        # Connects the worker's signal handlers (shutdown flag, heartbeats).
-        from ops import worker  # noqa: F401

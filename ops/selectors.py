@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 
 from config.api.formatting import iso
-from ops.heartbeats import HEARTBEATS_KEY, heartbeat_client
+from config.workers import HEARTBEATS_KEY, heartbeat_client
 
 logger = logging.getLogger(__name__)
 

@@ -1,25 +1,18 @@
-"""Getting a database and a local login ready (migrate, collect static files, seed, admin user),
-and recording worker heartbeats."""
+"""Getting a database and a local login ready: migrate, collect static files, seed, admin user."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
-import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command, get_commands
 from django.db import transaction
 from rest_framework.authtoken.models import Token
-
-from ops.heartbeats import HEARTBEATS_KEY, heartbeat_client
 
 logger = logging.getLogger(__name__)
 
@@ -97,45 +90,3 @@ def _write_password(path: Path, password: str) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write(password + "\n")
-
-
-def worker_heartbeat_record(
-    *,
-    name: str,
-    concurrency: int | None,
-    tasks: dict[str, int],
-    started_at: float,
-    state: str = "running",
-    now: float | None = None,
-) -> None:
-    """Record that the worker `name` is alive (see ops.heartbeats), with what it is doing, and
-    drop other workers' entries older than WORKER_HEARTBEAT_KEEP_SECONDS.
-
-    `state` is "running", "stopping" (a warm shutdown began) or "stopped". Raises
-    redis.RedisError when Redis cannot be reached.
-    """
-    moment = time.time() if now is None else now
-    beat = {
-        "name": name,
-        "hostname": socket.gethostname(),
-        "pid": os.getpid(),
-        "concurrency": concurrency,
-        "active": sum(tasks.values()),
-        "tasks": tasks,
-        "startedAt": started_at,
-        "seenAt": moment,
-        "state": state,
-    }
-    client = heartbeat_client()
-    client.hset(HEARTBEATS_KEY, name, json.dumps(beat))
-    keep = settings.WORKER_HEARTBEAT_KEEP_SECONDS
-    old = []
-    for field, value in client.hgetall(HEARTBEATS_KEY).items():
-        try:
-            seen = float(json.loads(value)["seenAt"])
-        except (ValueError, KeyError, TypeError):
-            seen = 0.0
-        if moment - seen > keep:
-            old.append(field)
-    if old:
-        client.hdel(HEARTBEATS_KEY, *old)

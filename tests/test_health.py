@@ -10,12 +10,11 @@ from django.utils.timezone import now
 from rest_framework.test import APIClient
 
 from config import health
+from config.workers import HEARTBEATS_KEY, heartbeat_client, heartbeat_record
 from dags.execution.services import execution_launch
 from dags.tests.planning_helpers import plan, task
 from goals.models import SchedulerHeartbeat
-from ops.heartbeats import HEARTBEATS_KEY, heartbeat_client
 from ops.selectors import worker_heartbeats
-from ops.services import worker_heartbeat_record
 from tests.factories import (
     AgentFactory,
     DagFactory,
@@ -41,7 +40,7 @@ def _fresh_health_cache():
 
 
 def worker_beat(*, seconds_ago: float = 0.0, name: str = "w1@host", state: str = "running"):
-    worker_heartbeat_record(
+    heartbeat_record(
         name=name,
         concurrency=4,
         tasks={},

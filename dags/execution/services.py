@@ -26,13 +26,13 @@ from agents.templating import current_date_text
 from config.broker import SEND_RETRY_POLICY
 from config.db import update_row, write_transaction
 from config.errors import Conflict, InvalidInput
+from config.workers import worker_stopping
 from dags import events
 from dags.execution import leases, statements
 from dags.execution.prompts import plan_context
 from dags.execution.work import NodeFailure, NodeOutcome, run_node_work
 from dags.models import SYNTHESIS_TASK_ID, Dag, DagExecution, SubStep
 from dags.plan import DecomposerJob, PlanError, graph_issues, job_dict, parse_job, real_dependencies
-from ops.worker import worker_stopping
 
 logger = logging.getLogger(__name__)
 

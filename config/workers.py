@@ -5,18 +5,29 @@ public signals:
   runtime then finishes the node in hand and sends the rest of a chain back to the queue
   instead of running it in this process, so the shutdown ends promptly and the next worker
   (after a restart, or another machine) carries on.
-- A heartbeat every WORKER_HEARTBEAT_SECONDS (ops.services.worker_heartbeat_record): name,
-  pool size and the tasks in flight, read by /health/ready and the system page
-  (ops.selectors.worker_heartbeats), which thus never wait on a broadcast ping.
+- A heartbeat every WORKER_HEARTBEAT_SECONDS (`heartbeat_record`): name, pool size and the
+  tasks in flight, read by /health/ready and the system page (ops.selectors.worker_heartbeats),
+  which thus never wait on a broadcast ping.
+
+Heartbeats live in one Redis hash, a field per worker. A heartbeat is transient (it says only
+that a worker was alive a moment ago and what it was doing), so it lives in Redis rather than
+in the database: a write every few seconds per worker would otherwise compete with the
+executions' own writes on SQLite, and nothing is lost with it. Readers judge freshness from the
+recorded time; writers drop entries older than WORKER_HEARTBEAT_KEEP_SECONDS, so a worker that
+vanished stays visible (as stale) for a while.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import socket
 import threading
 import time
 from collections import Counter
 
+import redis
 from celery.signals import (
     celeryd_after_setup,
     task_postrun,
@@ -29,12 +40,72 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
+HEARTBEATS_KEY = "aa:worker-heartbeats"
+
+_clients: dict[str, redis.Redis] = {}
+_clients_lock = threading.Lock()
 _stopping = threading.Event()
 _finished = threading.Event()
 _lock = threading.Lock()
 _in_flight: Counter[str] = Counter()
 _identity: dict[str, object] = {"name": None, "concurrency": None, "started_at": time.time()}
 _thread: threading.Thread | None = None
+
+
+def heartbeat_client() -> redis.Redis:
+    """One client (and connection pool) per process for REDIS_URL, with short timeouts."""
+    url = settings.REDIS_URL
+    with _clients_lock:
+        client = _clients.get(url)
+        if client is None:
+            timeout = settings.HEALTH_CHECK_TIMEOUT_SECONDS
+            client = redis.Redis.from_url(
+                url, socket_timeout=timeout, socket_connect_timeout=timeout
+            )
+            _clients[url] = client
+        return client
+
+
+def heartbeat_record(
+    *,
+    name: str,
+    concurrency: int | None,
+    tasks: dict[str, int],
+    started_at: float,
+    state: str = "running",
+    now: float | None = None,
+) -> None:
+    """Record that the worker `name` is alive, with what it is doing, and
+    drop other workers' entries older than WORKER_HEARTBEAT_KEEP_SECONDS.
+
+    `state` is "running", "stopping" (a warm shutdown began) or "stopped". Raises
+    redis.RedisError when Redis cannot be reached.
+    """
+    moment = time.time() if now is None else now
+    beat = {
+        "name": name,
+        "hostname": socket.gethostname(),
+        "pid": os.getpid(),
+        "concurrency": concurrency,
+        "active": sum(tasks.values()),
+        "tasks": tasks,
+        "startedAt": started_at,
+        "seenAt": moment,
+        "state": state,
+    }
+    client = heartbeat_client()
+    client.hset(HEARTBEATS_KEY, name, json.dumps(beat))
+    keep = settings.WORKER_HEARTBEAT_KEEP_SECONDS
+    old = []
+    for field, value in client.hgetall(HEARTBEATS_KEY).items():
+        try:
+            seen = float(json.loads(value)["seenAt"])
+        except (ValueError, KeyError, TypeError):
+            seen = 0.0
+        if moment - seen > keep:
+            old.append(field)
+    if old:
+        client.hdel(HEARTBEATS_KEY, *old)
 
 
 def worker_stopping() -> bool:
@@ -89,12 +160,10 @@ def _on_shutdown(**kwargs) -> None:
 
 
 def _beat(state: str) -> None:
-    from ops.services import worker_heartbeat_record
-
     with _lock:
         tasks = dict(_in_flight)
     try:
-        worker_heartbeat_record(
+        heartbeat_record(
             name=str(_identity["name"]),
             concurrency=_identity["concurrency"],  # type: ignore[arg-type]
             tasks=tasks,
