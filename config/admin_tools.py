@@ -18,8 +18,8 @@ from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
 from config.access import OWNER_FIELD, visible_to
+from config.cron import CronError, describe_cron, normalize_cron, validate_timezone
 from config.errors import DomainError
-from goals.cron import CronError, describe_cron, normalize_cron, validate_timezone
 
 
 class PrettyJSONFormField(forms.JSONField):

@@ -34,7 +34,9 @@ from django.db import (
 )
 from django.db.models import CharField, Func, Model
 
-_sqlite_writers = threading.Lock()
+# One writer at a time per process on SQLite (see write_transaction); public so that tests can
+# see whether it is held.
+SQLITE_WRITERS = threading.Lock()
 
 
 def _busy_timeout(connection) -> float:
@@ -52,7 +54,7 @@ def write_transaction(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
         with transaction.atomic(using=using):
             yield
         return
-    if not _sqlite_writers.acquire(timeout=_busy_timeout(connection)):
+    if not SQLITE_WRITERS.acquire(timeout=_busy_timeout(connection)):
         raise OperationalError("database is locked")
     released = False
 
@@ -60,7 +62,7 @@ def write_transaction(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
         nonlocal released
         if not released:
             released = True
-            _sqlite_writers.release()
+            SQLITE_WRITERS.release()
 
     try:
         with transaction.atomic(using=using):

@@ -34,8 +34,8 @@ from dags import selectors
 from dags.execution import services as execution_services
 from dags.models import Dag, DagExecution, ExecutionEvent, SubStep
 from dags.plan import PlanError
+from dags.schedules import dag_schedule_sync
 from dags.services import dag_delete, dag_result_issues, dag_update, execution_delete
-from goals.schedules import dag_schedule_sync
 
 
 class DagForm(forms.ModelForm):

@@ -16,7 +16,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from agents import selectors as agent_selectors
 from agents.llm.errors import LLMError
-from agents.task_service import task_params, task_run
+from agents.task.services import task_params, task_run
+from config.cron import CronError, describe_cron, next_run_times, validate_timezone
 from config.errors import Conflict, DomainError, NotFound
 from dags import costs, selectors, services
 from dags.diagram import dag_diagram_svg
@@ -24,8 +25,7 @@ from dags.execution import services as execution_services
 from dags.forms import CRON_MAX_CHARS, DEFAULT_PLANNER, NewDagForm, ScheduleForm
 from dags.models import Dag, DagExecution
 from dags.plan import PlanError
-from dags.planning.service import dag_plan
-from goals.cron import CronError, describe_cron, next_run_times, validate_timezone
+from dags.planning.services import dag_plan
 from ui.listing import ChoiceFilter, list_query, paginate
 
 logger = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from django.utils.timezone import now
 
 from agents.models import Agent
 from agents.selectors import agent_get_active
+from config.cron import require_cron, require_timezone
 from config.errors import InvalidInput
-from goals.cron import require_cron, require_timezone
 from goals.models import Goal, Schedule
 from goals.schedules import (
     goal_schedule_remove,

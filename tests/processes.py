@@ -5,27 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 from django.conf import settings
 from django.db import connection
 
+from tests.waiting import wait_for
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def wait_for(
-    predicate: Callable[[], bool], timeout: float = 40.0, message: str = "condition"
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{message} not met before the deadline")
 
 
 def child_database_env() -> dict[str, str]:

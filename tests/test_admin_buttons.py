@@ -54,10 +54,10 @@ def test_execute_button_runs_the_dag_on_a_worker(root, fake_llm, celery_worker_t
 
 
 def test_cancel_then_resume_buttons_follow_the_status(root, monkeypatch):
-    from dags.execution import services
+    from dags.execution import dispatch
 
     # No worker in this test: the resumed nodes' queue messages are not sent.
-    monkeypatch.setattr(services, "_enqueue", lambda ids, suffix: None)
+    monkeypatch.setattr(dispatch, "nodes_send", lambda ids, suffix: None)
     execution = DagExecutionFactory(status="running")
     page = admin_url(DagExecution, "change", execution.pk)
     html = root.get(page).content.decode()

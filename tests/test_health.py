@@ -9,11 +9,11 @@ import pytest
 from django.utils.timezone import now
 from rest_framework.test import APIClient
 
-from config import health
 from config.workers import HEARTBEATS_KEY, heartbeat_client, heartbeat_record
 from dags.execution.services import execution_launch
 from dags.tests.planning_helpers import plan, task
 from goals.models import SchedulerHeartbeat
+from ops import health
 from ops.selectors import worker_heartbeats
 from tests.factories import (
     AgentFactory,
@@ -25,7 +25,8 @@ from tests.factories import (
     UserFactory,
 )
 from tests.fakes.openai_server import ChatReply
-from tests.processes import wait_for, worker_process
+from tests.processes import worker_process
+from tests.waiting import wait_for
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 

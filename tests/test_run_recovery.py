@@ -13,7 +13,8 @@ import pytest
 from runs.models import Run
 from tests.factories import AgentFactory, GoalFactory
 from tests.fakes.openai_server import ChatReply
-from tests.processes import wait_for, worker_process
+from tests.processes import worker_process
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -22,7 +22,7 @@ from django.conf import settings
 from agents.llm.providers import ALIASES
 
 if TYPE_CHECKING:
-    from agents.llm.client import Usage
+    from agents.llm.usage import Usage
 
 logger = logging.getLogger(__name__)
 

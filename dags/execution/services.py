@@ -12,8 +12,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -21,14 +19,13 @@ from django.db import transaction
 from django.db.models import F
 from django.utils.timezone import now
 
-from agents.llm.client import Usage
+from agents.llm.usage import Spend
 from agents.templating import current_date_text
-from config.broker import SEND_RETRY_POLICY
 from config.db import update_row, write_transaction
 from config.errors import Conflict, InvalidInput
 from config.workers import worker_stopping
 from dags import events
-from dags.execution import leases, statements
+from dags.execution import dispatch, leases, statements
 from dags.execution.prompts import plan_context
 from dags.execution.work import NodeFailure, NodeOutcome, run_node_work
 from dags.models import SYNTHESIS_TASK_ID, Dag, DagExecution, SubStep
@@ -143,7 +140,7 @@ def execution_start(*, execution_id: str) -> None:
                 "originalRequest": execution.original_request,
             },
         )
-        _dispatch_ready(execution)
+        dispatch.execution_dispatch_ready(execution=execution)
 
 
 def execution_launch(
@@ -154,82 +151,6 @@ def execution_launch(
     execution_start(execution_id=execution.id)
     execution.refresh_from_db()
     return execution
-
-
-# --- dispatch ------------------------------------------------------------------------------------
-def _enqueue(sub_step_ids: list[str], queue_suffix: str) -> None:
-    """Send the nodes' messages; if the broker cannot take them, mark them undispatched again,
-    so that the dispatcher (config.dispatcher) sends them once it is back."""
-    from dags.tasks import run_sub_step
-
-    for index, sub_step_id in enumerate(sub_step_ids):
-        try:
-            run_sub_step.apply_async(
-                args=[sub_step_id],
-                task_id=f"{sub_step_id}:{queue_suffix}",
-                retry_policy=SEND_RETRY_POLICY,
-            )
-        except Exception as error:  # kombu and redis raise many kinds; all mean "not sent"
-            unsent = sub_step_ids[index:]
-            statements.mark_undispatched(unsent, queue_suffix)
-            logger.warning(
-                "broker unavailable (%s); %d node(s) left for the dispatcher", error, len(unsent)
-            )
-            return
-
-
-def _hand_over(ids: list[str], stamp) -> None:
-    """Mark nodes as dispatched and enqueue them once the transaction commits."""
-    suffix = uuid.uuid4().hex[:12]
-    statements.mark_dispatched(ids, stamp, suffix)
-    transaction.on_commit(lambda: _enqueue(ids, suffix), robust=True)
-
-
-def _dispatch_ready(execution: DagExecution, *, keep_one: bool = False) -> str | None:
-    """Dispatch what can run now: ready tasks up to the per-execution cap, or the synthesis once
-    every task is done. With `keep_one`, a single newly ready node is returned instead of queued,
-    for the caller to run at once (its state is in the database, so a crash loses nothing)."""
-    if execution.status != Status.RUNNING:
-        return None
-    stamp = now()
-    if execution.completed_tasks >= execution.total_tasks:
-        synthesis, _ = SubStep.objects.get_or_create(
-            execution=execution,
-            task_id=SYNTHESIS_TASK_ID,
-            defaults={
-                "description": "Final synthesis of all task results",
-                "thought": "Combine the task results into the final report",
-                "action_type": SubStep.ActionType.INFERENCE,
-                "tool_or_prompt_name": "__synthesis__",
-                "tool_or_prompt_params": {"taskCount": execution.total_tasks},
-                "dependencies": list(
-                    SubStep.objects.filter(execution=execution)
-                    .exclude(task_id=SYNTHESIS_TASK_ID)
-                    .order_by("task_id")
-                    .values_list("task_id", flat=True)
-                ),
-            },
-        )
-        if synthesis.status != NodeStatus.PENDING or synthesis.dispatched_at is not None:
-            return None
-        ready = [synthesis.id]
-    else:
-        ready = statements.ready_ids(execution.id, settings.EXECUTION_MAX_PARALLEL_NODES)
-        if not ready:
-            return None
-        if not (keep_one and len(ready) == 1):
-            # (A finishing node that hands its slot to its one successor keeps the cap.)
-            capacity = settings.EXECUTION_MAX_PARALLEL_NODES - statements.in_flight_count(
-                execution.id
-            )
-            if capacity <= 0:
-                return None
-            ready = ready[:capacity]
-    if keep_one and len(ready) == 1:
-        statements.mark_dispatched(ready, stamp, None)
-        return ready[0]
-    _hand_over(ready, stamp)
-    return None
 
 
 # --- nodes ---------------------------------------------------------------------------------------
@@ -289,11 +210,10 @@ def _save(execution: DagExecution, fields: list[str]) -> None:
 
 
 def _add_costs(execution: DagExecution, outcome: NodeOutcome) -> None:
-    if outcome.usage:
-        total = Usage.sum([execution.total_usage, outcome.usage])
-        execution.total_usage = total.as_dict() if total else None
-    if outcome.cost_usd is not None:
-        execution.total_cost_usd = (execution.total_cost_usd or Decimal(0)) + outcome.cost_usd
+    spend = Spend.of(execution.total_usage, execution.total_cost_usd).plus(
+        outcome.usage or None, outcome.cost_usd
+    )
+    execution.total_usage, execution.total_cost_usd = spend.usage_dict(), spend.cost_usd
 
 
 def sub_step_complete(
@@ -371,7 +291,7 @@ def sub_step_complete(
                 "execution completed id=%s duration_ms=%s", execution.id, execution.duration_ms
             )
             return None
-        next_id = _dispatch_ready(execution, keep_one=keep_next)
+        next_id = dispatch.execution_dispatch_ready(execution=execution, keep_one=keep_next).kept
         return _claim(next_id) if next_id else None
 
 
@@ -439,7 +359,7 @@ def sub_step_hand_back(*, sub_step: SubStep) -> bool:
             params=[NodeStatus.RUNNING.value, sub_step.attempts],
         )
         if returned:
-            _hand_over([sub_step.id], stamp)
+            dispatch.nodes_hand_over(sub_step_ids=[sub_step.id], stamp=stamp)
     if returned:
         logger.info(
             "node %s of %s handed back to the queue", sub_step.task_id, sub_step.execution_id
@@ -562,7 +482,7 @@ def execution_resume(*, execution_id: str) -> DagExecution:
             type=events.EXECUTION_RESUMED,
             payload={"totalTasks": execution.total_tasks},
         )
-        _dispatch_ready(execution)
+        dispatch.execution_dispatch_ready(execution=execution)
     logger.info("execution resumed id=%s retry=%d", execution.id, execution.retry_count)
     return execution
 

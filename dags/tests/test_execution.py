@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
 
 from artifacts.models import Artifact
@@ -12,17 +9,9 @@ from artifacts.services import artifact_record_write
 from dags.models import DagExecution, ExecutionEvent, SubStep
 from tests.factories import AgentFactory, DagFactory, decomposer_job
 from tests.fakes.openai_server import ChatReply
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met before the deadline")
 
 
 def wait_status(execution_id: str, *statuses: str, timeout: float = 30.0) -> DagExecution:

@@ -13,8 +13,9 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from django_celery_beat.schedulers import ModelEntry
 
 from dags.models import DagExecution
+from dags.schedules import dag_task_name
 from goals.models import Schedule, ScheduleTick
-from goals.schedules import dag_task_name, goal_task_name, schedules_sync_all
+from goals.schedules import goal_task_name, schedules_sync_all
 from goals.ticks import dag_schedule_fire, goal_schedule_fire
 from runs.models import Run
 from tests.factories import DagExecutionFactory, DagFactory, GoalFactory, RunFactory, decomposer_job

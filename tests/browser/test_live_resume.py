@@ -16,7 +16,7 @@ from dags.tests.planning_helpers import plan, task
 from tests.browser.helpers import screenshot
 from tests.factories import AgentFactory, DagFactory, TokenFactory
 from tests.fakes.openai_server import ChatReply
-from tests.processes import wait_for
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -17,19 +17,20 @@ from typing import Any
 
 from django.db import transaction
 
-from agents.llm.client import ChatResult, Usage, resolve_target
+from agents.llm.client import ChatResult, resolve_target
 from agents.llm.errors import LLMConfigurationError, LLMError
 from agents.llm.providers import missing_configuration
+from agents.llm.usage import Spend, Usage
 from agents.models import Agent
 from agents.runtime import agent_chat
 from agents.selectors import agent_get_active
 from agents.templating import current_date_text
+from config.cron import CronError, normalize_cron, validate_timezone
 from config.errors import DomainError, FieldInvalid, NotFound
 from dags.models import Dag, new_dag_id
 from dags.plan import DecomposerJob, PlanError, job_dict, parse_job, plan_issues, renumbered
 from dags.planning.extraction import ReplyParseError, extract_json
-from goals.cron import CronError, normalize_cron, validate_timezone
-from goals.schedules import dag_schedule_sync
+from dags.schedules import dag_schedule_sync
 from tools.registry import tool_definitions
 
 logger = logging.getLogger(__name__)
@@ -226,20 +227,17 @@ class _Ledger:
     """Every LLM call of one planning: the attempt records and the running totals."""
 
     entries: list[dict[str, Any]] = field(default_factory=list)
-    usages: list[Usage | None] = field(default_factory=list)
-    costs: list[Decimal] = field(default_factory=list)
+    spend: Spend = field(default_factory=Spend)
 
     def record(
         self, attempt: int, reason: str, reply: ChatResult | None, **extra: Any
     ) -> dict[str, Any]:
         entry: dict[str, Any] = {"attempt": attempt, "reason": reason}
         if reply is not None:
-            self.usages.append(reply.usage)
+            self.spend = self.spend.plus(reply.usage, reply.cost_usd)
             if reply.usage is not None:
                 entry["usage"] = reply.usage.as_dict()
             entry["costUsd"] = float(reply.cost_usd) if reply.cost_usd is not None else None
-            if reply.cost_usd is not None:
-                self.costs.append(reply.cost_usd)
             if reply.generation_stats:
                 entry["generationStats"] = reply.generation_stats
         entry.update({key: value for key, value in extra.items() if value is not None})
@@ -248,11 +246,11 @@ class _Ledger:
 
     @property
     def total_usage(self) -> dict[str, int]:
-        return (Usage.sum(self.usages) or Usage()).as_dict()
+        return (self.spend.usage or Usage()).as_dict()
 
     @property
     def total_cost(self) -> Decimal:
-        return sum(self.costs, Decimal("0"))
+        return self.spend.cost_usd if self.spend.cost_usd is not None else Decimal("0")
 
 
 def _tools_json() -> str:

@@ -27,7 +27,7 @@ from rest_framework.views import APIView
 
 from agents import selectors
 from agents.llm.errors import LLMConfigurationError, LLMError
-from agents.task_service import (
+from agents.task.services import (
     TaskOutcome,
     attachment_from_upload,
     task_params,
