@@ -121,7 +121,12 @@ def test_readiness_reads_live_workers_from_their_heartbeats(staff_client, settin
     fake_llm.responder = lambda request: ChatReply(content="slow answer", delay=3)
     worker = worker_process(fake_llm, {"WORKER_HEARTBEAT_SECONDS": "0.3"}, concurrency=3)
     try:
-        wait_for(lambda: any(b["fresh"] for b in worker_heartbeats()), message="a heartbeat")
+        # A worker process takes 10-20 s to start, far longer on a busy machine.
+        wait_for(
+            lambda: any(b["fresh"] for b in worker_heartbeats()),
+            timeout=150,
+            message="a heartbeat",
+        )
         response = staff_client.get("/health/ready")
         body = response.json()
         assert response.status_code == 200, body
