@@ -23,7 +23,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import (
     DEFAULT_DB_ALIAS,
@@ -154,14 +154,17 @@ def _row_reading(
     return columns, tuple(field.attname for field in chosen), tuple(converters)
 
 
+ModelT = TypeVar("ModelT", bound=Model)
+
+
 def read_instances(
-    model: type[Model],
+    model: type[ModelT],
     sql: str,
     params: Sequence[Any],
     *,
     fields: Sequence[str] | None = None,
     using: str = DEFAULT_DB_ALIAS,
-) -> list[Model]:
+) -> list[ModelT]:
     """The rows of `sql` as model instances, converted as ORM reads are.
 
     `sql` selects (or returns) `{columns}`: the columns of `fields`, or of every concrete

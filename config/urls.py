@@ -41,7 +41,9 @@ urlpatterns = [
     path("", include("ops.urls")),
     path("", include("dags.page_urls")),
     path("", include("dags.execution.page_urls")),
-    # Everything else: 404, as JSON under /api/ and /health (the original's body), else a page.
+    path("", include("goals.page_urls")),
+    path("", include("runs.page_urls")),
+    # Everything else: 404, as JSON under /api/ and /health (the body clients expect), else a page.
     re_path(r"^(?!static/).*$", views.route_not_found),
 ]
 

@@ -25,7 +25,7 @@ REFERENCE_PATTERN = re.compile(r"<Results? (?:from|of) Task ([A-Za-z0-9_.-]+)>")
 
 
 class _Model(BaseModel):
-    # Unknown keys are dropped, as the original does.
+    # Unknown keys are dropped, not refused: planner models add their own.
     model_config = ConfigDict(extra="ignore")
 
 
@@ -229,7 +229,7 @@ def substitute_references(value: Any, results: Mapping[str, Any]) -> Any:
 
 
 def rewrite_references(value: Any, id_map: Mapping[str, str]) -> Any:
-    """Rewrite `<Result from Task X>` to the new ids of a renumbered plan (D8)."""
+    """Rewrite `<Result from Task X>` to the new ids of a renumbered plan."""
     by_key = {reference_key(old): new for old, new in id_map.items()}
     if isinstance(value, str):
 
@@ -248,7 +248,7 @@ def rewrite_references(value: Any, id_map: Mapping[str, str]) -> Any:
     return value
 
 
-# --- plan checks (D9) ----------------------------------------------------------------------------
+# --- plan checks ---------------------------------------------------------------------------------
 # Stands in for a dependency's result when tool params are checked before anything ran: a URL,
 # so that `{"url": "<Result from Task 1>"}` passes while the tool's own rules still apply.
 PLACEHOLDER_RESULT = "https://example.com/placeholder-result"
@@ -408,7 +408,7 @@ def plan_issues(
     return issues
 
 
-# --- renumbering (D8) ----------------------------------------------------------------------------
+# --- renumbering ---------------------------------------------------------------------------------
 def renumbered(job: DecomposerJob) -> DecomposerJob:
     """The plan with task ids `001`, `002`, … in plan order; dependencies and every
     `<Result(s) from|of Task X>` (in params, texts and the synthesis plan) follow the new ids.

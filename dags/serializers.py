@@ -213,12 +213,13 @@ def dag_payload(dag: Dag) -> dict[str, Any]:
 
 
 def execution_payload(execution: DagExecution, *, with_title: bool = False) -> dict[str, Any]:
-    """The execution row; `with_title` gives the original's view shape (`dagTitle` first).
+    """The execution row; `with_title` gives the list view's shape (`dagTitle` first).
 
     The title comes from the `dag_title` annotation of `selectors.executions_with_title()`.
     """
     payload = EXECUTION_SHAPE.of(execution)
-    return {"dagTitle": execution.dag_title, **payload} if with_title else payload
+    title = getattr(execution, "dag_title", None)  # the annotation, when present
+    return {"dagTitle": title, **payload} if with_title else payload
 
 
 def sub_step_payload(sub_step: SubStep) -> dict[str, Any]:

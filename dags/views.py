@@ -105,7 +105,7 @@ class DagDetailApi(APIView):
 
 
 class DagDeleteAliasApi(DagDetailApi):
-    """`DELETE /dag/:id`, the original's alias of `DELETE /dags/:id`."""
+    """`DELETE /dag/:id`, an alias of `DELETE /dags/:id` kept for existing clients."""
 
     http_method_names = ["delete", "options"]
 

@@ -49,7 +49,7 @@ class ConstraintsField(BoundedJSONField):
 
 
 class GoalParamsIn(serializers.Serializer):
-    """Unknown keys are dropped, as the original does."""
+    """Unknown keys are dropped, not refused: existing clients send extra ones."""
 
     stepBudget = serializers.IntegerField(min_value=1, max_value=1000, required=False)
     allowedTools = serializers.ListField(

@@ -121,7 +121,7 @@ def dag_schedule_fire(*, dag_id: str) -> ScheduleTick | None:
         dag_schedule_sync(dag=dag)
         return None
     stamp = now()
-    period = _period_start(dag.cron_schedule, dag.timezone or "UTC", stamp)
+    period = _period_start(dag.cron_schedule or "", dag.timezone or "UTC", stamp)
     if period is None:
         dag_schedule_sync(dag=dag)
         return None

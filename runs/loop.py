@@ -109,6 +109,7 @@ def goal_agent(goal: Goal) -> Agent:
     if agent is not None:
         return agent
     bundled = default_agent(DEFAULT_AGENT_NAME)
+    assert bundled is not None, "the default agent's template ships with the code"
     return Agent(name=DEFAULT_AGENT_NAME, prompt_template=bundled.prompt_template)
 
 

@@ -64,7 +64,7 @@ def step_budget_of(goal: Goal) -> int:
     budget = params.get("stepBudget")
     if isinstance(budget, int) and not isinstance(budget, bool) and budget > 0:
         return budget
-    return settings.DEFAULT_STEP_BUDGET
+    return int(settings.DEFAULT_STEP_BUDGET)
 
 
 def run_trigger(*, goal_id: str, trigger: str = Run.Trigger.MANUAL, enqueue: bool = True) -> Run:
@@ -270,7 +270,7 @@ def _enqueue_webhook(run_id: str) -> None:
         logger.exception("could not queue the webhook of run %s", run_id)
 
 
-# --- recovery (D18) -----------------------------------------------------------------------------
+# --- recovery -----------------------------------------------------------------------------------
 def runs_recover(
     *, requeue: bool = True, broker_lost: bool = False, include_stale: bool = True
 ) -> dict[str, int]:
@@ -327,3 +327,15 @@ def run_delete(*, run: Run) -> None:
     run.delete()
     leases.release(run_id)
     logger.info("run deleted id=%s", run_id)
+
+
+CANCELLED_ERROR = "Cancelled by a user."
+
+
+def run_cancel(*, run: Run) -> bool:
+    """Stop a pending or running run: it is marked failed with CANCELLED_ERROR (the worker's
+    loop sees it is no longer running before its next step). False if it had already ended."""
+    cancelled = run_fail(run_id=run.id, error=CANCELLED_ERROR, deliver_webhook=True)
+    if cancelled:
+        logger.info("run cancelled id=%s", run.id)
+    return cancelled

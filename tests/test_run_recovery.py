@@ -1,5 +1,5 @@
 """MAX_CONCURRENT_RUNS never stays exhausted: a run whose worker is SIGKILLed is found by its
-lapsed lease and failed, its slot is free again, and a new worker runs the next run (D18)."""
+lapsed lease and failed, its slot is free again, and a new worker runs the next run."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The seven tools, in the original's order, each defined once.
+"""The seven tools, in the order `GET /api/v1/tools` lists them, each defined once.
 
 A `Tool` couples a name, a description (ours), a parameters model (which yields both the JSON
 Schema and the validation, see `tools.schemas`) and the function that does the work. The

@@ -350,7 +350,7 @@ def _assistant_message(message: Any, content: str | None, calls: list[ToolCallRe
     return reply
 
 
-def _usage(completion: Any) -> tuple[Usage | None, float | None, dict[str, Any]]:
+def _usage(completion: Any) -> tuple[Usage | None, float | str | None, dict[str, Any]]:
     """Usage, the provider-reported cost if any, and token details for the statistics."""
     raw = getattr(completion, "usage", None)
     if raw is None:

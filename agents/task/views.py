@@ -52,7 +52,8 @@ def _size(limit: int) -> str:
 
 
 def _task_failed(status: int, message: str) -> ApiError:
-    """The original's `{"error": "Task execution failed", "message": ...}` body."""
+    """The `{"error": "Task execution failed", "message": ...}` body existing clients read
+    (docs/api-differences.md)."""
     error = ApiError(status, FAILED_MESSAGE)
     error.body["message"] = message
     return error

@@ -7,11 +7,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 from rest_framework import serializers
 
 
+@overload
+def iso(value: datetime | str) -> str: ...
+@overload
+def iso(value: None) -> None: ...
 def iso(value: datetime | str | None) -> str | None:
     """ISO-8601 in UTC with milliseconds and `Z`, e.g. `2026-11-23T19:45:17.123Z`.
 

@@ -86,7 +86,7 @@ class EventStore:
     # --- wire format ----------------------------------------------------------------------------
 
     def wire(self, event_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
-        """The event in the original's key order: `type`, the subject id, the layout's leading
+        """The event in the key order clients expect: `type`, the subject id, the layout's leading
         keys, `timestamp`, the trailing keys, then any other keys in the order given.
 
         Applied on every send, because PostgreSQL's jsonb does not keep the stored key order.

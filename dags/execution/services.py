@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -154,7 +155,7 @@ def execution_launch(
 
 
 # --- nodes ---------------------------------------------------------------------------------------
-def _duration_ms(start, end) -> int | None:
+def _duration_ms(start: datetime | None, end: datetime) -> int | None:
     return None if start is None else max(0, int((end - start).total_seconds() * 1000))
 
 
@@ -414,7 +415,7 @@ def node_run(*, sub_step_id: str) -> None:
 
 # --- resume and cancel ---------------------------------------------------------------------------
 def execution_resume(*, execution_id: str) -> DagExecution:
-    """Run again what did not complete (D7): failed, cancelled and pending nodes; completed
+    """Run again what did not complete: failed, cancelled and pending nodes; completed
     results are kept and reused."""
     with transaction.atomic():
         execution = DagExecution.objects.select_for_update().get(pk=execution_id)
@@ -498,11 +499,13 @@ def execution_cancel(*, execution_id: str, reason: str = "Cancelled by request")
                 currentStatus=execution.status,
             )
         stamp = now()
-        queued = list(
-            SubStep.objects.filter(
+        queued = [
+            task_id
+            for task_id in SubStep.objects.filter(
                 execution=execution, status=NodeStatus.PENDING, queue_task_id__isnull=False
             ).values_list("queue_task_id", flat=True)
-        )
+            if task_id
+        ]
         SubStep.objects.filter(execution=execution, status=NodeStatus.PENDING).update(
             status=NodeStatus.CANCELLED, dispatched_at=None, queue_task_id=None, updated_at=stamp
         )

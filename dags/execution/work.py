@@ -43,7 +43,7 @@ class NodeFailure(Exception):
 
 @dataclass
 class NodeOutcome:
-    result: str  # stored as text, as the original does (JSON text for structured results)
+    result: str  # stored as text, as clients read it (JSON text for structured results)
     usage: dict[str, int] | None = None
     cost_usd: Decimal | None = None
     generation_stats: dict[str, Any] | None = None

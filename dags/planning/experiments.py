@@ -78,7 +78,7 @@ def experiments_run(
     *, base: PlanRequest, models: list[str], temperatures: list[float], owner: Any
 ) -> dict[str, Any]:
     """Plan `base` with every model and temperature in parallel, the DAGs owned by `owner`;
-    the original's reply body."""
+    the reply body clients expect."""
     owner_id = owner.pk if owner is not None else None
     pairs = [(model, temperature) for model in models for temperature in temperatures]
     # Named, not imported: the task (dags/tasks.py) calls `experiment_run` in this module.

@@ -59,11 +59,12 @@ REASON_TITLE = "title_master"
 
 
 class PlanningError(DomainError):
-    """Planning failed; `status` and the extra body keys follow the original's error shapes."""
+    """Planning failed; `status` and the extra body keys follow the error shapes clients expect."""
 
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
+    # `http_status`, not `status`: several bodies carry a `status` key of their own.
+    def __init__(self, http_status: int, message: str, **extra: Any) -> None:
         super().__init__(message, **extra)
-        self.status = status
+        self.status = http_status
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class PlanRequest:
     max_tokens: int = 10000
     seed: int | None = None
     cron_schedule: str | None = None
-    # None: active when there is a cron schedule (the original's default).
+    # None: active when there is a cron schedule.
     schedule_active: bool | None = None
     timezone: str = "UTC"
 
@@ -163,7 +164,8 @@ def planner_agent(name: str) -> Agent:
 
 
 def planning_preflight(request: PlanRequest) -> Agent:
-    """Everything checked before any LLM call, in the original's order: cron (and time zone),
+    """Everything checked before any LLM call, in this order (so the first
+    problem reported is the one clients expect): cron (and time zone),
     the provider named in the request, the planner agent."""
     schedule_checked(request)
     provider_checked(request.provider, request.model)
@@ -351,7 +353,7 @@ def _assess(content: str) -> _Verdict:
 
 
 def _final_error(verdict: _Verdict) -> PlanningError:
-    # The planner model, not the client or this server, failed: 502 (the original used 500).
+    # The planner model, not the client or this server, failed: 502.
     if verdict.outcome == "invalid_json":
         return PlanningError(
             502,
@@ -396,7 +398,7 @@ def _plan_attempts(
             coverage=verdict.job.validation.coverage if verdict.job else None,
             errorMessage=verdict.error,
         )
-        if verdict.usable:
+        if verdict.usable and verdict.job is not None:
             return verdict.job, reply, attempt
         logger.info(
             "planning attempt %d of %d unusable agent=%s outcome=%s",

@@ -1,4 +1,4 @@
-"""Plan checks (D9), renumbering (D8) and JSON extraction, without the API."""
+"""Plan checks, renumbering and JSON extraction, without the API."""
 
 from __future__ import annotations
 
