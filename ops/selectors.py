@@ -43,7 +43,7 @@ def worker_heartbeats(*, now: float | None = None) -> list[dict[str, Any]]:
         state = beat.get("state") or "running"
         beats.append(
             {
-                "name": beat.get("name") or field.decode(errors="replace"),
+                "name": beat.get("name") or _text(field),
                 "hostname": beat.get("hostname"),
                 "pid": beat.get("pid"),
                 "concurrency": beat.get("concurrency"),
@@ -57,6 +57,10 @@ def worker_heartbeats(*, now: float | None = None) -> list[dict[str, Any]]:
             }
         )
     return sorted(beats, key=lambda beat: beat["name"])
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
 def _iso(epoch: Any) -> str | None:
