@@ -48,7 +48,12 @@ _stopping = threading.Event()
 _finished = threading.Event()
 _lock = threading.Lock()
 _in_flight: Counter[str] = Counter()
-_identity: dict[str, object] = {"name": None, "concurrency": None, "started_at": time.time()}
+_identity: dict[str, object] = {
+    "name": None,
+    "concurrency": None,
+    "started_at": time.time(),
+    "command_line": False,
+}
 _thread: threading.Thread | None = None
 
 
@@ -123,6 +128,7 @@ def _on_shutting_down(**kwargs) -> None:
 def _on_setup(sender=None, instance=None, **kwargs) -> None:
     _identity["name"] = str(sender)
     _identity["concurrency"] = getattr(instance, "concurrency", None)
+    _identity["command_line"] = True
     _identity["started_at"] = time.time()
 
 
@@ -144,8 +150,13 @@ def _on_task_end(sender=None, **kwargs) -> None:
 @worker_ready.connect
 def _on_ready(sender=None, **kwargs) -> None:
     global _thread
-    if _identity["name"] is None:  # a worker started without the command line (tests)
+    if not _identity["command_line"]:
+        # A worker started in-process without the command line (tests start several in turn):
+        # name and pool come from the consumer that became ready.
         _identity["name"] = getattr(sender, "hostname", None) or "worker"
+        controller = getattr(sender, "controller", None)
+        _identity["concurrency"] = getattr(controller, "concurrency", None)
+        _identity["started_at"] = time.time()
     _stopping.clear()
     _finished.clear()
     _thread = threading.Thread(target=_beat_forever, name="worker-heartbeat", daemon=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import platform
 import tomllib
-from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from importlib import metadata
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,8 +44,6 @@ MASK = "••••••"
 MIN_SECRET_LENGTH = 6
 # Worker inspection waits at most this long for replies (it stops early once every worker
 # that answered the last ping has replied).
-INSPECT_TIMEOUT_SECONDS = 1.0
-_inspect_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="system-inspect")
 
 
 def secret_values() -> set[str]:
@@ -109,46 +107,38 @@ def versions() -> list[tuple[str, str]]:
     ]
 
 
-def worker_details(known: list[str]) -> list[dict[str, Any]]:
-    """Name, pool, concurrency and tasks in flight of each worker, from Celery's inspect
-    (stats and active, asked at once). Only the workers in `known` (those that answered the
-    last ping) are waited for, so the call ends as soon as they have replied."""
-    if not known:
-        return []
-    from config.celery import app
-
-    inspector = app.control.inspect(
-        destination=known, timeout=INSPECT_TIMEOUT_SECONDS, limit=len(known)
-    )
-    stats_future = _inspect_pool.submit(inspector.stats)
-    active_future = _inspect_pool.submit(inspector.active)
-    try:
-        stats = stats_future.result(timeout=INSPECT_TIMEOUT_SECONDS * 3) or {}
-        active = active_future.result(timeout=INSPECT_TIMEOUT_SECONDS * 3) or {}
-    except Exception as error:  # an unreachable broker is a finding on the page, not a crash
-        logger.warning("worker inspection failed: %s", error)
-        stats, active = {}, {}
-    workers = []
-    for name in sorted(set(known) | set(stats) | set(active)):
-        info = stats.get(name) or {}
-        pool = info.get("pool") or {}
-        tasks = active.get(name)
-        workers.append(
+def worker_rows(heartbeats: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The workers' own heartbeats (ops.selectors.worker_heartbeats) as table rows: nothing is
+    asked of the workers, so the page answers at once whether or not they are busy."""
+    rows = []
+    for beat in heartbeats:
+        tasks = beat.get("tasks") or {}
+        started = beat.get("startedAt")
+        seen = beat.get("seenAt")
+        rows.append(
             {
-                "name": name,
-                "replied": name in stats,
-                "pool": str(pool.get("implementation", "")).rsplit(":", 1)[-1].rsplit(".", 1)[-1],
-                "concurrency": pool.get("max-concurrency"),
-                "in_flight": len(tasks) if isinstance(tasks, list) else None,
+                "name": beat.get("name"),
+                "host": f"{beat.get('hostname') or '?'} (pid {beat.get('pid') or '?'})",
+                "state": beat.get("state"),
+                "fresh": bool(beat.get("fresh")),
+                "seconds_since_seen": beat.get("secondsSinceSeen"),
+                "concurrency": beat.get("concurrency"),
+                "in_flight": beat.get("active"),
                 # Task names only: arguments may hold prompts or other private text.
-                "tasks": sorted(
-                    {str(task.get("name", "")) for task in tasks or [] if isinstance(task, dict)}
-                ),
-                "uptime_ms": info["uptime"] * 1000 if info.get("uptime") is not None else None,
-                "processed": sum((info.get("total") or {}).values()),
+                "tasks": sorted(str(name) for name in tasks),
+                "up_ms": _up_ms(started, seen),
             }
         )
-    return workers
+    return rows
+
+
+def _up_ms(started: Any, seen: Any) -> float | None:
+    try:
+        start = datetime.fromisoformat(str(started))
+        end = datetime.fromisoformat(str(seen))
+    except ValueError:
+        return None
+    return (end - start).total_seconds() * 1000
 
 
 def _llm_context() -> dict[str, Any]:
@@ -196,7 +186,7 @@ def system_checks_partial(request: HttpRequest) -> HttpResponse:
         context.update(
             {
                 "checks": body["checks"],
-                "workers": worker_details(list(celery_check.get("names") or [])),
+                "workers": worker_rows(list(celery_check.get("heartbeats") or [])),
                 "queue": body.get("scheduler", {}).get("queue"),
                 "checked_at": body["timestamp"],
             }

@@ -667,7 +667,7 @@ def _data_page_session(user):
 
 @pytest.mark.parametrize("route", sorted(DATA_PAGE_CASES))
 def test_data_page_applies_the_ownership_rule(route, people, artifacts_dir):
-    from config import health
+    from ops import health
 
     health.reset_cache()
     case = DATA_PAGE_CASES[route]
