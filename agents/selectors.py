@@ -1,6 +1,10 @@
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count, Max, QuerySet
 
 from agents.models import Agent
 from config.db import read_instances
@@ -42,3 +46,98 @@ def agent_require_active(*, name: str) -> Agent:
     if agent is None:
         raise NotFound(f"No active agent found with name: {name}")
     return agent
+
+
+# --- the agents page: versions grouped by name ---------------------------------------------------
+AGENT_SORTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "name": ("Name (A to Z)", ("name",)),
+    "-name": ("Name (Z to A)", ("-name",)),
+    "-updated": ("Recently changed", ("-latest", "name")),
+}
+ACTIVE_FILTERS = {"active": "Active versions", "inactive": "Inactive versions"}
+
+
+@dataclass
+class AgentGroup:
+    """One agent name and its versions (newest first), each with `goal_count` set."""
+
+    name: str
+    version_count: int
+    versions: list[Agent] = field(default_factory=list)
+
+    @property
+    def active(self) -> Agent | None:
+        return next((agent for agent in self.versions if agent.active), None)
+
+
+def _filtered(agents: QuerySet[Agent], *, text: str, active: str) -> QuerySet[Agent]:
+    if text:
+        agents = agents.filter(name__icontains=text)
+    if active == "active":
+        agents = agents.filter(active=True)
+    elif active == "inactive":
+        agents = agents.filter(active=False)
+    return agents
+
+
+def agent_name_rows(*, text: str = "", active: str = "", sort: str = "name") -> QuerySet:
+    """One row per agent name (`name`, `version_count`, `latest`) that matches; a page of it
+    is turned into groups by `agent_groups`."""
+    order = AGENT_SORTS.get(sort, AGENT_SORTS["name"])[1]
+    return (
+        _filtered(Agent.objects.all(), text=text, active=active)
+        .values("name")
+        .annotate(version_count=Count("id"), latest=Max("updated_at"))
+        .order_by(*order)
+    )
+
+
+def agent_groups(*, rows: Iterable[dict[str, Any]], active: str = "") -> list[AgentGroup]:
+    """The groups of a page of `agent_name_rows`: two queries whatever the number of rows."""
+    groups = {row["name"]: AgentGroup(row["name"], row["version_count"]) for row in rows}
+    if not groups:
+        return []
+    versions = list(
+        _filtered(Agent.objects.filter(name__in=list(groups)), text="", active=active).order_by(
+            "name", "-created_at"
+        )
+    )
+    counts = agent_goal_counts(agent_ids=[agent.pk for agent in versions])
+    for agent in versions:
+        agent.goal_count = counts.get(agent.pk, 0)
+        groups[agent.name].versions.append(agent)
+    return list(groups.values())
+
+
+def agent_goal_counts(*, agent_ids: list[str]) -> dict[str, int]:
+    """How many goals (anyone's) run with each of these agent versions."""
+    from goals.models import Goal
+
+    if not agent_ids:
+        return {}
+    rows = (
+        Goal.objects.filter(agent_id__in=agent_ids)
+        .values("agent_id")
+        .annotate(count=Count("id"))
+        .values_list("agent_id", "count")
+    )
+    return dict(rows)
+
+
+@dataclass(frozen=True)
+class AgentUsage:
+    active: bool
+    goal_count: int
+
+    @property
+    def used(self) -> bool:
+        return self.active or self.goal_count > 0
+
+
+def agent_usage(*, agent: Agent) -> AgentUsage:
+    counts = agent_goal_counts(agent_ids=[agent.pk])
+    return AgentUsage(active=agent.active, goal_count=counts.get(agent.pk, 0))
+
+
+def agent_versions(*, name: str) -> QuerySet[Agent]:
+    return Agent.objects.filter(name=name).order_by("-created_at")

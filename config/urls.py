@@ -40,6 +40,8 @@ urlpatterns = [
     path("", include("ui.urls")),
     path("", include("dags.page_urls")),
     path("", include("dags.execution_page_urls")),
+    path("", include("agents.page_urls")),
+    path("", include("tools.page_urls")),
     # Everything else: 404, as JSON under /api/ and /health (the original's body), else a page.
     re_path(r"^(?!static/).*$", views.route_not_found),
 ]
