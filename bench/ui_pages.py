@@ -1,12 +1,15 @@
 """Server time of the browser UI's pages, and how fast a finished node shows in an open page.
 
     uv run python bench/ui_pages.py [--requests 40] [--executions 10000] [--nodes 1000]
+                                    [--agents 10000] [--skip-live]
 
 Seeds a throwaway SQLite database with 10,000 executions over 100 DAGs and one execution of a
 1,000-node DAG (half done, with its events), starts daphne as `./scripts/start` does, logs in
 (a session cookie, as a browser has), and times sequential keep-alive GETs of the dashboard, the
 DAG list, the execution list and the 1,000-node execution page: round trips over loopback, so
-server time plus a fraction of a millisecond.
+server time plus a fraction of a millisecond. The agents page is timed over 10,000 agent
+versions (1,000 names of 10 versions, 2,000 goals using some of them), and the tools page
+with those goals.
 
 Then Chromium (Debian's, through Playwright) opens the page of a running 40-node chain while
 this process finishes its nodes one at a time through the executor's own service
@@ -186,6 +189,43 @@ def seed(executions: int, nodes: int) -> dict:
     return {"user": user, "big": big.id, "live": live.id}
 
 
+def seed_agents(count: int, owner) -> None:
+    """`count` agent versions: names of 10 versions each (one active), and goals that use
+    every fifth version (the list counts goals per version)."""
+    from django.utils.timezone import now
+
+    from agents.models import Agent
+    from goals.models import Goal
+
+    stamp = now()
+    versions = 10
+    rows = [
+        Agent(
+            name=f"Agent{index // versions:04d}",
+            version=f"{index % versions + 1}.0.0",
+            prompt_template="You help with {{objective}}. Today is {{currentDate}}.\n" * 20,
+            provider="openai",
+            model="gpt-4o-mini",
+            active=index % versions == versions - 1,
+            metadata={"team": f"team-{index % 7}"},
+            created_at=stamp - timedelta(minutes=index),
+            updated_at=stamp - timedelta(minutes=index),
+        )
+        for index in range(count)
+    ]
+    Agent.objects.bulk_create(rows, batch_size=1000)
+    goals = [
+        Goal(
+            objective=f"Keep an eye on topic {index}",
+            agent_id=rows[index * 5 % len(rows)].id,
+            params={"allowedTools": ["webSearch", "fetchPage"]} if index % 2 else {},
+            owner=owner,
+        )
+        for index in range(count // 5)
+    ]
+    Goal.objects.bulk_create(goals, batch_size=1000)
+
+
 def session_cookie(user) -> str:
     from django.test import Client
 
@@ -278,6 +318,10 @@ def main() -> None:
     parser.add_argument("--executions", type=int, default=10_000)
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--web-processes", type=int, default=None)
+    parser.add_argument("--agents", type=int, default=10_000)
+    parser.add_argument(
+        "--skip-live", action="store_true", help="time the pages only (no Chromium run)"
+    )
     args = parser.parse_args()
 
     env, services = isolated_environment()
@@ -288,6 +332,7 @@ def main() -> None:
 
         processes = args.web_processes or settings.WEB_PROCESSES
         seeded = seed(args.executions, args.nodes)
+        seed_agents(args.agents, seeded["user"])
         cookie = session_cookie(seeded["user"])
         servers, port = start_daphne(env, processes)
         pages = time_pages(
@@ -299,17 +344,26 @@ def main() -> None:
                 "execution_list": "/executions",
                 "execution_list_filtered": "/executions?q=report&status=failed&sort=-cost",
                 "execution_detail_1000_nodes": f"/executions/{seeded['big']}",
+                "agent_list": "/agents",
+                "agent_list_page_40": "/agents?page=40",
+                "agent_list_filtered": "/agents?q=agent01&active=inactive&sort=-updated",
+                "tools": "/tools",
             },
             args.requests,
         )
-        live = live_latency(port, cookie, seeded["live"])
+        live = None if args.skip_live else live_latency(port, cookie, seeded["live"])
         print(
             json.dumps(
                 {
                     "benchmark": "ui_pages",
                     "server": f"daphne ({processes} processes, as ./scripts/start), SQLite",
                     "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                    "rows": {"executions": args.executions + 2, "dags": 102},
+                    "rows": {
+                        "executions": args.executions + 2,
+                        "dags": 102,
+                        "agents": args.agents,
+                        "goals": args.agents // 5,
+                    },
                     "targets": {
                         "list_pages_p50_ms": 150,
                         "execution_detail_1000_nodes_ms": 500,
