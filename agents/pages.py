@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any
+from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -149,6 +150,22 @@ def agent_prompt_preview(request: HttpRequest) -> HttpResponse:
     return render(request, "agents/_prompt_helper.html", {"helper": prompt_helper(template)})
 
 
+def row_links() -> Callable[[str], dict[str, str]]:
+    """The URLs of one version's row, made by substitution: reversing four URLs for each of
+    a hundred rows was a large part of the page's time."""
+    marker = "AGENT-ID"
+    patterns = {name: reverse(f"agents:{name}", args=[marker]) for name in ROW_ACTIONS}
+
+    def links(agent_id: str) -> dict[str, str]:
+        safe = quote(agent_id, safe="")
+        return {name: url.replace(marker, safe) for name, url in patterns.items()}
+
+    return links
+
+
+ROW_ACTIONS = ("detail", "edit", "activate", "delete")
+
+
 # --- list ----------------------------------------------------------------------------------------
 @require_GET
 @login_required
@@ -172,9 +189,15 @@ def agent_list_page(request: HttpRequest) -> HttpResponse:
     active = listing.values["active"]
     rows = selectors.agent_name_rows(text=listing.text, active=active, sort=listing.sort)
     page = paginate(request, rows, PAGE_SIZE)
+    groups = selectors.agent_groups(rows=page.object_list, active=active)
+    links = row_links()
+    for group in groups:
+        for agent in group.versions:
+            agent.links = links(agent.pk)
+            agent.label = f"{agent.name} version {agent.version}"
     context = {
         "page_obj": page,
-        "groups": selectors.agent_groups(rows=page.object_list, active=active),
+        "groups": groups,
         "controls": listing.controls,
         "filtered": listing.filtered,
         "rights": rights(request),

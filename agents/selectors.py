@@ -4,7 +4,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, F, Max, QuerySet, Window
+from django.db.models.functions import RowNumber
 
 from agents.models import Agent
 from config.db import read_instances
@@ -66,6 +67,10 @@ class AgentGroup:
     versions: list[Agent] = field(default_factory=list)
 
     @property
+    def hidden_count(self) -> int:
+        return max(0, self.version_count - len(self.versions))
+
+    @property
     def active(self) -> Agent | None:
         return next((agent for agent in self.versions if agent.active), None)
 
@@ -92,15 +97,29 @@ def agent_name_rows(*, text: str = "", active: str = "", sort: str = "name") -> 
     )
 
 
+# Versions listed under each name (the active one first, then the newest); the agent's page
+# lists them all.
+VERSIONS_SHOWN = 5
+LIST_COLUMNS = ("id", "name", "version", "provider", "model", "active", "created_at", "updated_at")
+
+
 def agent_groups(*, rows: Iterable[dict[str, Any]], active: str = "") -> list[AgentGroup]:
-    """The groups of a page of `agent_name_rows`: two queries whatever the number of rows."""
+    """The groups of a page of `agent_name_rows`, each with up to VERSIONS_SHOWN versions:
+    two queries whatever the number of rows. Templates are not loaded (they can be long)."""
     groups = {row["name"]: AgentGroup(row["name"], row["version_count"]) for row in rows}
     if not groups:
         return []
-    versions = list(
-        _filtered(Agent.objects.filter(name__in=list(groups)), text="", active=active).order_by(
-            "name", "-created_at"
+    ranked = _filtered(
+        Agent.objects.filter(name__in=list(groups)), text="", active=active
+    ).annotate(
+        rank=Window(
+            RowNumber(),
+            partition_by=[F("name")],
+            order_by=[F("active").desc(), F("created_at").desc()],
         )
+    )
+    versions = list(
+        ranked.filter(rank__lte=VERSIONS_SHOWN).only(*LIST_COLUMNS).order_by("name", "rank")
     )
     counts = agent_goal_counts(agent_ids=[agent.pk for agent in versions])
     for agent in versions:

@@ -340,3 +340,13 @@ def test_the_test_button_explains_a_missing_api_key(reader_client, fake_llm, set
     assert response.status_code == 200
     assert "The LLM is not set up" in response.content.decode()
     assert fake_llm.call_count == 0
+
+
+def test_list_shows_the_active_and_newest_versions_and_links_to_the_rest(manager_client):
+    for number in range(1, 8):
+        AgentFactory(name="Writer", version=f"{number}", active=number == 2)
+    page = manager_client.get("/agents").content.decode()
+    shown = re.findall(r'href="/agents/agent_[^"/]+">([^<]+)</a></td>', page)
+    assert shown == ["2", "7", "6", "5", "4"]
+    assert "2 more versions of Writer" in page
+    assert "prompt_template" not in page
