@@ -8,23 +8,47 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from agents import selectors as agent_selectors
 from agents.models import Agent, LlmCheck
 from agents.services import agent_activate, agent_delete, agent_update
-from config.admin_tools import JSON_FIELD_OVERRIDES, ReadOnlyAdminMixin, pretty_json
+from config.admin_tools import (
+    JSON_FIELD_OVERRIDES,
+    ObjectButtonsMixin,
+    ReadOnlyAdminMixin,
+    pretty_json,
+    status_badge,
+)
 
 
 @admin.register(Agent)
-class AgentAdmin(admin.ModelAdmin):
-    list_display = ("name", "version", "active", "provider", "model", "created_at", "updated_at")
+class AgentAdmin(ObjectButtonsMixin, admin.ModelAdmin):
+    # Pressing needs `agents.change_agent`, as activating through the API does.
+    object_buttons = (("activate", "Activate this version"),)
+
+    def buttons_for(self, agent: Agent) -> list[str]:
+        return [] if agent.active else ["activate"]
+
+    def press_activate(self, request: HttpRequest, agent: Agent) -> str:
+        agent = agent_activate(agent=agent_selectors.agent_get(agent_id=agent.pk))
+        return f"Agent {agent.name} version {agent.version} is now the active one."
+
+    list_display = (
+        "name",
+        "version",
+        "active_badge",
+        "provider",
+        "model",
+        "created_at",
+        "updated_at",
+    )
     list_display_links = ("name", "version")
     list_filter = ("active", "provider")
     search_fields = ("name", "version", "id", "model")
     ordering = ("name", "-created_at")
-    readonly_fields = ("id", "active", "created_at", "updated_at")
+    readonly_fields = ("id", "active_badge", "created_at", "updated_at")
     fields = (
-        "id",
+        ("id", "active_badge"),
         ("name", "version"),
-        "active",
         ("provider", "model"),
         "prompt_template",
         "metadata",
@@ -32,6 +56,10 @@ class AgentAdmin(admin.ModelAdmin):
     )
     formfield_overrides = JSON_FIELD_OVERRIDES
     actions = ("activate_selected",)
+
+    @admin.display(description="active", ordering="active")
+    def active_badge(self, agent: Agent):
+        return status_badge("active" if agent.active else "inactive")
 
     @admin.action(description="Activate the selected versions (one per name)")
     def activate_selected(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:

@@ -1,5 +1,5 @@
 """Forms of the agent and task pages; their rules are the API's (`agents.serializers.AgentIn`,
-`agents.task_service`), applied through the same serializer so that they cannot drift apart."""
+`agents.task.services`), applied through the same serializer so that they cannot drift apart."""
 
 from __future__ import annotations
 

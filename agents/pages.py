@@ -24,7 +24,7 @@ from agents import selectors, services
 from agents.forms import AgentForm, AgentTestForm
 from agents.llm.errors import LLMConfigurationError, LLMError
 from agents.models import Agent
-from agents.task_service import task_params, task_run
+from agents.task.services import task_params, task_run
 from agents.templating import (
     PROMPT_PLACEHOLDERS,
     current_date_text,

@@ -7,7 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from agents.models import Agent, Provider
-from config.api.formatting import WireShape
+from config.api.formatting import wire_shape
 from config.api.validation import BoundedJSONObjectField, StrictCharField
 
 PROMPT_MAX_LENGTH = 200_000
@@ -54,21 +54,7 @@ class AgentOut(serializers.Serializer):
     updatedAt = serializers.DateTimeField()
 
 
-AGENT_SHAPE = WireShape(
-    {
-        "id": "id",
-        "name": "name",
-        "version": "version",
-        "promptTemplate": "prompt_template",
-        "provider": "provider",
-        "model": "model",
-        "active": "active",
-        "metadata": "metadata",
-        "createdAt": "created_at",
-        "updatedAt": "updated_at",
-    },
-    timestamps=frozenset({"created_at", "updated_at"}),
-)
+AGENT_SHAPE = wire_shape(AgentOut)
 
 
 def agent_payload(agent: Agent) -> dict[str, Any]:

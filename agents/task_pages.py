@@ -33,8 +33,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from agents import selectors
 from agents.forms import TaskForm
 from agents.llm.errors import LLMConfigurationError, LLMError
-from agents.task_service import Attachment, attachment_from_upload, task_params, task_run
-from agents.task_views import TaskUploadLimits
+from agents.task.services import Attachment, attachment_from_upload, task_params, task_run
+from agents.task.views import TaskUploadLimits
 from config.api.exceptions import ApiError
 from config.api.formatting import money
 from config.errors import InvalidInput

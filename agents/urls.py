@@ -1,7 +1,7 @@
 from django.urls import path
 
 from agents import views
-from agents.task_views import TaskApi
+from agents.task.views import TaskApi
 
 urlpatterns = [
     path("agents", views.AgentListCreateApi.as_view(), name="agent-list"),

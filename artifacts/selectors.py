@@ -20,8 +20,8 @@ ARTIFACT_NOT_FOUND = "Artifact not found"
 
 
 def artifact_list(*, viewer: Any) -> list[str]:
-    """File names relative to the artifacts folder that `viewer` may see, sorted bytewise as
-    the original does."""
+    """File names relative to the artifacts folder that `viewer` may see, sorted bytewise (the
+    order clients expect)."""
     names = iter_artifact_files()
     if not sees_everything(viewer):
         allowed = set(visible_to(Artifact.objects.all(), viewer).values_list("path", flat=True))

@@ -12,9 +12,6 @@ from artifacts.models import Artifact
 
 logger = logging.getLogger(__name__)
 
-# The tool whose results are files to record (tools/files.py).
-WRITE_FILE_TOOL = "writeFile"
-
 
 @transaction.atomic
 def artifact_record_write(

@@ -2,18 +2,18 @@
 
     uv run python bench/dag_execution.py [--skip-large] [--repeat N]
 
-Scenarios (as the issue and the original's published figures define them):
+Scenarios (as the TypeScript server's published figures define them):
   chain50_instant   50 inference nodes in a chain, instant replies: per-node overhead
   chain20_200ms     20-node chain at 200 ms per call, the synthesis call included
-                    (original: 4.29-4.38 s)
+                    (TypeScript server: 4.29-4.38 s)
   parallel20_200ms  20 independent nodes at 200 ms per call, the synthesis call included
-                    (original: 435-451 ms; target <= 1.2 x (200 ms + synthesis call)); the
+                    (TypeScript server: 435-451 ms; target <= 1.2 x (200 ms + synthesis call)); the
                     node phase alone is reported against 1.2 x 200 ms too
   asymmetric        A 50 ms -> B 1 s and C 1 s -> D 50 ms, instant synthesis: ~1.05 s + synthesis
                     (waves: 2 s)
   independent1000   1000 independent tool nodes; worker peak RSS (target < 300 MB)
 
-"At 200 ms per call" covers the synthesis call: that is how the original's figures add up
+"At 200 ms per call" covers the synthesis call: that is how the TypeScript server's figures add up
 (20 x 200 ms + 200 ms + its overhead = 4.29-4.38 s; 200 + 200 ms + overhead = 435-451 ms).
 The worker is warmed up first (its pool threads and their connections, as in a worker that has
 been running), and each scenario runs --repeat times; medians are reported with every run.

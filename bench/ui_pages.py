@@ -1,15 +1,16 @@
 """Server time of the browser UI's pages, and how fast a finished node shows in an open page.
 
     uv run python bench/ui_pages.py [--requests 40] [--executions 10000] [--nodes 1000]
-                                    [--agents 10000] [--skip-live]
+                                    [--agents 10000]
 
 Seeds a throwaway SQLite database with 10,000 executions over 100 DAGs and one execution of a
 1,000-node DAG (half done, with its events), starts daphne as `./scripts/start` does, logs in
 (a session cookie, as a browser has), and times sequential keep-alive GETs of the dashboard, the
-DAG list, the execution list and the 1,000-node execution page: round trips over loopback, so
+DAG list, the execution list, the 1,000-node execution page, the goal and run lists over
+10,000 goals and 10,000 runs, and the page of a 100-step run: round trips over loopback, so
 server time plus a fraction of a millisecond. The agents page is timed over 10,000 agent
-versions (1,000 names of 10 versions, 2,000 goals using some of them), and the tools page
-with those goals.
+versions (1,000 names of 10 versions, 2,000 more goals using some of them), and the tools
+page with all the goals.
 
 Then Chromium (Debian's, through Playwright) opens the page of a running 40-node chain while
 this process finishes its nodes one at a time through the executor's own service
@@ -189,6 +190,94 @@ def seed(executions: int, nodes: int) -> dict:
     return {"user": user, "big": big.id, "live": live.id}
 
 
+def seed_goals(user, goals: int, runs: int, steps: int) -> dict:
+    """`goals` goals (every tenth with two schedules), `runs` runs spread over them, and one
+    finished run of `steps` steps with its events, all owned by `user`."""
+    from django.utils.timezone import now
+
+    from goals.models import Goal, Schedule
+    from runs.models import Output, Run, RunEvent, Step
+
+    stamp = now()
+    goal_rows = Goal.objects.bulk_create(
+        [
+            Goal(
+                objective=f"Collect the news on topic {index} and write a short summary",
+                params={"stepBudget": 10, "allowedTools": ["webSearch", "writeFile"]},
+                status="paused" if index % 7 == 0 else "active",
+                owner=user,
+                created_at=stamp - timedelta(minutes=index),
+                updated_at=stamp,
+            )
+            for index in range(goals)
+        ],
+        batch_size=1000,
+    )
+    Schedule.objects.bulk_create(
+        [
+            Schedule(goal=goal, cron_expr=cron, timezone="Europe/Paris")
+            for goal in goal_rows[::10]
+            for cron in ("0 9 * * 1-5", "30 18 * * 5")
+        ],
+        batch_size=1000,
+    )
+    statuses = ["completed"] * 7 + ["failed", "running", "pending"]
+    run_rows = []
+    for index in range(runs):
+        started = stamp - timedelta(minutes=index)
+        status = statuses[index % len(statuses)]
+        run_rows.append(
+            Run(
+                goal=goal_rows[index % len(goal_rows)],
+                owner=user,
+                status=status,
+                step_budget=10,
+                steps_executed=4,
+                started_at=started if status != "pending" else None,
+                ended_at=started + timedelta(seconds=30 + index % 90)
+                if status in ("completed", "failed")
+                else None,
+                cost_usd=Decimal("0.0031"),
+                usage={"promptTokens": 900, "completionTokens": 300, "totalTokens": 1200},
+                created_at=started,
+            )
+        )
+    Run.objects.bulk_create(run_rows, batch_size=1000)
+
+    big = Run.objects.create(
+        goal=goal_rows[0],
+        owner=user,
+        status="completed",
+        step_budget=steps,
+        steps_executed=steps,
+        started_at=stamp,
+        ended_at=stamp + timedelta(minutes=5),
+        last_event_seq=steps + 2,
+    )
+    Step.objects.bulk_create(
+        [
+            Step(
+                run=big,
+                step_no=number,
+                thought=f"Step {number}: look for **more** sources on the topic.\n\n- one\n- two",
+                tool_name="webSearch",
+                tool_input={"query": f"topic news part {number}", "limit": 5},
+                observation="[webSearch] " + "result text " * 40,
+                duration_ms=1200,
+            )
+            for number in range(1, steps + 1)
+        ]
+    )
+    Output.objects.create(run=big, kind="summary", path_or_payload="# Summary\n\nAll found.")
+    RunEvent.objects.bulk_create(
+        [
+            RunEvent(run=big, seq=seq, type="run.step", payload={"stepNo": seq - 1})
+            for seq in range(2, steps + 2)
+        ]
+    )
+    return {"big_run": big.id}
+
+
 def seed_agents(count: int, owner) -> None:
     """`count` agent versions: names of 10 versions each (one active), and goals that use
     every fifth version (the list counts goals per version)."""
@@ -319,8 +408,11 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--web-processes", type=int, default=None)
     parser.add_argument("--agents", type=int, default=10_000)
+    parser.add_argument("--goals", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--run-steps", type=int, default=100)
     parser.add_argument(
-        "--skip-live", action="store_true", help="time the pages only (no Chromium run)"
+        "--no-live", action="store_true", help="skip the node-to-page latency measurement"
     )
     args = parser.parse_args()
 
@@ -332,6 +424,7 @@ def main() -> None:
 
         processes = args.web_processes or settings.WEB_PROCESSES
         seeded = seed(args.executions, args.nodes)
+        seeded.update(seed_goals(seeded["user"], args.goals, args.runs, args.run_steps))
         seed_agents(args.agents, seeded["user"])
         cookie = session_cookie(seeded["user"])
         servers, port = start_daphne(env, processes)
@@ -344,6 +437,11 @@ def main() -> None:
                 "execution_list": "/executions",
                 "execution_list_filtered": "/executions?q=report&status=failed&sort=-cost",
                 "execution_detail_1000_nodes": f"/executions/{seeded['big']}",
+                "goal_list": "/goals",
+                "goal_list_filtered": "/goals?q=topic&status=active&sort=objective",
+                "run_list": "/runs",
+                "run_list_filtered": "/runs?status=completed&sort=-duration",
+                f"run_detail_{args.run_steps}_steps": f"/runs/{seeded['big_run']}",
                 "agent_list": "/agents",
                 "agent_list_page_40": "/agents?page=40",
                 "agent_list_filtered": "/agents?q=agent01&active=inactive&sort=-updated",
@@ -351,7 +449,7 @@ def main() -> None:
             },
             args.requests,
         )
-        live = None if args.skip_live else live_latency(port, cookie, seeded["live"])
+        live = None if args.no_live else live_latency(port, cookie, seeded["live"])
         print(
             json.dumps(
                 {
@@ -362,7 +460,8 @@ def main() -> None:
                         "executions": args.executions + 2,
                         "dags": 102,
                         "agents": args.agents,
-                        "goals": args.agents // 5,
+                        "goals": args.goals + args.agents // 5,
+                        "runs": args.runs + 1,
                     },
                     "targets": {
                         "list_pages_p50_ms": 150,

@@ -1,4 +1,5 @@
-"""Small helpers shared by the apps' admin modules: readable JSON, short text, cron fields."""
+"""Small helpers shared by the apps' admin modules: readable JSON and Markdown, status badges,
+short text, cron fields, object buttons."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
 from config.access import OWNER_FIELD, visible_to
+from config.cron import CronError, describe_cron, normalize_cron, validate_timezone
 from config.errors import DomainError
-from goals.cron import CronError, describe_cron, normalize_cron, validate_timezone
+from config.markdown import render_markdown
 
 
 class PrettyJSONFormField(forms.JSONField):
@@ -52,17 +54,61 @@ def pretty_json(value: Any) -> SafeString | str:
     )
 
 
+def json_details(value: Any, summary: str = "JSON", *, open_: bool = False) -> SafeString | str:
+    """A JSON value pretty-printed inside a `<details>` block, folded unless `open_`: machine
+    data stays one line tall until someone wants to read it."""
+    if value is None or value == {} or value == []:
+        return "-"
+    return format_html(
+        "<details{}><summary>{}</summary>{}</details>",
+        " open" if open_ else "",
+        summary,
+        pretty_json(value),
+    )
+
+
+def markdown_block(text: str | None) -> SafeString | str:
+    """Text written by a model, rendered as sanitized Markdown in a box of bounded height (a long
+    report scrolls inside it instead of stretching the page)."""
+    if not text:
+        return "-"
+    return format_html(
+        '<div class="admin-markdown" style="max-height: 36em; overflow: auto; '
+        "max-width: 60em; padding: 0 0.8em; border: 1px solid var(--hairline-color, #ddd); "
+        'border-radius: 4px;">{}</div>',
+        render_markdown(text),
+    )
+
+
+def plain_block(text: str | None) -> SafeString | str:
+    """Text shown as written (line breaks kept, nothing interpreted), in a bounded box."""
+    if not text:
+        return "-"
+    return format_html(
+        '<div style="white-space: pre-wrap; max-height: 16em; overflow: auto; max-width: 60em;">'
+        "{}</div>",
+        text,
+    )
+
+
 STATUS_COLOURS = {
     "completed": "#1e7e34",
     "success": "#1e7e34",
     "active": "#1e7e34",
-    "running": "#b8860b",
-    "pending": "#6c757d",
-    "waiting": "#17a2b8",
-    "partial": "#d9822b",
-    "suspended": "#d9822b",
-    "paused": "#6c757d",
+    "started": "#1e7e34",
+    "ok": "#1e7e34",
+    "done": "#1e7e34",
+    "running": "#8a6d00",
+    "pending": "#5a6268",
+    "waiting": "#117a8b",
+    "partial": "#b35900",
+    "suspended": "#b35900",
+    "skipped": "#5a6268",
+    "paused": "#5a6268",
+    "inactive": "#5a6268",
+    "archived": "#495057",
     "failed": "#c82333",
+    "error": "#c82333",
     "cancelled": "#6f42c1",
 }
 
@@ -147,6 +193,10 @@ class CascadeDeleteMixin:
         }
         perms_needed = {name for name in perms_needed if str(name) not in owned}
         return to_delete, model_count, perms_needed, protected
+
+
+# The inline template of rows the workers write: one compact table, a link column per row.
+READONLY_TABLE = "admin/edit_inline/readonly_table.html"
 
 
 class ReadOnlyAdminMixin:

@@ -1,12 +1,13 @@
 """kombu's Redis transport, with one Redis client per channel instead of one per command.
 
-Late acknowledgement (D18) makes the worker write each delivered message to the unacked index
-and remove it on ack. kombu's Redis channel builds a new `redis.Redis` object around its
-connection pool for each of those writes, and in redis-py 8 building one costs about as much
-CPU as the pipelined write itself (47 against 44 us). Measured on a worker: 0.86 ms of CPU per
-DAG node message, 0.69 ms with one client kept per channel. A `redis.Redis` object is safe to
-share between threads (each command borrows a connection from the pool; pipelines are still
-made per use), so the channel keeps one, and makes a new one only if its pool is replaced.
+Late acknowledgement (so a dead worker's message is delivered again) makes the worker write
+each delivered message to the unacked index and remove it on ack. kombu's Redis channel builds
+a new `redis.Redis` object around its connection pool for each of those writes, and in
+redis-py 8 building one costs about as much CPU as the pipelined write itself (47 against
+44 us). Measured on a worker: 0.86 ms of CPU per DAG node message, 0.69 ms with one client kept
+per channel. A `redis.Redis` object is safe to share between threads (each command borrows a
+connection from the pool; pipelines are still made per use), so the channel keeps one, and
+makes a new one only if its pool is replaced.
 
 Used for redis://, rediss:// and socket:// broker URLs, which kombu serves with this
 transport's parent (see `transport_for`); other brokers keep their own.

@@ -1,12 +1,21 @@
 """The Celery application: `celery -A config worker` and `celery -A config beat`."""
 
+import logging
 import os
 import threading
+from typing import Any
 
 from celery import Celery
 from celery.app import backends
 from celery.app.amqp import AMQP
-from celery.signals import task_postrun, task_prerun, worker_process_init, worker_ready
+from celery.signals import (
+    before_task_publish,
+    setup_logging,
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+    worker_ready,
+)
 from kombu import Connection
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -105,3 +114,36 @@ def _start_dispatcher(**kwargs) -> None:
     from config.dispatcher import dispatcher_start
 
     dispatcher_start(broker_url=app.conf.broker_url)
+
+
+@setup_logging.connect
+def _log_as_django_does(loglevel: int | str | None = None, **kwargs: Any) -> None:
+    """Workers and beat keep the handlers of the LOGGING setting (same format, `LOG_FORMAT=json`
+    and the request id on every line), which django.setup() installed, instead of Celery's own;
+    `--loglevel` still sets the level."""
+    if loglevel:
+        logging.getLogger().setLevel(loglevel)
+
+
+@before_task_publish.connect
+def _send_request_id(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    """A task sent while handling a request (or running a task) carries that request's id."""
+    from config.logs import TASK_HEADER, request_id_get
+
+    value = request_id_get()
+    if value and headers is not None:
+        headers.setdefault(TASK_HEADER, value)
+
+
+@task_prerun.connect
+def _adopt_request_id(task: Any = None, task_id: str | None = None, **kwargs: Any) -> None:
+    """The worker thread logs under the id the task was sent with, or the task's own id.
+
+    Kept until the thread's next task, so Celery's own line on the task's outcome has it too.
+    A task run eagerly in the caller's thread keeps the caller's id."""
+    from config.logs import TASK_HEADER, request_id_set
+
+    request = getattr(task, "request", None)
+    if request is None or request.is_eager:
+        return
+    request_id_set(getattr(request, TASK_HEADER, None) or task_id)

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import (
     DEFAULT_DB_ALIAS,
@@ -34,7 +34,9 @@ from django.db import (
 )
 from django.db.models import CharField, Func, Model
 
-_sqlite_writers = threading.Lock()
+# One writer at a time per process on SQLite (see write_transaction); public so that tests can
+# see whether it is held.
+SQLITE_WRITERS = threading.Lock()
 
 
 def _busy_timeout(connection) -> float:
@@ -52,7 +54,7 @@ def write_transaction(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
         with transaction.atomic(using=using):
             yield
         return
-    if not _sqlite_writers.acquire(timeout=_busy_timeout(connection)):
+    if not SQLITE_WRITERS.acquire(timeout=_busy_timeout(connection)):
         raise OperationalError("database is locked")
     released = False
 
@@ -60,7 +62,7 @@ def write_transaction(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
         nonlocal released
         if not released:
             released = True
-            _sqlite_writers.release()
+            SQLITE_WRITERS.release()
 
     try:
         with transaction.atomic(using=using):
@@ -152,14 +154,17 @@ def _row_reading(
     return columns, tuple(field.attname for field in chosen), tuple(converters)
 
 
+ModelT = TypeVar("ModelT", bound=Model)
+
+
 def read_instances(
-    model: type[Model],
+    model: type[ModelT],
     sql: str,
     params: Sequence[Any],
     *,
     fields: Sequence[str] | None = None,
     using: str = DEFAULT_DB_ALIAS,
-) -> list[Model]:
+) -> list[ModelT]:
     """The rows of `sql` as model instances, converted as ORM reads are.
 
     `sql` selects (or returns) `{columns}`: the columns of `fields`, or of every concrete

@@ -59,7 +59,8 @@ class LeaseKeeper:
                 continue
             model = self._model()
             try:
-                model.objects.filter(pk__in=ids, status="running").update(
+                # Every model given here is a run or a node row with its default manager.
+                model.objects.filter(pk__in=ids, status="running").update(  # type: ignore[attr-defined]
                     lease_expires_at=self.lease_deadline()
                 )
             except Exception:  # the next beat tries again; a lapsed lease means a sweep

@@ -1,4 +1,4 @@
-"""WebSocket delivery of stored live events (see config/live_events.py), for the browser UI.
+"""WebSocket delivery of stored live events (see config/live_events/), for the browser UI.
 
 Messages are JSON `{"id": seq, "event": type, "data": {...}}`: first the snapshot (`id` null),
 then the stored events after `?lastEventId=` (all of them without it), then live events. The

@@ -11,6 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from config.broker import transport_for
 from config.embedded_redis import default_redis_url
@@ -58,6 +60,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that everything after it (and every task the request sends) logs its id.
+    "config.logs.request_id_middleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.static.StaticFilesMiddleware",
@@ -75,7 +79,7 @@ MIDDLEWARE = [
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
-# The original API has no trailing slashes; never redirect to add one.
+# API paths have no trailing slashes (docs/api-differences.md); never redirect to add one.
 APPEND_SLASH = False
 
 TEMPLATES = [
@@ -223,6 +227,23 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # config/celery.py applies CONN_MAX_AGE instead (this only turns the fixup's closing off).
 CELERY_DB_REUSE_MAX = 10**9
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Named queues, so that one kind of work cannot hold up another: minutes-long goal runs queue
+# apart from DAG nodes. A worker started without `-Q` consumes every queue listed here;
+# docs/operations.md shows how to give each queue workers of its own.
+CELERY_TASK_QUEUES = [
+    Queue(name, routing_key=name) for name in ("nodes", "runs", "planning", "housekeeping")
+]
+CELERY_TASK_DEFAULT_QUEUE = "housekeeping"
+CELERY_TASK_ROUTES = {
+    "dags.run_sub_step": {"queue": "nodes"},
+    "runs.run_goal": {"queue": "runs"},
+    "runs.deliver_run_webhook": {"queue": "runs"},
+    "dags.plan_experiment": {"queue": "planning"},
+    "dags.sweep_stalled_nodes": {"queue": "housekeeping"},
+    "runs.sweep_stalled_runs": {"queue": "housekeeping"},
+    # Schedule ticks only start a run or an execution, whose own tasks go to their queues.
+    "goals.*": {"queue": "housekeeping"},
+}
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Above the hard time limit, so a long task is never redelivered while still running.
     "visibility_timeout": CELERY_TASK_TIME_LIMIT + 15 * 60,
@@ -330,7 +351,7 @@ SPECTACULAR_SETTINGS = {
         "config.api.schema.add_error_responses",
         "config.api.schema.add_request_examples",
     ],
-    # Bodies are JSON (and multipart for /task). text/plain is parsed only for the original's
+    # Bodies are JSON (and multipart for /task). text/plain is parsed only for older
     # clients, into a string that no endpoint accepts, so it is not offered as a body format.
     "PARSER_WHITELIST": [
         "config.api.parsers.LimitedJsonParser",
@@ -447,7 +468,7 @@ WEB_SEARCH_BASE_URL = env.str("WEB_SEARCH_BASE_URL", default="")
 WEB_SEARCH_TIMEOUT_SECONDS = env.float("WEB_SEARCH_TIMEOUT_SECONDS", default=10.0)
 
 # --- E-mail (sendEmail tool, goal-run e-mails) ---------------------------------------------------
-# Django's names win; the original's SMTP_* names are accepted as fallbacks.
+# Django's names win; SMTP_* names (older deployments' .env files) are accepted as fallbacks.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default=env.str("SMTP_HOST", default=""))
 EMAIL_PORT = env.int("EMAIL_PORT", default=env.int("SMTP_PORT", default=587))
@@ -461,13 +482,30 @@ EMAIL_MAX_ATTACHMENT_BYTES = env.int("EMAIL_MAX_ATTACHMENT_BYTES", default=20 * 
 
 # --- Logging ------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+# `text` for people, `json` (one object per line) for log collectors. Both carry the id of the
+# request or task each line comes from (config/logs.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text").lower()
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "config.logs.RequestIdFilter"}},
     "formatters": {
-        "kv": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "kv"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.request": {"level": "ERROR"},

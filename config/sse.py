@@ -1,4 +1,4 @@
-"""Server-Sent Events for stored live events (see config/live_events.py).
+"""Server-Sent Events for stored live events (see config/live_events/).
 
 A stream sends a snapshot of the subject (no `id:`, so it does not move the client's
 Last-Event-ID), then the stored events after Last-Event-ID, then live ones, each framed as

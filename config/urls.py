@@ -4,6 +4,7 @@ from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import views
+from ops import views as ops_views
 from ui import pages
 
 api_v1 = [
@@ -17,8 +18,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path("health", views.HealthApi.as_view(), name="health"),
-    path("health/ready", views.ReadinessApi.as_view(), name="health-ready"),
+    path("health", ops_views.HealthApi.as_view(), name="health"),
+    path("health/ready", ops_views.ReadinessApi.as_view(), name="health-ready"),
     path("api/v1/", include(api_v1)),
     # JSON first, so that errors (401) are JSON too; `?format=yaml` for YAML.
     path(
@@ -37,12 +38,14 @@ urlpatterns = [
     # The browser UI: pages of each app, served from the site root.
     path("login", pages.LoginPage.as_view(), name="login"),
     path("logout", pages.LogoutPage.as_view(), name="logout"),
-    path("", include("ui.urls")),
+    path("", include("ops.urls")),
     path("", include("dags.page_urls")),
-    path("", include("dags.execution_page_urls")),
+    path("", include("dags.execution.page_urls")),
+    path("", include("goals.page_urls")),
+    path("", include("runs.page_urls")),
     path("", include("agents.page_urls")),
     path("", include("tools.page_urls")),
-    # Everything else: 404, as JSON under /api/ and /health (the original's body), else a page.
+    # Everything else: 404, as JSON under /api/ and /health (the body clients expect), else a page.
     re_path(r"^(?!static/).*$", views.route_not_found),
 ]
 

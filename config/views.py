@@ -1,4 +1,5 @@
-"""Project-level views: health probes and JSON answers for unknown routes and server errors."""
+"""Project-level views: the API index and the error handlers (JSON under /api and /health, a
+page elsewhere)."""
 
 from __future__ import annotations
 
@@ -8,99 +9,20 @@ from typing import Any
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, get_resolver, resolve
-from django.utils.timezone import now
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config import health
-from config.access import sees_everything
 from config.api.exceptions import django_limit_body, framework_body
-from config.api.formatting import iso
 from config.api.renderers import dumps
-from ui.pages import error_page, page_csrf_failure
+from config.error_pages import error_page, page_csrf_failure
 
 
 def json_response(body: Any, status: int) -> HttpResponse:
     return HttpResponse(dumps(body), status=status, content_type="application/json; charset=utf-8")
-
-
-class HealthApi(APIView):
-    # Answered on a thread of its own, never queued behind other reads (config/asgi_http.py):
-    # a probe must answer promptly however busy the shared request threads are.
-    never_queued = True
-    authentication_classes: list = []
-    permission_classes: list = []
-    throttle_classes: list = []
-
-    @extend_schema(
-        operation_id="health",
-        auth=[],
-        responses=inline_serializer(
-            "Health", {"status": serializers.CharField(), "timestamp": serializers.DateTimeField()}
-        ),
-        tags=["health"],
-    )
-    def get(self, request: Request) -> Response:
-        return Response(health.liveness())
-
-
-READINESS = inline_serializer(
-    "Readiness",
-    {
-        # Anonymous and non-staff callers get only `status` (ready / not ready).
-        "status": serializers.ChoiceField(["ready", "degraded", "unavailable", "not ready"]),
-        "provider": serializers.CharField(required=False),
-        "model": serializers.CharField(required=False),
-        "scheduler": serializers.JSONField(required=False),
-        "dagScheduler": serializers.JSONField(required=False),
-        "llm": serializers.JSONField(required=False),
-        "checks": serializers.JSONField(required=False),
-        "timestamp": serializers.DateTimeField(required=False),
-    },
-)
-
-
-class ReadinessApi(APIView):
-    # Its checks wait on Redis, the database and the LLM check with timeouts: not a quick read
-    # (config/asgi_http.py), so it never holds up the shared request threads.
-    runs_long = True
-    # Anyone may ask whether the service is ready; only staff (token or session) see why.
-    permission_classes: list = []
-    throttle_classes: list = []
-
-    def perform_authentication(self, request: Request) -> None:
-        """Authenticate lazily in `get`: a probe with a bad token is just anonymous."""
-
-    @extend_schema(
-        operation_id="health_ready",
-        auth=[],
-        responses={
-            (200, "application/json"): READINESS,
-            (503, "application/json"): READINESS,
-        },
-        tags=["health"],
-        description=(
-            "Database, Redis and Celery workers (checked with a deadline, cached a few "
-            "seconds), schedules and the LLM set-up. 503 when the database or Redis is down. "
-            'Anonymous and non-staff callers get only `{"status": "ready"}` or '
-            '`{"status": "not ready"}` with the same status code; the details need a '
-            "staff user's token or session."
-        ),
-    )
-    def get(self, request: Request) -> Response:
-        status, body = health.readiness(iso(now()))
-        try:
-            user = request.user
-        except AuthenticationFailed:
-            user = None
-        if not sees_everything(user):
-            body = {"status": "ready" if status < 500 else "not ready"}
-        return Response(body, status=status)
 
 
 def _api_resources() -> list[dict[str, Any]]:

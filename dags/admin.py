@@ -12,9 +12,11 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
 
 from config.admin_tools import (
     JSON_FIELD_OVERRIDES,
+    READONLY_TABLE,
     CascadeDeleteMixin,
     ObjectButtonsMixin,
     OwnedAdminMixin,
@@ -24,6 +26,9 @@ from config.admin_tools import (
     clean_cron,
     clean_timezone,
     cron_description,
+    json_details,
+    markdown_block,
+    plain_block,
     pretty_json,
     shorten,
     status_badge,
@@ -34,28 +39,22 @@ from dags import selectors
 from dags.execution import services as execution_services
 from dags.models import Dag, DagExecution, ExecutionEvent, SubStep
 from dags.plan import PlanError
+from dags.schedules import dag_schedule_sync
 from dags.services import dag_delete, dag_result_issues, dag_update, execution_delete
-from goals.schedules import dag_schedule_sync
 
 
 class DagForm(forms.ModelForm):
     class Meta:
         model = Dag
+        # What a person may change; what the planner wrote is shown read-only.
         fields = (
             "dag_title",
-            "status",
             "agent_name",
             "cron_schedule",
             "timezone",
             "schedule_active",
             "result",
             "params",
-            "attempts",
-            "usage",
-            "generation_stats",
-            "planning_total_usage",
-            "planning_total_cost_usd",
-            "planning_attempts",
         )
 
     def clean_cron_schedule(self) -> str | None:
@@ -74,6 +73,45 @@ class DagForm(forms.ModelForm):
                     [f"{'.'.join(map(str, i['path'][1:]))}: {i['message']}" for i in issues]
                 )
         return result
+
+
+def plan_tasks(result: Any) -> list[dict[str, Any]]:
+    """The plan's tasks as stored (a plan written around the checks may be malformed: whatever
+    is not a task is left out of the table, and the JSON below still shows it)."""
+    tasks = result.get("sub_tasks") if isinstance(result, dict) else None
+    return [task for task in tasks or [] if isinstance(task, dict)]
+
+
+def plan_table_html(result: Any):
+    """The plan as a table: one row per task with what it does and what it waits for."""
+    tasks = plan_tasks(result)
+    if not tasks:
+        return "-"
+    rows = format_html_join(
+        "",
+        "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
+                task.get("id", "?"),
+                task.get("action_type", "?"),
+                (task.get("tool_or_prompt") or {}).get("name", "?")
+                if isinstance(task.get("tool_or_prompt"), dict)
+                else "?",
+                shorten(str(task.get("description") or ""), 160),
+                ", ".join(map(str, task.get("dependencies") or [])) or "-",
+            )
+            for task in tasks
+        ),
+    )
+    synthesis = result.get("synthesis_plan") if isinstance(result, dict) else None
+    return format_html(
+        "<table><thead><tr><th>task</th><th>action</th><th>tool or prompt</th>"
+        "<th>description</th><th>depends on</th></tr></thead><tbody>{}</tbody></table>{}",
+        rows,
+        format_html("<p><strong>Synthesis:</strong> {}</p>", shorten(synthesis, 400))
+        if synthesis
+        else "",
+    )
 
 
 @admin.register(Dag)
@@ -96,13 +134,13 @@ class DagAdmin(ObjectButtonsMixin, OwnedAdminMixin, CascadeDeleteMixin, admin.Mo
     list_display = (
         "id",
         "title",
-        "status",
+        "status_badge",
         "agent_name",
         "cron_schedule",
         "schedule_active",
         "schedule_failed",
         "execution_count",
-        "planning_total_cost_usd",
+        "planning_cost",
         "created_at",
     )
     list_filter = ("status", "schedule_active", "agent_name", "created_at")
@@ -111,16 +149,37 @@ class DagAdmin(ObjectButtonsMixin, OwnedAdminMixin, CascadeDeleteMixin, admin.Mo
     date_hierarchy = "created_at"
     readonly_fields = (
         "id",
+        "status_badge",
+        "task_count",
+        "plan_table",
         "schedule_description",
         "executions_link",
         "last_run_at",
         "schedule_error",
         "schedule_error_at",
+        "planning_cost",
+        "attempts",
+        "usage_details",
+        "generation_stats_details",
+        "planning_usage_details",
+        "planning_attempts_details",
         "created_at",
         "updated_at",
     )
     fieldsets = (
-        (None, {"fields": ("id", "dag_title", "status", "agent_name", "executions_link")}),
+        (
+            None,
+            {
+                "fields": (
+                    ("id", "status_badge"),
+                    "dag_title",
+                    "agent_name",
+                    ("task_count", "executions_link"),
+                    "planning_cost",
+                )
+            },
+        ),
+        ("Plan", {"fields": ("plan_table",)}),
         (
             "Schedule",
             {
@@ -133,24 +192,58 @@ class DagAdmin(ObjectButtonsMixin, OwnedAdminMixin, CascadeDeleteMixin, admin.Mo
                 )
             },
         ),
-        ("Plan", {"fields": ("result", "params")}),
         (
-            "Planning cost",
+            "Edit the plan (JSON; checked like the API's edits)",
+            {"classes": ("collapse",), "fields": ("result", "params")},
+        ),
+        (
+            "Planning record",
             {
                 "classes": ("collapse",),
                 "fields": (
                     "attempts",
-                    "usage",
-                    "generation_stats",
-                    "planning_total_usage",
-                    "planning_total_cost_usd",
-                    "planning_attempts",
+                    "usage_details",
+                    "generation_stats_details",
+                    "planning_usage_details",
+                    "planning_attempts_details",
+                    ("created_at", "updated_at"),
                 ),
             },
         ),
-        (None, {"fields": (("created_at", "updated_at"),)}),
     )
     formfield_overrides = JSON_FIELD_OVERRIDES
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, dag: Dag):
+        return status_badge(dag.status)
+
+    @admin.display(description="planning cost", ordering="planning_total_cost_usd")
+    def planning_cost(self, dag: Dag) -> str:
+        return usd(dag.planning_total_cost_usd)
+
+    @admin.display(description="tasks")
+    def task_count(self, dag: Dag) -> int:
+        return len(plan_tasks(dag.result))
+
+    @admin.display(description="tasks and dependencies")
+    def plan_table(self, dag: Dag):
+        return plan_table_html(dag.result)
+
+    @admin.display(description="usage")
+    def usage_details(self, dag: Dag):
+        return json_details(dag.usage, "usage")
+
+    @admin.display(description="generation stats")
+    def generation_stats_details(self, dag: Dag):
+        return json_details(dag.generation_stats, "generation stats")
+
+    @admin.display(description="planning usage")
+    def planning_usage_details(self, dag: Dag):
+        return json_details(dag.planning_total_usage, "planning usage")
+
+    @admin.display(description="planning attempts")
+    def planning_attempts_details(self, dag: Dag):
+        return json_details(dag.planning_attempts, "planning attempts")
 
     @admin.action(description="Execute the selected DAGs now")
     def execute_selected(self, request: HttpRequest, queryset: QuerySet[Dag]) -> None:
@@ -216,25 +309,68 @@ class DagAdmin(ObjectButtonsMixin, OwnedAdminMixin, CascadeDeleteMixin, admin.Mo
 
 
 class SubStepInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """The execution's sub-steps as one compact table; each links to its own page, where the
+    result, params and usage are shown in full."""
+
     model = SubStep
+    template = READONLY_TABLE
     extra = 0
     can_delete = False
-    show_change_link = True
     fields = (
-        "task_id",
-        "action_type",
-        "tool_or_prompt_name",
-        "status",
-        "dependencies",
-        "duration_ms",
-        "cost_usd",
+        "task_link",
+        "status_badge",
+        "action",
+        "depends_on",
+        "duration",
+        "cost",
         "error_short",
     )
     readonly_fields = fields
+    verbose_name_plural = "sub-steps"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SubStep]:
+        # The table shows none of the large columns: leave them in the database.
+        return (
+            super()
+            .get_queryset(request)
+            .defer(
+                "result",
+                "usage",
+                "generation_stats",
+                "tool_or_prompt_params",
+                "thought",
+                "description",
+                "dependants",
+            )
+        )
+
+    @admin.display(description="task")
+    def task_link(self, sub_step: SubStep):
+        return admin_link(sub_step, sub_step.task_id)
+
+    @admin.display(description="status")
+    def status_badge(self, sub_step: SubStep):
+        return status_badge(sub_step.status)
+
+    @admin.display(description="action")
+    def action(self, sub_step: SubStep) -> str:
+        return f"{sub_step.action_type}: {sub_step.tool_or_prompt_name}"
+
+    @admin.display(description="depends on")
+    def depends_on(self, sub_step: SubStep) -> str:
+        return ", ".join(map(str, sub_step.dependencies or [])) or "-"
+
+    @admin.display(description="duration")
+    def duration(self, sub_step: SubStep) -> str:
+        return human_duration(sub_step.duration_ms)
+
+    @admin.display(description="cost")
+    def cost(self, sub_step: SubStep) -> str:
+        return usd(sub_step.cost_usd)
 
     @admin.display(description="error")
     def error_short(self, sub_step: SubStep) -> str:
-        return shorten(sub_step.error, 80)
+        return shorten(sub_step.error, 80) or "-"
 
 
 @admin.register(DagExecution)
@@ -278,52 +414,73 @@ class DagExecutionAdmin(
     actions = ["resume_selected", "cancel_selected"]
     date_hierarchy = "created_at"
     list_select_related = ("dag",)
-    fieldsets = (
-        (None, {"fields": ("id", "dag", "status", "original_request", "primary_intent")}),
-        (
-            "Progress",
-            {
-                "fields": (
-                    ("total_tasks", "completed_tasks", "failed_tasks", "waiting_tasks"),
-                    ("started_at", "completed_at", "duration_ms"),
-                    ("retry_count", "last_retry_at"),
-                    ("suspended_reason", "suspended_at"),
-                    "events_link",
-                )
-            },
-        ),
-        ("Result", {"fields": ("final_result", "synthesis_result")}),
-        ("Plan", {"classes": ("collapse",), "fields": ("plan_context_pretty",)}),
-        ("Cost", {"fields": ("total_cost_usd", "total_usage_pretty")}),
-        (None, {"fields": (("created_at", "updated_at"),)}),
-    )
     readonly_fields = (
         "id",
-        "dag",
-        "status",
-        "original_request",
-        "primary_intent",
-        "total_tasks",
-        "completed_tasks",
-        "failed_tasks",
-        "waiting_tasks",
+        "title",
+        "dag_link",
+        "status_badge",
+        "progress",
+        "duration",
+        "cost",
         "started_at",
         "completed_at",
-        "duration_ms",
-        "retry_count",
-        "last_retry_at",
-        "suspended_reason",
-        "suspended_at",
+        "retries",
+        "suspension",
+        "result",
+        "synthesis",
+        "request_text",
+        "primary_intent",
+        "usage",
+        "plan_context_details",
         "events_link",
-        "final_result",
-        "synthesis_result",
-        "total_cost_usd",
-        "total_usage_pretty",
-        "plan_context_pretty",
+        "owner",
         "created_at",
         "updated_at",
     )
     inlines = (SubStepInline,)
+
+    def get_fieldsets(self, request: HttpRequest, obj: DagExecution | None = None):
+        summary: list[Any] = [
+            ("status_badge", "title"),
+            "id",
+            ("progress", "duration", "cost"),
+            ("started_at", "completed_at"),
+        ]
+        if obj is not None and obj.retry_count:
+            summary.append("retries")
+        if obj is not None and obj.suspended_reason:
+            summary.append("suspension")
+        result: list[str] = ["result"]
+        if obj is not None and self._synthesis_differs(obj):
+            result.append("synthesis")
+        return (
+            (None, {"fields": summary}),
+            ("Result", {"fields": result}),
+            (
+                "Request and plan",
+                {
+                    "classes": ("collapse",),
+                    "fields": ("request_text", "primary_intent", "plan_context_details"),
+                },
+            ),
+            (
+                "Usage, events and record",
+                {
+                    "classes": ("collapse",),
+                    "fields": ("usage", "events_link", "owner", ("created_at", "updated_at")),
+                },
+            ),
+        )
+
+    @staticmethod
+    def _synthesis_differs(execution: DagExecution) -> bool:
+        # The synthesis is normally the final result itself: show it only when it is not.
+        return bool(execution.synthesis_result) and (
+            (execution.synthesis_result or "").strip() != (execution.final_result or "").strip()
+        )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DagExecution]:
+        return super().get_queryset(request).select_related("dag")
 
     def _each(self, request: HttpRequest, queryset, service, done: str) -> None:
         for execution in queryset:
@@ -350,11 +507,20 @@ class DagExecutionAdmin(
             return "-"
         return admin_link(execution.dag, shorten(str(execution.dag), 60))
 
+    @admin.display(description="title")
+    def title(self, execution: DagExecution):
+        """The DAG's title, linking to the DAG; the request's intent when there is no DAG."""
+        if execution.dag is not None:
+            return admin_link(execution.dag, shorten(str(execution.dag), 120))
+        return shorten(execution.primary_intent or execution.original_request, 120)
+
     @admin.display(description="tasks")
     def progress(self, execution: DagExecution) -> str:
         text = f"{execution.completed_tasks}/{execution.total_tasks}"
         if execution.failed_tasks:
             text += f" ({execution.failed_tasks} failed)"
+        if execution.waiting_tasks:
+            text += f" ({execution.waiting_tasks} waiting)"
         return text
 
     @admin.display(description="duration", ordering="duration_ms")
@@ -369,6 +535,32 @@ class DagExecutionAdmin(
     def status_badge(self, execution: DagExecution):
         return status_badge(execution.status)
 
+    @admin.display(description="retries")
+    def retries(self, execution: DagExecution) -> str:
+        last = (
+            f", last at {execution.last_retry_at:%Y-%m-%d %H:%M:%S}"
+            if execution.last_retry_at
+            else ""
+        )
+        return f"{execution.retry_count}{last}"
+
+    @admin.display(description="suspended")
+    def suspension(self, execution: DagExecution) -> str:
+        when = f" (at {execution.suspended_at:%Y-%m-%d %H:%M:%S})" if execution.suspended_at else ""
+        return f"{execution.suspended_reason}{when}"
+
+    @admin.display(description="result")
+    def result(self, execution: DagExecution):
+        return markdown_block(execution.final_result or execution.synthesis_result)
+
+    @admin.display(description="synthesis (differs from the result)")
+    def synthesis(self, execution: DagExecution):
+        return markdown_block(execution.synthesis_result)
+
+    @admin.display(description="request")
+    def request_text(self, execution: DagExecution):
+        return plain_block(execution.original_request)
+
     @admin.display(description="events")
     def events_link(self, execution: DagExecution):
         return changelist_link(
@@ -377,13 +569,13 @@ class DagExecutionAdmin(
             execution__id__exact=execution.pk,
         )
 
-    @admin.display(description="total usage")
-    def total_usage_pretty(self, execution: DagExecution):
-        return pretty_json(execution.total_usage)
+    @admin.display(description="token usage")
+    def usage(self, execution: DagExecution):
+        return json_details(execution.total_usage, "token usage")
 
     @admin.display(description="plan context")
-    def plan_context_pretty(self, execution: DagExecution):
-        return pretty_json(execution.plan_context)
+    def plan_context_details(self, execution: DagExecution):
+        return json_details(execution.plan_context, "plan context (as the execution started)")
 
     def delete_model(self, request: HttpRequest, obj: DagExecution) -> None:
         execution_delete(execution=obj)
@@ -401,9 +593,9 @@ class SubStepAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "task_id",
         "action_type",
         "tool_or_prompt_name",
-        "status",
-        "duration_ms",
-        "cost_usd",
+        "status_badge",
+        "duration",
+        "cost",
         "updated_at",
     )
     list_filter = ("status", "action_type")
@@ -414,27 +606,23 @@ class SubStepAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             None,
             {
                 "fields": (
-                    "id",
-                    "execution",
-                    ("task_id", "status"),
-                    "description",
-                    "thought",
+                    ("status_badge", "task_id"),
+                    ("execution_link", "id"),
                     ("action_type", "tool_or_prompt_name"),
-                    "params_pretty",
+                    ("duration", "cost"),
+                    ("started_at", "completed_at"),
                     "dependencies",
+                    "description",
+                    "error",
                 )
             },
         ),
+        ("Result", {"fields": ("result_rendered",)}),
         (
-            "Outcome",
+            "Input and usage",
             {
-                "fields": (
-                    ("started_at", "completed_at", "duration_ms"),
-                    "result_pretty",
-                    "error",
-                    ("cost_usd", "usage_pretty"),
-                    "generation_stats_pretty",
-                )
+                "classes": ("collapse",),
+                "fields": ("thought", "params_pretty", "usage_pretty", "generation_stats_pretty"),
             },
         ),
         (
@@ -446,16 +634,16 @@ class SubStepAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     ("attempts", "remaining_dependencies"),
                     "dependants",
                     "queue_task_id",
+                    ("created_at", "updated_at"),
                 ),
             },
         ),
-        (None, {"fields": (("created_at", "updated_at"),)}),
     )
     readonly_fields = (
         "id",
-        "execution",
+        "execution_link",
         "task_id",
-        "status",
+        "status_badge",
         "description",
         "thought",
         "action_type",
@@ -464,10 +652,10 @@ class SubStepAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "dependencies",
         "started_at",
         "completed_at",
-        "duration_ms",
-        "result_pretty",
+        "duration",
+        "result_rendered",
         "error",
-        "cost_usd",
+        "cost",
         "usage_pretty",
         "generation_stats_pretty",
         "dispatched_at",
@@ -487,21 +675,35 @@ class SubStepAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def execution_link(self, sub_step: SubStep):
         return admin_link(sub_step.execution, sub_step.execution_id)
 
-    @admin.display(description="params")
-    def params_pretty(self, sub_step: SubStep):
-        return pretty_json(sub_step.tool_or_prompt_params)
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, sub_step: SubStep):
+        return status_badge(sub_step.status)
+
+    @admin.display(description="duration", ordering="duration_ms")
+    def duration(self, sub_step: SubStep) -> str:
+        return human_duration(sub_step.duration_ms)
+
+    @admin.display(description="cost", ordering="cost_usd")
+    def cost(self, sub_step: SubStep) -> str:
+        return usd(sub_step.cost_usd)
 
     @admin.display(description="result")
-    def result_pretty(self, sub_step: SubStep):
-        return pretty_json(sub_step.result)
+    def result_rendered(self, sub_step: SubStep):
+        if isinstance(sub_step.result, str):
+            return markdown_block(sub_step.result)
+        return json_details(sub_step.result, "result (JSON)", open_=True)
+
+    @admin.display(description="params")
+    def params_pretty(self, sub_step: SubStep):
+        return json_details(sub_step.tool_or_prompt_params, "params", open_=True)
 
     @admin.display(description="usage")
     def usage_pretty(self, sub_step: SubStep):
-        return pretty_json(sub_step.usage)
+        return json_details(sub_step.usage, "token usage")
 
     @admin.display(description="generation stats")
     def generation_stats_pretty(self, sub_step: SubStep):
-        return pretty_json(sub_step.generation_stats)
+        return json_details(sub_step.generation_stats, "generation stats")
 
 
 @admin.register(ExecutionEvent)

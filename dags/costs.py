@@ -199,6 +199,8 @@ def cost_summary(*, start: datetime, end: datetime, group_by: str, viewer: Any) 
     for created_at, cost, agent_name, params in dags.values_list(
         "created_at", "planning_total_cost_usd", "agent_name", "params"
     ):
+        if cost is None:  # excluded by the filter
+            continue
         key = _bucket(created_at, group_by) if by_time else _dag_key(agent_name, params, group_by)
         planning[key] += cost
     executions = visible_to(DagExecution.objects.all(), viewer).filter(
@@ -207,6 +209,8 @@ def cost_summary(*, start: datetime, end: datetime, group_by: str, viewer: Any) 
     for completed_at, cost, agent_name, params in executions.values_list(
         "completed_at", "total_cost_usd", "dag__agent_name", "dag__params"
     ):
+        if cost is None or completed_at is None:  # excluded by the filter
+            continue
         key = _bucket(completed_at, group_by) if by_time else _dag_key(agent_name, params, group_by)
         execution[key] += cost
     keys = sorted(set(planning) | set(execution))

@@ -1,6 +1,7 @@
 """`GET /api/v1/dag-executions/<id>/events`: the execution's events as Server-Sent Events.
 
-An async Django view (not a DRF APIView): it streams under daphne and is never throttled (D3).
+An async Django view (not a DRF APIView): it streams under daphne and is never throttled (a stream
+is one long request).
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ TOOL_COMPLETED = "tool.completed"
 _SUBSTEP = ("subStepId", "taskId")
 _TOOL = ("toolName", "message", "subStepId")
 
-# Each type's own keys and where they sit around `timestamp`, as the original sends them.
+# Each type's own keys and where they sit around `timestamp`, as clients expect them.
 EXECUTION_EVENT_LAYOUTS: dict[str, EventLayout] = {
     EXECUTION_STARTED: EventLayout(trailing=("totalTasks", "originalRequest")),
     EXECUTION_RESUMED: EventLayout(trailing=("totalTasks",)),
@@ -92,7 +92,7 @@ EXECUTION_EVENTS = EventStore(
 
 
 def task_number(task_id: str | None) -> int | None:
-    """The original's `taskId`: the task id read as an integer ("002" -> 2), else None."""
+    """The events' `taskId`: the task id read as an integer ("002" -> 2), else None."""
     try:
         return int(str(task_id).strip())
     except (TypeError, ValueError):

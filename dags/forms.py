@@ -8,9 +8,9 @@ from zoneinfo import available_timezones
 from django import forms
 
 from agents.llm.providers import PROVIDERS
+from config.cron import CronError, normalize_cron, validate_timezone
 from dags.planning.serializers import MAX_GOAL_CHARS
-from dags.planning.service import PlanRequest
-from goals.cron import CronError, normalize_cron, validate_timezone
+from dags.planning.services import PlanRequest
 
 # The planner chosen when nobody picks one (the seeded planning agent).
 DEFAULT_PLANNER = "DecomposerV8"

@@ -6,11 +6,9 @@ from django.utils.timezone import now
 from config.access import owner_field
 from config.api.ids import new_id
 
-COST_FIELD = {"max_digits": 20, "decimal_places": 10, "null": True, "blank": True}
-
 
 def new_dag_id() -> str:
-    """DAGs planned by create-dag have a bare 16-character id, as in the original."""
+    """DAGs planned by create-dag have a bare 16-character id, as clients expect."""
     return new_id()
 
 
@@ -47,7 +45,9 @@ class Dag(models.Model):
     created_at = models.DateTimeField(default=now, db_index=True)
     updated_at = models.DateTimeField(default=now, db_index=True)
     planning_total_usage = models.JSONField(null=True, blank=True)
-    planning_total_cost_usd = models.DecimalField(**COST_FIELD)
+    planning_total_cost_usd = models.DecimalField(
+        max_digits=20, decimal_places=10, null=True, blank=True
+    )
     planning_attempts = models.JSONField(null=True, blank=True)
 
     class Meta:
@@ -91,7 +91,7 @@ class DagExecution(models.Model):
     retry_count = models.PositiveIntegerField(default=0)
     last_retry_at = models.DateTimeField(null=True, blank=True)
     total_usage = models.JSONField(null=True, blank=True)
-    total_cost_usd = models.DecimalField(**COST_FIELD)
+    total_cost_usd = models.DecimalField(max_digits=20, decimal_places=10, null=True, blank=True)
     # The plan's global context (request, intents, entities, synthesis plan) as it was when
     # the execution was created, so later edits of the DAG do not change a running execution.
     plan_context = models.JSONField(default=dict, blank=True)
@@ -143,7 +143,7 @@ class SubStep(models.Model):
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(null=True, blank=True)
     usage = models.JSONField(null=True, blank=True)
-    cost_usd = models.DecimalField(**COST_FIELD)
+    cost_usd = models.DecimalField(max_digits=20, decimal_places=10, null=True, blank=True)
     generation_stats = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=now)
     updated_at = models.DateTimeField(default=now)

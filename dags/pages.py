@@ -11,12 +11,12 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from agents import selectors as agent_selectors
 from agents.llm.errors import LLMError
-from agents.task_service import task_params, task_run
+from agents.task.services import task_params, task_run
+from config.cron import CronError, describe_cron, next_run_times, validate_timezone
 from config.errors import Conflict, DomainError, NotFound
 from dags import costs, selectors, services
 from dags.diagram import dag_diagram_svg
@@ -24,9 +24,9 @@ from dags.execution import services as execution_services
 from dags.forms import CRON_MAX_CHARS, DEFAULT_PLANNER, NewDagForm, ScheduleForm
 from dags.models import Dag, DagExecution
 from dags.plan import PlanError
-from dags.planning.service import dag_plan
-from goals.cron import CronError, describe_cron, next_run_times, validate_timezone
+from dags.planning.services import dag_plan
 from ui.listing import ChoiceFilter, list_query, paginate
+from ui.navigation import back_to
 
 logger = logging.getLogger(__name__)
 
@@ -58,16 +58,6 @@ def execution_url(execution_id: str) -> str | None:
         return reverse("executions:detail", args=[execution_id])
     except NoReverseMatch:
         return None
-
-
-def back_to(request: HttpRequest, default: str) -> HttpResponseRedirect:
-    """Redirect to the form's `next` (a local URL only), else `default`."""
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return redirect(target)
-    return redirect(default)
 
 
 def plan_issue_lines(error: PlanError) -> list[str]:

@@ -9,9 +9,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tools.base import DependencyInput, ToolNotFound
+from tools.registry import TOOL_NAMES, get_tool
+from tools.services import tool_input_issues
 
 ROOT_MARKERS = frozenset({"none"})
 
@@ -20,7 +25,7 @@ REFERENCE_PATTERN = re.compile(r"<Results? (?:from|of) Task ([A-Za-z0-9_.-]+)>")
 
 
 class _Model(BaseModel):
-    # Unknown keys are dropped, as the original does.
+    # Unknown keys are dropped, not refused: planner models add their own.
     model_config = ConfigDict(extra="ignore")
 
 
@@ -224,7 +229,7 @@ def substitute_references(value: Any, results: Mapping[str, Any]) -> Any:
 
 
 def rewrite_references(value: Any, id_map: Mapping[str, str]) -> Any:
-    """Rewrite `<Result from Task X>` to the new ids of a renumbered plan (D8)."""
+    """Rewrite `<Result from Task X>` to the new ids of a renumbered plan."""
     by_key = {reference_key(old): new for old, new in id_map.items()}
     if isinstance(value, str):
 
@@ -243,7 +248,7 @@ def rewrite_references(value: Any, id_map: Mapping[str, str]) -> Any:
     return value
 
 
-# --- plan checks (D9) ----------------------------------------------------------------------------
+# --- plan checks ---------------------------------------------------------------------------------
 # Stands in for a dependency's result when tool params are checked before anything ran: a URL,
 # so that `{"url": "<Result from Task 1>"}` passes while the tool's own rules still apply.
 PLACEHOLDER_RESULT = "https://example.com/placeholder-result"
@@ -276,12 +281,9 @@ def _holds_reference(params: Any, path: list[Any]) -> bool:
 def tool_param_issues(task: SubTask) -> list[dict[str, Any]]:
     """The tool's parameter problems as the executor would meet them, references allowed for.
 
-    Params are resolved the way the executor resolves them (fetchURLs gathers URLs from its
-    dependencies, writeFile takes their text), with a placeholder for every result.
+    Params are resolved the way the executor resolves them (a tool may take a parameter from
+    its dependencies' results: `Tool.dependency_input`), with a placeholder for every result.
     """
-    from dags.execution.resolution import resolve_tool_params
-    from tools.services import tool_input_issues
-
     params = task.tool_or_prompt.params or {}
     dependencies = real_dependencies(task.dependencies)
     keys = {reference_key(item) for item in [*dependencies, *references_in(params)]}
@@ -294,15 +296,9 @@ def tool_param_issues(task: SubTask) -> list[dict[str, Any]]:
     issues = tool_input_issues(name=task.tool_or_prompt.name, params=resolved)
     issues = [issue for issue in issues if not _holds_reference(params, issue["path"])]
     # What the executor would fill in from dependencies must come from somewhere.
-    name = task.tool_or_prompt.name
-    if name == "writeFile" and "content" not in params and not dependencies:
-        issues.append(
-            {"path": ["content"], "message": "Required (or depend on the task to be written)"}
-        )
-    if name == "fetchURLs" and not params.get("urls") and not dependencies:
-        issues.append(
-            {"path": ["urls"], "message": "Give URLs or depend on a task that finds them"}
-        )
+    feed = _dependency_input(task.tool_or_prompt.name)
+    if feed is not None and not feed.given(params) and not dependencies:
+        issues.append({"path": [feed.param], "message": feed.missing_message})
     return issues
 
 
@@ -315,8 +311,6 @@ def _names(names: Iterable[str]) -> str:
 def _task_issues(
     index: int, task: SubTask, active_agents: set[str], ids_by_key: dict[str, str]
 ) -> list[dict[str, Any]]:
-    from tools.registry import TOOL_NAMES
-
     issues: list[dict[str, Any]] = []
     base = ["sub_tasks", index, "tool_or_prompt"]
     name = task.tool_or_prompt.name
@@ -414,7 +408,7 @@ def plan_issues(
     return issues
 
 
-# --- renumbering (D8) ----------------------------------------------------------------------------
+# --- renumbering ---------------------------------------------------------------------------------
 def renumbered(job: DecomposerJob) -> DecomposerJob:
     """The plan with task ids `001`, `002`, … in plan order; dependencies and every
     `<Result(s) from|of Task X>` (in params, texts and the synthesis plan) follow the new ids.
@@ -432,3 +426,58 @@ def renumbered(job: DecomposerJob) -> DecomposerJob:
         task["id"] = id_map[old_id]
     data["synthesis_plan"] = rewrite_references(data["synthesis_plan"], id_map)
     return DecomposerJob.model_validate(data)
+
+
+# --- a tool node's input ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TaskResults:
+    """References to earlier task results, as a tool's `DependencyInput` reads and fills them."""
+
+    results: Mapping[str, Any]
+
+    def present(self, value: Any) -> bool:
+        return bool(references_in(value))
+
+    def substitute(self, value: Any) -> Any:
+        return substitute_references(value, self.results)
+
+
+def _dependency_input(tool_name: str) -> DependencyInput | None:
+    try:
+        return get_tool(tool_name).dependency_input
+    except ToolNotFound:
+        return None
+
+
+def parse_result(stored: Any) -> Any:
+    """A stored result back in structured form when it is JSON text (tool outputs)."""
+    if isinstance(stored, str):
+        text = stored.strip()
+        if text[:1] in ("{", "["):
+            try:
+                return json.loads(text)
+            except ValueError:
+                return stored
+    return stored
+
+
+def resolve_tool_params(
+    *,
+    tool_name: str,
+    params: Mapping[str, Any] | None,
+    dependency_ids: list[str],
+    results: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The tool's input: references replaced, and what the tool takes from its dependencies
+    (`Tool.dependency_input`) filled in.
+
+    `results` maps `reference_key(task_id)` to the structured result of each completed task.
+    """
+    resolved = dict(params or {})
+    feed = _dependency_input(tool_name)
+    if feed is None:
+        return substitute_references(resolved, results)
+    dependency_results = [
+        results[reference_key(dep)] for dep in dependency_ids if reference_key(dep) in results
+    ]
+    return feed.resolve(resolved, dependency_results, TaskResults(results))

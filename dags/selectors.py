@@ -54,8 +54,8 @@ def dag_execution_count(*, dag: Dag) -> int:
 
 
 def executions_with_title(*, viewer: Any) -> QuerySet[DagExecution]:
-    """Executions `viewer` may see, annotated with their DAG's title (the original's
-    `executions` view)."""
+    """Executions `viewer` may see, annotated with their DAG's title (the shape of
+    the execution list)."""
     return visible_to(DagExecution.objects.all(), viewer).annotate(dag_title=F("dag__dag_title"))
 
 

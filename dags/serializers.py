@@ -7,16 +7,16 @@ from typing import Any
 from rest_framework import serializers
 
 from agents.serializers import UsageOut
-from config.api.formatting import iso, money
+from config.api.formatting import MoneyField, wire_shape
 from config.api.validation import (
     OFFSET_MAX,
     BoundedJSONObjectField,
     PageQuery,
     StrictCharField,
 )
+from config.cron import CronError, normalize_cron, validate_timezone
 from dags.execution.recovery import execution_awaiting_broker
 from dags.models import Dag, DagExecution, SubStep
-from goals.cron import CronError, normalize_cron, validate_timezone
 
 EXECUTION_STATUSES = DagExecution.Status.values
 
@@ -90,7 +90,7 @@ class DagOut(serializers.Serializer):
     createdAt = serializers.DateTimeField()
     updatedAt = serializers.DateTimeField()
     planningTotalUsage = UsageOut(allow_null=True)
-    planningTotalCostUsd = serializers.CharField(allow_null=True)
+    planningTotalCostUsd = MoneyField(allow_null=True)
     planningAttempts = serializers.JSONField(allow_null=True)
 
 
@@ -140,7 +140,7 @@ class ExecutionOut(serializers.Serializer):
     retryCount = serializers.IntegerField()
     lastRetryAt = serializers.DateTimeField(allow_null=True)
     totalUsage = UsageOut(allow_null=True)
-    totalCostUsd = serializers.CharField(allow_null=True)
+    totalCostUsd = MoneyField(allow_null=True)
     createdAt = serializers.DateTimeField()
     updatedAt = serializers.DateTimeField()
 
@@ -166,7 +166,7 @@ class SubStepOut(serializers.Serializer):
     result = serializers.JSONField(allow_null=True)
     error = serializers.CharField(allow_null=True)
     usage = UsageOut(allow_null=True)
-    costUsd = serializers.CharField(allow_null=True)
+    costUsd = MoneyField(allow_null=True)
     generationStats = serializers.JSONField(allow_null=True)
     createdAt = serializers.DateTimeField()
     updatedAt = serializers.DateTimeField()
@@ -203,89 +203,27 @@ class ExecutionDeletedOut(serializers.Serializer):
     cascadeInfo = CascadeInfoOut()
 
 
+DAG_SHAPE = wire_shape(DagOut)
+EXECUTION_SHAPE = wire_shape(ExecutionOut)
+SUB_STEP_SHAPE = wire_shape(SubStepOut)
+
+
 def dag_payload(dag: Dag) -> dict[str, Any]:
-    return {
-        "id": dag.id,
-        "status": dag.status,
-        "result": dag.result,
-        "usage": dag.usage,
-        "generationStats": dag.generation_stats,
-        "attempts": dag.attempts,
-        "params": dag.params,
-        "agentName": dag.agent_name,
-        "dagTitle": dag.dag_title,
-        "cronSchedule": dag.cron_schedule,
-        "scheduleActive": dag.schedule_active,
-        "lastRunAt": iso(dag.last_run_at),
-        "timezone": dag.timezone,
-        "scheduleError": dag.schedule_error,
-        "scheduleErrorAt": iso(dag.schedule_error_at),
-        "createdAt": iso(dag.created_at),
-        "updatedAt": iso(dag.updated_at),
-        "planningTotalUsage": dag.planning_total_usage,
-        "planningTotalCostUsd": money(dag.planning_total_cost_usd),
-        "planningAttempts": dag.planning_attempts,
-    }
+    return DAG_SHAPE.of(dag)
 
 
 def execution_payload(execution: DagExecution, *, with_title: bool = False) -> dict[str, Any]:
-    """The execution row; `with_title` gives the original's view shape (`dagTitle` first).
+    """The execution row; `with_title` gives the list view's shape (`dagTitle` first).
 
     The title comes from the `dag_title` annotation of `selectors.executions_with_title()`.
     """
-    payload: dict[str, Any] = {"dagTitle": execution.dag_title} if with_title else {}
-    payload.update(
-        {
-            "id": execution.id,
-            "dagId": execution.dag_id,
-            "originalRequest": execution.original_request,
-            "primaryIntent": execution.primary_intent,
-            "status": execution.status,
-            "startedAt": iso(execution.started_at),
-            "completedAt": iso(execution.completed_at),
-            "durationMs": execution.duration_ms,
-            "totalTasks": execution.total_tasks,
-            "completedTasks": execution.completed_tasks,
-            "failedTasks": execution.failed_tasks,
-            "waitingTasks": execution.waiting_tasks,
-            "finalResult": execution.final_result,
-            "synthesisResult": execution.synthesis_result,
-            "suspendedReason": execution.suspended_reason,
-            "suspendedAt": iso(execution.suspended_at),
-            "retryCount": execution.retry_count,
-            "lastRetryAt": iso(execution.last_retry_at),
-            "totalUsage": execution.total_usage,
-            "totalCostUsd": money(execution.total_cost_usd),
-            "createdAt": iso(execution.created_at),
-            "updatedAt": iso(execution.updated_at),
-        }
-    )
-    return payload
+    payload = EXECUTION_SHAPE.of(execution)
+    title = getattr(execution, "dag_title", None)  # the annotation, when present
+    return {"dagTitle": title, **payload} if with_title else payload
 
 
 def sub_step_payload(sub_step: SubStep) -> dict[str, Any]:
-    return {
-        "id": sub_step.id,
-        "executionId": sub_step.execution_id,
-        "taskId": sub_step.task_id,
-        "description": sub_step.description,
-        "thought": sub_step.thought,
-        "actionType": sub_step.action_type,
-        "toolOrPromptName": sub_step.tool_or_prompt_name,
-        "toolOrPromptParams": sub_step.tool_or_prompt_params,
-        "dependencies": sub_step.dependencies,
-        "status": sub_step.status,
-        "startedAt": iso(sub_step.started_at),
-        "completedAt": iso(sub_step.completed_at),
-        "durationMs": sub_step.duration_ms,
-        "result": sub_step.result,
-        "error": sub_step.error,
-        "usage": sub_step.usage,
-        "costUsd": money(sub_step.cost_usd),
-        "generationStats": sub_step.generation_stats,
-        "createdAt": iso(sub_step.created_at),
-        "updatedAt": iso(sub_step.updated_at),
-    }
+    return SUB_STEP_SHAPE.of(sub_step)
 
 
 # When the task queue is away, the ready tasks stay in the database and every worker's

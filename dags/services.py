@@ -14,7 +14,7 @@ from config.access import visible_to
 from config.errors import Conflict, InvalidInput
 from dags.models import Dag, DagExecution, ExecutionEvent, SubStep
 from dags.plan import PlanError, parse_job, plan_issues
-from goals.schedules import dag_schedule_remove, dag_schedule_sync
+from dags.schedules import dag_schedule_remove, dag_schedule_sync
 
 logger = logging.getLogger(__name__)
 

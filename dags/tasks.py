@@ -9,6 +9,7 @@ from celery.signals import worker_ready
 
 from config.dispatcher import dispatcher_register
 from dags.execution import recovery, services
+from dags.planning.experiments import experiment_run
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,4 @@ def _recover_on_worker_start(sender=None, **kwargs) -> None:
 def plan_experiment(request: dict, owner_id: int | None = None) -> dict:
     """One dag-experiments run: plan and store a DAG; returns its outcome for the waiting API
     call (the only task whose result is kept, see CELERY_RESULT_BACKEND)."""
-    from dags.planning.experiments import experiment_run
-
     return experiment_run(request=request, owner_id=owner_id)

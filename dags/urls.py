@@ -1,6 +1,8 @@
 from django.urls import path
 
-from dags import event_views, execution_views, planning_views, views
+from dags import event_views, views
+from dags.execution import views as execution_views
+from dags.planning import views as planning_views
 
 urlpatterns = [
     path("dags", views.DagListApi.as_view(), name="dag-list"),

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 from config.access import acting_user
 from config.api.exceptions import PARAMS_LABEL
 from config.api.validation import validated, validated_query
+from config.cron import describe_cron
 from dags import selectors, services
 from dags.serializers import (
     DagDeletedOut,
@@ -27,7 +28,6 @@ from dags.serializers import (
     execution_payload,
     sub_step_payload,
 )
-from goals.cron import describe_cron
 
 DAG_FIELDS = {
     "status": "status",
@@ -105,7 +105,7 @@ class DagDetailApi(APIView):
 
 
 class DagDeleteAliasApi(DagDetailApi):
-    """`DELETE /dag/:id`, the original's alias of `DELETE /dags/:id`."""
+    """`DELETE /dag/:id`, an alias of `DELETE /dags/:id` kept for existing clients."""
 
     http_method_names = ["delete", "options"]
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+
 from agents.serializers import AGENT_SHAPE
 from config.access import visible_to
 from config.api.formatting import WireShape
@@ -25,7 +27,8 @@ def _attach_schedules(goals: list[Goal]) -> list[Goal]:
         for schedule in schedules.order_by("created_at"):
             by_goal[schedule.goal_id].append(schedule)
     for goal in goals:
-        goal.schedule_list = by_goal.get(goal.id, [])
+        # Read by the goal serializer; not a model field.
+        goal.schedule_list = by_goal.get(goal.id, [])  # type: ignore[attr-defined]
     return goals
 
 
@@ -110,3 +113,60 @@ def failed_schedule_count() -> int:
 
 def goal_count(*, viewer: Any) -> int:
     return visible_to(Goal.objects.all(), viewer).count()
+
+
+# Page sorts: key → (label, ordering). Each ordering is served by an index or the primary key.
+GOAL_SORTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "-created": ("Newest first", ("-created_at", "-pk")),
+    "created": ("Oldest first", ("created_at", "pk")),
+    "-updated": ("Recently changed", ("-updated_at", "-pk")),
+    "objective": ("Objective A to Z", ("objective", "pk")),
+    "status": ("Status", ("status", "-created_at", "-pk")),
+}
+
+
+def goal_search(
+    *, viewer: Any, text: str = "", status: str = "", sort: str = "-created"
+) -> QuerySet[Goal]:
+    """The viewer's goals for the list page, with their agent."""
+    goals = visible_to(Goal.objects.select_related("agent"), viewer)
+    if text:
+        goals = goals.filter(Q(objective__icontains=text) | Q(pk=text))
+    if status:
+        goals = goals.filter(status=status)
+    return goals.order_by(*GOAL_SORTS.get(sort, GOAL_SORTS["-created"])[1])
+
+
+def goal_run_stats_attach(goals: list[Goal]) -> list[Goal]:
+    """Set `run_count`, `last_run_status` and `last_run_at` on each goal, in one query over
+    these goals only (a page), however many goals and runs there are."""
+    from runs.models import Run
+
+    stats: dict[str, dict[str, Any]] = {}
+    if goals:
+        runs = Run.objects.filter(goal=OuterRef("pk"))
+        latest = runs.order_by("-created_at", "-pk")
+        rows = (
+            Goal.objects.filter(pk__in=[goal.pk for goal in goals])
+            .annotate(
+                run_count=Subquery(
+                    runs.order_by().values("goal").annotate(total=Count("pk")).values("total")[:1]
+                ),
+                last_run_status=Subquery(latest.values("status")[:1]),
+                last_run_at=Subquery(latest.values("created_at")[:1]),
+            )
+            .values("pk", "run_count", "last_run_status", "last_run_at")
+        )
+        stats = {row["pk"]: dict(row) for row in rows}
+    for goal in goals:
+        row = stats.get(goal.pk, {})
+        # Page annotations set on the instances as a queryset's annotate would (not model fields).
+        goal.run_count = row.get("run_count") or 0  # type: ignore[attr-defined]
+        goal.last_run_status = row.get("last_run_status")  # type: ignore[attr-defined]
+        goal.last_run_at = row.get("last_run_at")  # type: ignore[attr-defined]
+    return goals
+
+
+def goal_schedules_attach(goals: list[Goal]) -> list[Goal]:
+    """Set `goal.schedule_list` (oldest first) on each goal, in one query."""
+    return _attach_schedules(goals)

@@ -10,9 +10,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from agents.serializers import AGENT_SHAPE, AgentOut
-from config.api.formatting import WireShape
+from config.api.formatting import wire_shape
 from config.api.validation import BoundedJSONField, StrictCharField
-from goals.cron import CronError, normalize_cron, validate_timezone
+from config.cron import CronError, normalize_cron, validate_timezone
 from goals.models import Goal, Schedule
 
 
@@ -49,7 +49,7 @@ class ConstraintsField(BoundedJSONField):
 
 
 class GoalParamsIn(serializers.Serializer):
-    """Unknown keys are dropped, as the original does."""
+    """Unknown keys are dropped, not refused: existing clients send extra ones."""
 
     stepBudget = serializers.IntegerField(min_value=1, max_value=1000, required=False)
     allowedTools = serializers.ListField(
@@ -154,33 +154,8 @@ class RunTriggeredOut(serializers.Serializer):
     message = serializers.CharField()
 
 
-SCHEDULE_SHAPE = WireShape(
-    {
-        "id": "id",
-        "goalId": "goal_id",
-        "cronExpr": "cron_expr",
-        "timezone": "timezone",
-        "active": "active",
-        "lastRunAt": "last_run_at",
-        "createdAt": "created_at",
-        "error": "error",
-        "errorAt": "error_at",
-    },
-    timestamps=frozenset({"last_run_at", "created_at", "error_at"}),
-)
-GOAL_SHAPE = WireShape(
-    {
-        "id": "id",
-        "objective": "objective",
-        "params": "params",
-        "webhookUrl": "webhook_url",
-        "agentId": "agent_id",
-        "status": "status",
-        "createdAt": "created_at",
-        "updatedAt": "updated_at",
-    },
-    timestamps=frozenset({"created_at", "updated_at"}),
-)
+SCHEDULE_SHAPE = wire_shape(ScheduleOut)
+GOAL_SHAPE = wire_shape(GoalOut)
 
 
 def schedule_payload(schedule: Schedule) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from django.utils.timezone import now
 
 from agents.models import Agent
 from agents.selectors import agent_get_active
+from config.cron import require_cron, require_timezone
 from config.errors import InvalidInput
-from goals.cron import require_cron, require_timezone
 from goals.models import Goal, Schedule
 from goals.schedules import (
     goal_schedule_remove,
@@ -153,3 +153,34 @@ def goal_delete(*, goal: Goal) -> None:
     goal_schedules_remove(goal=goal)
     goal.delete()
     logger.info("goal deleted id=%s", goal_id)
+
+
+@transaction.atomic
+def goal_schedules_set(*, goal: Goal, schedules: list[dict[str, str]]) -> dict[str, int]:
+    """Make the goal's schedules exactly `schedules` ({"id"?, "cron_expr", "timezone"}): rows
+    with a known id are updated, rows without one are added, and the goal's other schedules
+    are deleted. Ids of another goal's schedules are treated as new rows."""
+    existing = {schedule.id: schedule for schedule in Schedule.objects.filter(goal=goal)}
+    kept: set[str] = set()
+    counts = {"added": 0, "updated": 0, "deleted": 0}
+    for wanted in schedules:
+        schedule = existing.get(wanted.get("id") or "")
+        if schedule is None:
+            schedule_add(goal=goal, cron_expr=wanted["cron_expr"], timezone=wanted["timezone"])
+            counts["added"] += 1
+            continue
+        kept.add(schedule.id)
+        changes = {
+            field: wanted[field]
+            for field in ("cron_expr", "timezone")
+            if wanted[field] != getattr(schedule, field)
+        }
+        if changes:
+            schedule.goal = goal
+            schedule_update(schedule=schedule, changes=changes)
+            counts["updated"] += 1
+    for schedule_id, schedule in existing.items():
+        if schedule_id not in kept:
+            schedule_delete(schedule=schedule)
+            counts["deleted"] += 1
+    return counts

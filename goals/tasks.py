@@ -1,4 +1,5 @@
-"""Celery tasks fired by beat for goal and DAG schedules (rows written by goals/schedules.py)."""
+"""Celery tasks fired by beat for goal and DAG schedules (rows written by goals/schedules.py
+and dags/schedules.py)."""
 
 from __future__ import annotations
 

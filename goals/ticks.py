@@ -17,11 +17,11 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils.timezone import now
 
+from config.cron import CronError, previous_run_time
 from config.errors import DomainError
-from goals.cron import CronError, previous_run_time
+from dags.schedules import dag_schedule_remove, dag_schedule_sync
 from goals.models import Goal, Schedule, ScheduleTick
-from goals.schedules import dag_schedule_remove, dag_schedule_sync, goal_schedule_remove
-from goals.schedules import goal_schedule_sync as _goal_schedule_sync
+from goals.schedules import goal_schedule_remove, goal_schedule_sync
 
 logger = logging.getLogger(__name__)
 
@@ -76,12 +76,12 @@ def goal_schedule_fire(*, schedule_id: str) -> ScheduleTick | None:
     goal = schedule.goal
     if not schedule.active or goal.status != Goal.Status.ACTIVE:
         # Beat had not yet seen the pause; make sure its row is disabled.
-        _goal_schedule_sync(schedule=schedule)
+        goal_schedule_sync(schedule=schedule)
         return None
     stamp = now()
     period = _period_start(schedule.cron_expr, schedule.timezone, stamp)
     if period is None:
-        _goal_schedule_sync(schedule=schedule)  # an invalid cron: its row is removed
+        goal_schedule_sync(schedule=schedule)  # an invalid cron: its row is removed
         return None
     if _period_taken(schedule.last_run_at, period):
         logger.info("goal schedule %s: period %s already started", schedule.pk, period)
@@ -121,7 +121,7 @@ def dag_schedule_fire(*, dag_id: str) -> ScheduleTick | None:
         dag_schedule_sync(dag=dag)
         return None
     stamp = now()
-    period = _period_start(dag.cron_schedule, dag.timezone or "UTC", stamp)
+    period = _period_start(dag.cron_schedule or "", dag.timezone or "UTC", stamp)
     if period is None:
         dag_schedule_sync(dag=dag)
         return None

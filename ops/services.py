@@ -65,6 +65,7 @@ def local_admin_ensure(*, password_file: Path, username: str = LOCAL_ADMIN_USERN
         if user is None:
             # Someone set up their own superuser: use it, and do not invent another login.
             user = user_model.objects.filter(is_superuser=True).order_by("pk").first()
+        assert user is not None  # made above, or an existing superuser
         token, _ = Token.objects.get_or_create(user=user)
     password = stored_password if user.get_username() == username else None
     if password is not None and not created and not user.check_password(password):

@@ -11,32 +11,34 @@ is spent (one more call, without tools, writes the summary).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import close_old_connections
 
-from agents.llm.client import ChatResult, ToolCallRequest, Usage
+from agents.llm.client import ChatResult, ToolCallRequest
 from agents.llm.errors import LLMError
+from agents.llm.usage import Usage
 from agents.models import Agent
 from agents.runtime import agent_chat
 from agents.seeding import default_agent
 from agents.selectors import agent_get_active
 from artifacts.selectors import artifact_access_check
-from artifacts.services import WRITE_FILE_TOOL, artifact_record_tool_write
-from goals.models import Goal, Memory
+from artifacts.services import artifact_record_tool_write
 from runs import conversation, leases, notify, services
-from runs.models import Output, Run, Step
+from runs.models import Run, Step
 from tools.base import ToolContext, ToolError
-from tools.registry import TOOL_NAMES, tool_definitions
+from tools.registry import TOOL_NAMES, get_tool, tool_definitions
 from tools.services import tool_run
+
+if TYPE_CHECKING:  # runs sit below goals: the goal reaches a run through Run.goal
+    from goals.models import Goal
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +109,7 @@ def goal_agent(goal: Goal) -> Agent:
     if agent is not None:
         return agent
     bundled = default_agent(DEFAULT_AGENT_NAME)
+    assert bundled is not None, "the default agent's template ships with the code"
     return Agent(name=DEFAULT_AGENT_NAME, prompt_template=bundled.prompt_template)
 
 
@@ -133,9 +136,9 @@ def _run_loop(run: Run, on_step: StepListener | None) -> None:
     allowed = allowed_tool_names(params)
     definitions = tool_definitions(allowed) if allowed else []
     notes = list(
-        Memory.objects.filter(goal_id=goal.id)
-        .order_by("-created_at")
-        .values_list("content", flat=True)[: settings.RUN_MEMORY_NOTES]
+        goal.memories.order_by("-created_at").values_list("content", flat=True)[
+            : settings.RUN_MEMORY_NOTES
+        ]
     )
     opening = {"role": "user", "content": conversation.opening_message(goal.objective, notes)}
     turns: list[list[dict[str, Any]]] = []
@@ -262,7 +265,7 @@ def _run_call(run_id: str, call: ToolCallRequest, allowed: set[str]) -> CallOutc
             )
             outcome.result = tool_run(name=call.name, params=call.arguments, context=context)
             outcome.status = "ok"
-            if call.name == WRITE_FILE_TOOL:
+            if get_tool(call.name).writes_artifact:
                 _record_file(run_id, outcome.result)
         except ToolError as error:
             outcome.error = error.message
@@ -282,26 +285,16 @@ def _record_file(run_id: str, result: Any) -> None:
 
 
 def _outputs(outcomes: list[CallOutcome]) -> list[tuple[str, str]]:
-    """Outputs rows for what the step's tool calls produced: files, webhooks, e-mails."""
+    """Outputs rows for what the step's tool calls produced (`Tool.run_output`): files,
+    webhooks, e-mails."""
     rows: list[tuple[str, str]] = []
     for outcome in outcomes:
         if outcome.status != "ok" or not isinstance(outcome.result, dict):
             continue
-        result, name = outcome.result, outcome.call.name
-        if name == "writeFile":
-            rows.append((Output.Kind.FILE, str(result.get("path"))))
-        elif name == "sendWebhook":
-            record = {
-                "url": result.get("url"),
-                "status": result.get("status"),
-                "delivered": bool(result.get("success")),
-                "payload": outcome.call.arguments.get("payload"),
-            }
-            rows.append((Output.Kind.WEBHOOK, json.dumps(record, default=str)))
-        elif name == "sendEmail":
-            keys = ("to", "cc", "bcc", "subject", "messageId", "attachmentCount")
-            record = {key: result.get(key) for key in keys}
-            rows.append((Output.Kind.EMAIL, json.dumps(record, default=str)))
+        output = get_tool(outcome.call.name).run_output
+        row = output(outcome.result, outcome.call.arguments) if output else None
+        if row is not None:
+            rows.append(row)
     return rows
 
 

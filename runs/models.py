@@ -6,8 +6,6 @@ from django.utils.timezone import now
 from config.access import owner_field
 from config.api.ids import new_id
 
-COST_FIELD = {"max_digits": 20, "decimal_places": 10, "null": True, "blank": True}
-
 
 def new_run_id() -> str:
     return new_id("run")
@@ -48,7 +46,7 @@ class Run(models.Model):
     )
     # Token usage and USD cost of every LLM call of the run, summed as the run goes.
     usage = models.JSONField(null=True, blank=True)
-    cost_usd = models.DecimalField(**COST_FIELD)
+    cost_usd = models.DecimalField(max_digits=20, decimal_places=10, null=True, blank=True)
     # Scheduling state (not part of the API): a running run whose lease lapsed lost its worker.
     dispatched_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
@@ -82,7 +80,7 @@ class Step(models.Model):
     # status is ok, error or refused (a tool the goal does not allow).
     tool_calls = models.JSONField(default=list, blank=True)
     usage = models.JSONField(null=True, blank=True)
-    cost_usd = models.DecimalField(**COST_FIELD)
+    cost_usd = models.DecimalField(max_digits=20, decimal_places=10, null=True, blank=True)
     created_at = models.DateTimeField(default=now)
 
     class Meta:

@@ -5,7 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from agents.serializers import UsageOut
-from config.api.formatting import iso, money
+from config.api.formatting import MoneyField, wire_shape
 from config.api.validation import PageQuery
 from goals.serializers import GoalOut, goal_payload
 from runs.models import Output, Run, Step
@@ -31,7 +31,7 @@ class RunOut(serializers.Serializer):
         choices=Run.Trigger.values, help_text="manual (API, admin, command) or schedule (cron)."
     )
     usage = UsageOut(allow_null=True, help_text="Tokens of every LLM call of the run.")
-    costUsd = serializers.CharField(allow_null=True, help_text="USD, as a decimal string.")
+    costUsd = MoneyField(allow_null=True, help_text="USD, as a decimal string.")
 
 
 class RunWithGoalOut(RunOut):
@@ -63,7 +63,7 @@ class StepOut(serializers.Serializer):
     createdAt = serializers.DateTimeField()
     toolCalls = ToolCallOut(many=True, help_text="Every tool call of the step, in order.")
     usage = UsageOut(allow_null=True)
-    costUsd = serializers.CharField(allow_null=True)
+    costUsd = MoneyField(allow_null=True)
 
 
 class OutputOut(serializers.Serializer):
@@ -76,50 +76,23 @@ class OutputOut(serializers.Serializer):
     createdAt = serializers.DateTimeField()
 
 
+RUN_SHAPE = wire_shape(RunOut)
+STEP_SHAPE = wire_shape(StepOut)
+OUTPUT_SHAPE = wire_shape(OutputOut)
+
+
 def run_payload(run: Run, *, with_goal: bool = False) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "id": run.id,
-        "goalId": run.goal_id,
-        "status": run.status,
-        "startedAt": iso(run.started_at),
-        "endedAt": iso(run.ended_at),
-        "workingMemory": run.working_memory,
-        "stepBudget": run.step_budget,
-        "stepsExecuted": run.steps_executed,
-        "error": run.error,
-        "createdAt": iso(run.created_at),
-        "trigger": run.trigger,
-        "usage": run.usage,
-        "costUsd": money(run.cost_usd),
-    }
+    payload = RUN_SHAPE.of(run)
     if with_goal:
         payload["goal"] = goal_payload(run.goal)
     return payload
 
 
 def step_payload(step: Step) -> dict[str, Any]:
-    return {
-        "id": step.id,
-        "runId": step.run_id,
-        "stepNo": step.step_no,
-        "thought": step.thought,
-        "toolName": step.tool_name,
-        "toolInput": step.tool_input,
-        "observation": step.observation,
-        "durationMs": step.duration_ms,
-        "error": step.error,
-        "createdAt": iso(step.created_at),
-        "toolCalls": step.tool_calls or [],
-        "usage": step.usage,
-        "costUsd": money(step.cost_usd),
-    }
+    payload = STEP_SHAPE.of(step)
+    payload["toolCalls"] = step.tool_calls or []
+    return payload
 
 
 def output_payload(output: Output) -> dict[str, Any]:
-    return {
-        "id": output.id,
-        "runId": output.run_id,
-        "kind": output.kind,
-        "pathOrPayload": output.path_or_payload,
-        "createdAt": iso(output.created_at),
-    }
+    return OUTPUT_SHAPE.of(output)

@@ -10,21 +10,29 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils.timezone import now
 
-from agents.llm.client import Usage
+from agents.llm.usage import Spend, Usage
 from config.broker import SEND_RETRY_POLICY
 from config.errors import Conflict, DomainError, NotFound
-from goals.models import Goal, Memory
 from runs import events, leases
 from runs.models import Output, Run, Step
 
+if TYPE_CHECKING:
+    from goals.models import Goal
+
 logger = logging.getLogger(__name__)
+
+# The Celery tasks (runs/tasks.py) call these services; messages name them rather than import
+# them, so the dependency runs one way (tasks -> loop -> services -> models).
+RUN_GOAL_TASK = "runs.run_goal"
+DELIVER_WEBHOOK_TASK = "runs.deliver_run_webhook"
 
 ACTIVE_STATUSES = (Run.Status.PENDING, Run.Status.RUNNING)
 # Any constant: the key of the PostgreSQL advisory lock that serialises run admission.
@@ -56,7 +64,7 @@ def step_budget_of(goal: Goal) -> int:
     budget = params.get("stepBudget")
     if isinstance(budget, int) and not isinstance(budget, bool) and budget > 0:
         return budget
-    return settings.DEFAULT_STEP_BUDGET
+    return int(settings.DEFAULT_STEP_BUDGET)
 
 
 def run_trigger(*, goal_id: str, trigger: str = Run.Trigger.MANUAL, enqueue: bool = True) -> Run:
@@ -66,6 +74,10 @@ def run_trigger(*, goal_id: str, trigger: str = Run.Trigger.MANUAL, enqueue: boo
     MAX_CONCURRENT_RUNS runs are pending or running. Runs whose worker died are failed first,
     so they never hold the limit. With `enqueue=False` the caller runs it itself.
     """
+    # Goals sit above runs (a goal starts its runs); this is the one place a run reads a goal by
+    # id, so the model is imported here rather than at the top.
+    from goals.models import Goal
+
     runs_recover(requeue=False)
     with transaction.atomic():
         _lock_admission()
@@ -98,10 +110,8 @@ def run_trigger(*, goal_id: str, trigger: str = Run.Trigger.MANUAL, enqueue: boo
 def _enqueue(run_id: str) -> None:
     """Send the run's message; if the broker cannot take it, mark the run unsent, so that the
     dispatcher (config.dispatcher) sends it once the broker is back."""
-    from runs.tasks import run_goal
-
     try:
-        run_goal.apply_async(args=[run_id], retry_policy=SEND_RETRY_POLICY)
+        current_app.send_task(RUN_GOAL_TASK, args=[run_id], retry_policy=SEND_RETRY_POLICY)
     except Exception as error:  # kombu and redis raise many kinds; all mean "not sent"
         Run.objects.filter(pk=run_id, status=Run.Status.PENDING).update(dispatched_at=None)
         logger.warning("broker unavailable (%s); run %s left for the dispatcher", error, run_id)
@@ -134,11 +144,8 @@ def run_claim(*, run_id: str) -> Run | None:
 
 def add_usage(run: Run, usage: Usage | None, cost: Decimal | None) -> None:
     """Add one LLM call's usage and cost to the run (in memory; saved with the next step)."""
-    if usage is not None:
-        total = Usage.sum([run.usage, usage])
-        run.usage = total.as_dict() if total else None
-    if cost is not None:
-        run.cost_usd = (run.cost_usd or Decimal(0)) + cost
+    spend = Spend.of(run.usage, run.cost_usd).plus(usage, cost)
+    run.usage, run.cost_usd = spend.usage_dict(), spend.cost_usd
 
 
 def step_record(
@@ -212,9 +219,9 @@ def run_complete(*, run: Run, summary: str, stop_reason: str) -> Run:
             return run
         run.status, run.ended_at = Run.Status.COMPLETED, stamp
         Output.objects.create(run=run, kind=Output.Kind.SUMMARY, path_or_payload=summary)
-        Memory.objects.create(
-            goal_id=run.goal_id,
-            type=Memory.Type.NOTE,
+        memories = run.goal.memories  # the goal's memory, through the run (goals sit above runs)
+        memories.create(
+            type=memories.model.Type.NOTE,
             content=summary,
             metadata={"runId": run.id, "stopReason": stop_reason, "endedAt": stamp.isoformat()},
         )
@@ -257,15 +264,13 @@ def run_fail(*, run_id: str, error: str, deliver_webhook: bool = False) -> bool:
 
 
 def _enqueue_webhook(run_id: str) -> None:
-    from runs.tasks import deliver_run_webhook
-
     try:
-        deliver_run_webhook.apply_async(args=[run_id])
+        current_app.send_task(DELIVER_WEBHOOK_TASK, args=[run_id])
     except Exception:
         logger.exception("could not queue the webhook of run %s", run_id)
 
 
-# --- recovery (D18) -----------------------------------------------------------------------------
+# --- recovery -----------------------------------------------------------------------------------
 def runs_recover(
     *, requeue: bool = True, broker_lost: bool = False, include_stale: bool = True
 ) -> dict[str, int]:
@@ -322,3 +327,15 @@ def run_delete(*, run: Run) -> None:
     run.delete()
     leases.release(run_id)
     logger.info("run deleted id=%s", run_id)
+
+
+CANCELLED_ERROR = "Cancelled by a user."
+
+
+def run_cancel(*, run: Run) -> bool:
+    """Stop a pending or running run: it is marked failed with CANCELLED_ERROR (the worker's
+    loop sees it is no longer running before its next step). False if it had already ended."""
+    cancelled = run_fail(run_id=run.id, error=CANCELLED_ERROR, deliver_webhook=True)
+    if cancelled:
+        logger.info("run cancelled id=%s", run.id)
+    return cancelled

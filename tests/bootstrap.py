@@ -72,6 +72,8 @@ def setup_django() -> None:
     from django.conf import settings
 
     django.setup()
+    # Before anything hashes a password (Django caches the hasher list on first use).
+    settings.PASSWORD_HASHERS = ["tests.hashers.QuickPBKDF2PasswordHasher"]
     if os.environ["REDIS_URL"] != settings.REDIS_URL:
         raise RuntimeError(
             "Django settings were loaded before the test bootstrap (is DJANGO_SETTINGS_MODULE "

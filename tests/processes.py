@@ -5,27 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 from django.conf import settings
 from django.db import connection
 
+from tests.waiting import wait_for
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def wait_for(
-    predicate: Callable[[], bool], timeout: float = 40.0, message: str = "condition"
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{message} not met before the deadline")
 
 
 def child_database_env() -> dict[str, str]:
@@ -47,6 +36,7 @@ def celery_process(
     *arguments: str,
     extra_env: dict[str, str] | None = None,
     output: IO[bytes] | int = subprocess.DEVNULL,
+    loglevel: str = "WARNING",
 ) -> subprocess.Popen:
     """`celery -A config <arguments>` against the test database, Redis and scripted LLM."""
     env = {
@@ -57,11 +47,11 @@ def celery_process(
         "OPENAI_API_KEY": "sk-test-fake",
         "LLM_PROVIDER": "openai",
         "LLM_MODEL": "gpt-4o-mini",
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": loglevel,
         **(extra_env or {}),
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", *arguments, "--loglevel", "WARNING"],
+        [sys.executable, "-m", "celery", "-A", "config", *arguments, "--loglevel", loglevel],
         cwd=ROOT,
         env=env,
         stdout=output,
@@ -70,19 +60,27 @@ def celery_process(
 
 
 def worker_process(
-    fake_llm, extra_env: dict[str, str] | None = None, *, concurrency: int = 4
+    fake_llm,
+    extra_env: dict[str, str] | None = None,
+    *,
+    concurrency: int = 4,
+    queues: list[str] | None = None,
+    output: IO[bytes] | int = subprocess.DEVNULL,
+    loglevel: str = "WARNING",
 ) -> subprocess.Popen:
-    """A thread-pool worker with a unique name."""
+    """A thread-pool worker with a unique name, consuming `queues` (default: every queue)."""
+    arguments = ["--pool", "threads", "--concurrency", str(concurrency)]
+    if queues:
+        arguments += ["-Q", ",".join(queues)]
     return celery_process(
         fake_llm,
         "worker",
-        "--pool",
-        "threads",
-        "--concurrency",
-        str(concurrency),
+        *arguments,
         "-n",
         f"test-{uuid.uuid4().hex[:8]}@%h",
         extra_env=extra_env,
+        output=output,
+        loglevel=loglevel,
     )
 
 
@@ -157,12 +155,16 @@ class WebServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        wait_for_port(self.port, timeout=timeout)
-        # The first request loads the URLconf and every view module.
-        warm_up = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        warm_up.request("GET", "/health")
-        assert warm_up.getresponse().status == 200
-        warm_up.close()
+        try:
+            wait_for_port(self.port, timeout=timeout)
+            # The first request loads the URLconf and every view module.
+            warm_up = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+            warm_up.request("GET", "/health")
+            assert warm_up.getresponse().status == 200
+            warm_up.close()
+        except BaseException:  # a server that never came up must not outlive the test run
+            self.kill()
+            raise
         return self
 
     def stop(self) -> None:

@@ -511,18 +511,112 @@ def test_sse_streams_apply_the_ownership_rule(route, artifacts_dir):
             assert response.status_code == 204, (actor, response.content)
 
 
-# --- pages of the browser UI ------------------------------------------------------------------
+# --- browser pages ----------------------------------------------------------------------------
+# Pages of these namespaces must each have a case (other apps' pages have their own tests).
+PAGE_NAMESPACES = ("goals", "runs")
+PAGE_STEP_NO = 9999
+
+
+@dataclass
+class Page:
+    """A page route. `subject` names the owned row in the URL (None: a list or form). For bob,
+    someone else's row answers exactly as a missing one (a 404 page for GETs; for actions, the
+    same redirect with "no longer exists") and nothing changes; alice and staff get `ok`."""
+
+    method: str
+    ok: set[int]
+    subject: str | None = None
+    body: dict[str, str] = field(default_factory=dict)
+
+
+PAGE_CASES: dict[str, Page] = {
+    "goals:list": Page("GET", {200}),
+    "goals:new": Page("GET", {200}),
+    "goals:schedule-preview": Page("GET", {200}),
+    "goals:detail": Page("GET", {200}, "goal"),
+    "goals:edit": Page("GET", {200}, "goal"),
+    "goals:run": Page("POST", {302}, "goal"),
+    "goals:pause": Page("POST", {302}, "goal"),
+    "goals:resume": Page("POST", {302}, "goal"),
+    "goals:delete": Page("POST", {302}, "goal"),
+    "runs:list": Page("GET", {200}),
+    "runs:detail": Page("GET", {200}, "run"),
+    "runs:live": Page("GET", {200}, "run"),
+    "runs:step": Page("GET", {200}, "run"),
+    "runs:cancel": Page("POST", {302}, "run"),
+}
+
+
+def page_routes() -> dict[str, str]:
+    """URL name ("goals:detail") → route, for the page namespaces."""
+    routes = {}
+    for pattern in get_resolver().url_patterns:
+        if isinstance(pattern, URLResolver) and pattern.namespace in PAGE_NAMESPACES:
+            for child in pattern.url_patterns:
+                routes[f"{pattern.namespace}:{child.name}"] = str(pattern.pattern) + str(
+                    child.pattern
+                )
+    return routes
+
+
+def test_every_page_route_has_a_case():
+    assert set(page_routes()) == set(PAGE_CASES)
+
+
+@pytest.mark.parametrize("name", sorted(PAGE_CASES))
+def test_page_applies_the_ownership_rule(name, people, artifacts_dir, client, settings):
+    from django.test import Client
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    case = PAGE_CASES[name]
+    route = page_routes()[name]
+    for actor in ("bob", "alice", "staff"):
+        world = make_world(people["alice"], artifacts_dir, "alice")
+        world["run"].status = Run.Status.RUNNING
+        world["run"].save(update_fields=["status"])
+        StepFactory(run=world["run"], step_no=PAGE_STEP_NO)
+        browser = Client()
+        browser.force_login(people[actor])
+
+        def open_page(subject_id: str | None, browser=browser):
+            path = "/" + route.replace("<int:step_no>", str(PAGE_STEP_NO))
+            path = re.sub(r"<(?:\w+:)?\w+>", subject_id or "", path)
+            if case.method == "GET":
+                return browser.get(path)
+            return browser.post(path, case.body)
+
+        subject = world[case.subject].pk if case.subject else None
+        response = open_page(subject)
+        if actor == "bob" and subject:
+            missing = open_page(MISSING)
+            assert response.status_code == missing.status_code, name
+            assert response.status_code in {404, 302}, name
+            if response.status_code == 302:
+                assert response["Location"] == missing["Location"]
+            assert subject not in response.content.decode()
+            goal = Goal.objects.get(pk=world["goal"].pk)
+            assert goal.status == Goal.Status.ACTIVE
+            assert Run.objects.get(pk=world["run"].pk).status == Run.Status.RUNNING
+            assert Run.objects.filter(goal=goal).count() == 1
+        else:
+            assert response.status_code in case.ok, (name, actor, response.content[:300])
+        if case.subject is None and case.method == "GET" and name.endswith(":list"):
+            page = response.content.decode()
+            assert (world["goal"].pk in page or world["run"].pk in page) == (actor != "bob")
+
+
+# --- pages of shared configuration (agents, tools) and the task page ---------------------
 # Pages answer with the same rules: login first (a redirect, not a 401), shared configuration
 # readable by everyone and changed only with model permissions (a 403 page otherwise), and a
 # user's own things (the task page's conversation, kept in the session) seen by nobody else.
-PAGE_NAMESPACES = ("agents", "tools")
+SHARED_PAGE_NAMESPACES = ("agents", "tools")
 
 
-def page_routes() -> set[tuple[str, str]]:
+def shared_page_routes() -> set[tuple[str, str]]:
     """(namespace, route) of every page route in the namespaces this matrix covers."""
     routes = set()
     for pattern in get_resolver().url_patterns:
-        if isinstance(pattern, URLResolver) and pattern.namespace in PAGE_NAMESPACES:
+        if isinstance(pattern, URLResolver) and pattern.namespace in SHARED_PAGE_NAMESPACES:
             for route, _callback in _walk(pattern.url_patterns):
                 routes.add((pattern.namespace, route))
     return routes
@@ -562,7 +656,7 @@ PAGE_FORM = {
     "metadata": "{}",
     "action": "save",
 }
-PAGE_CASES: dict[tuple[str, str], Any] = {
+SHARED_PAGE_CASES: dict[tuple[str, str], Any] = {
     ("agents", "agents"): PageRead(),
     ("agents", "agents/new"): PageChange("POST", 302, PAGE_FORM),
     ("agents", "agents/prompt-preview"): PageUse({"prompt_template": "{{tools}}"}, 200),
@@ -578,9 +672,9 @@ PAGE_CASES: dict[tuple[str, str], Any] = {
 }
 
 
-def test_every_page_route_has_a_case():
-    routes = page_routes()
-    assert routes == set(PAGE_CASES), routes ^ set(PAGE_CASES)
+def test_every_shared_config_page_route_has_a_case():
+    routes = shared_page_routes()
+    assert routes == set(SHARED_PAGE_CASES), routes ^ set(SHARED_PAGE_CASES)
 
 
 def page_client(user):
@@ -592,9 +686,9 @@ def page_client(user):
     return client
 
 
-@pytest.mark.parametrize("key", sorted(PAGE_CASES), ids=lambda key: key[1])
-def test_page_route_applies_the_access_rule(key, people, fake_llm):
-    case = PAGE_CASES[key]
+@pytest.mark.parametrize("key", sorted(SHARED_PAGE_CASES), ids=lambda key: key[1])
+def test_shared_config_page_applies_the_access_rule(key, people, fake_llm):
+    case = SHARED_PAGE_CASES[key]
     _namespace, route = key
     agent = AgentFactory(name="PagedAgent", version="1", active=True)
 

@@ -335,9 +335,9 @@ def test_a_dag_with_executions_is_protected(staff, world):
 def test_execute_resume_and_cancel_actions_go_through_the_execution_services(
     staff, db, monkeypatch
 ):
-    from dags.execution import services
+    from dags.execution import dispatch
 
-    monkeypatch.setattr(services, "_enqueue", lambda ids, suffix: None)
+    monkeypatch.setattr(dispatch, "nodes_send", lambda ids, suffix: None)
     dag = DagFactory()
 
     staff.post(

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from django.core.cache import caches
 
-from config import views
 from config.asgi_http import is_quick_request
+from ops import views
 from tests.sse_client import AsgiSseClient
 from tools import views as tool_views
 

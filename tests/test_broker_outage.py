@@ -20,7 +20,8 @@ from tests.bootstrap import PrivateRedis
 from tests.factories import AgentFactory, DagFactory, decomposer_job
 from tests.fakes.http import Reply
 from tests.fakes.openai_server import ChatReply
-from tests.processes import wait_for, wait_for_workers, worker_process
+from tests.processes import wait_for_workers, worker_process
+from tests.waiting import wait_for
 from tools.webhooks import IDEMPOTENCY_HEADER, idempotency_key
 
 pytestmark = [

@@ -1,4 +1,4 @@
-"""Publishing stored events to the Channels layer (config/live_events.py, config/channel_layer.py):
+"""Publishing stored events to the Channels layer (config/live_events/, config/channel_layer.py):
 only groups someone follows get them, a burst costs one membership lookup, and a failed lookup
 still publishes. Real Redis throughout."""
 

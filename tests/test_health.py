@@ -5,8 +5,8 @@ import pytest
 from django.utils.timezone import now
 from rest_framework.test import APIClient
 
-from config import health
 from goals.models import SchedulerHeartbeat
+from ops import health
 from tests.factories import (
     DagFactory,
     GoalFactory,

@@ -1,30 +1,11 @@
-"""The OpenAPI schema: it generates, documents every endpoint, and matches what views return."""
+"""The OpenAPI schema: it generates and documents every endpoint (responses are checked against
+it by tests/test_api_fuzz.py)."""
 
 import pytest
 import yaml
 from django.urls import get_resolver
 
-from agents.serializers import AgentOut, agent_payload
-from dags.serializers import (
-    DagOut,
-    ExecutionOut,
-    SubStepOut,
-    dag_payload,
-    execution_payload,
-    sub_step_payload,
-)
-from goals.serializers import GoalOut, ScheduleOut, goal_payload, schedule_payload
-from runs.serializers import RunOut, StepOut, run_payload, step_payload
-from tests.factories import (
-    AgentFactory,
-    DagExecutionFactory,
-    DagFactory,
-    GoalFactory,
-    RunFactory,
-    ScheduleFactory,
-    StepFactory,
-    SubStepFactory,
-)
+from goals.serializers import GoalOut
 
 pytestmark = pytest.mark.django_db
 
@@ -78,23 +59,6 @@ def test_every_api_route_is_in_the_schema(api):
                     route = "/api/v1/" + str(inner.pattern)
                     routes.add(route.replace("<str:", "{").replace("<path:", "{").replace(">", "}"))
     assert routes <= documented, routes - documented
-
-
-@pytest.mark.parametrize(
-    ("make", "present", "documented"),
-    [
-        (lambda: AgentFactory(), agent_payload, AgentOut),
-        (lambda: GoalFactory(), goal_payload, GoalOut),
-        (lambda: ScheduleFactory(), schedule_payload, ScheduleOut),
-        (lambda: RunFactory(), run_payload, RunOut),
-        (lambda: StepFactory(), step_payload, StepOut),
-        (lambda: DagFactory(), dag_payload, DagOut),
-        (lambda: DagExecutionFactory(), execution_payload, ExecutionOut),
-        (lambda: SubStepFactory(), sub_step_payload, SubStepOut),
-    ],
-)
-def test_presenters_match_their_documented_shape(make, present, documented):
-    assert list(present(make())) == list(documented().fields)
 
 
 def test_schema_generates_without_warnings():

@@ -1,5 +1,5 @@
 """MAX_CONCURRENT_RUNS never stays exhausted: a run whose worker is SIGKILLed is found by its
-lapsed lease and failed, its slot is free again, and a new worker runs the next run (D18)."""
+lapsed lease and failed, its slot is free again, and a new worker runs the next run."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 from runs.models import Run
 from tests.factories import AgentFactory, GoalFactory
 from tests.fakes.openai_server import ChatReply
-from tests.processes import wait_for, worker_process
+from tests.processes import worker_process
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,7 +21,8 @@ from goals.models import Schedule, SchedulerHeartbeat, ScheduleTick
 from goals.schedules import GOAL_TICK_TASK, goal_task_name
 from runs.models import Run
 from tests.factories import AgentFactory, DagFactory, ScheduleFactory, decomposer_job
-from tests.processes import celery_process, wait_for
+from tests.processes import celery_process
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 

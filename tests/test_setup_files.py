@@ -1,4 +1,4 @@
-"""Set-up files: `.env.example` documents every setting, the README and CI use the two commands."""
+"""Set-up files: `.env.example` documents every setting; the commands are executable scripts."""
 
 from __future__ import annotations
 
@@ -28,15 +28,6 @@ def test_each_documented_variable_has_a_comment_line_above():
             # The nearest line that is not another variable is its comment.
             comment = next((text for text in reversed(before) if not DOCUMENTED.match(text)), "")
             assert comment.startswith("# ") and len(comment) > 4, line
-
-
-def test_readme_opens_with_the_two_commands():
-    readme = (ROOT / "README.md").read_text()
-    first_block = readme.split("```")[1]
-    assert "./scripts/start" in first_block and "./scripts/test" in first_block
-    assert readme.index("./scripts/start") < readme.index("## ")
-    ci = (ROOT / ".ci" / "run").read_text()
-    assert "exec ./scripts/test" in ci
 
 
 def test_the_commands_are_executable_bash_scripts():

@@ -15,7 +15,8 @@ from django.utils.timezone import now
 from dags.models import DagExecution, ExecutionEvent, SubStep
 from tests.factories import AgentFactory, DagFactory, decomposer_job
 from tests.fakes.openai_server import ChatReply
-from tests.processes import wait_for, wait_for_workers, worker_process
+from tests.processes import wait_for_workers, worker_process
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -53,20 +53,20 @@ def test_writers_of_one_process_take_turns_and_all_commit():
 
     threads = [in_thread(first), in_thread(second)]
     assert inside.wait(10)
-    assert db._sqlite_writers.locked()
+    assert db.SQLITE_WRITERS.locked()
     leave.set()
     for thread in threads:
         thread.join(10)
     assert order == ["first in", "first out", "second in"]
     assert DagExecution.objects.get(pk=execution.pk).completed_tasks == 2
-    assert not db._sqlite_writers.locked()
+    assert not db.SQLITE_WRITERS.locked()
 
 
 def test_the_lock_is_released_when_the_block_fails():
     with pytest.raises(RuntimeError), db.write_transaction():
         DagExecutionFactory()
         raise RuntimeError("boom")
-    assert not db._sqlite_writers.locked()
+    assert not db.SQLITE_WRITERS.locked()
     assert DagExecution.objects.count() == 0  # rolled back
 
 
@@ -74,7 +74,7 @@ def test_commit_hooks_run_after_the_lock_is_released():
     seen: list[bool] = []
     with db.write_transaction():
         DagExecutionFactory()
-        transaction.on_commit(lambda: seen.append(db._sqlite_writers.locked()))
+        transaction.on_commit(lambda: seen.append(db.SQLITE_WRITERS.locked()))
     assert seen == [False]
 
 
@@ -83,16 +83,16 @@ def test_inside_an_open_transaction_the_lock_is_not_taken():
     with transaction.atomic():
         DagExecutionFactory()
         with db.write_transaction():
-            assert not db._sqlite_writers.locked()
+            assert not db.SQLITE_WRITERS.locked()
             DagExecutionFactory()
     assert DagExecution.objects.count() == 2
 
 
 def test_a_writer_waits_no_longer_than_the_busy_timeout(monkeypatch):
     monkeypatch.setitem(connection.settings_dict["OPTIONS"], "timeout", 0.2)
-    assert db._sqlite_writers.acquire(timeout=1)
+    assert db.SQLITE_WRITERS.acquire(timeout=1)
     try:
         with pytest.raises(OperationalError, match="database is locked"), db.write_transaction():
             pass
     finally:
-        db._sqlite_writers.release()
+        db.SQLITE_WRITERS.release()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -162,3 +162,32 @@ class ToolContext:
             self.progress(message, completed=completed)
         except Exception:  # a broken listener must not fail the tool
             logger.warning("tool progress callback failed", exc_info=True)
+
+
+# --- what callers need to know about a tool -----------------------------------------------------
+class References(Protocol):
+    """How the caller's references to earlier results read and fill a value (a DAG node's
+    `<Result from Task N>`); handed to `DependencyInput.resolve`."""
+
+    def present(self, value: Any) -> bool: ...
+
+    def substitute(self, value: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class DependencyInput:
+    """A parameter a tool node takes from the results of the tasks it depends on when the plan
+    does not give it (fetchURLs gathers URLs, writeFile writes the text)."""
+
+    param: str
+    # The plan's issue when the parameter is neither given nor fed by a dependency.
+    missing_message: str
+    # Whether the plan's own params give it.
+    given: Callable[[Mapping[str, Any]], bool]
+    # (params, results of the dependencies in order, references) -> the tool's input.
+    resolve: Callable[[dict[str, Any], list[Any], References], dict[str, Any]]
+
+
+# What a finished call leaves as a run output: (kind, text) with kind "file", "webhook" or
+# "email", or None; called with the call's result (a dict) and its arguments.
+RunOutput = Callable[[dict[str, Any], Mapping[str, Any]], tuple[str, str] | None]

@@ -8,14 +8,16 @@ after the check cannot redirect the write. Results name files relative to the fo
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
-from tools.base import ToolContext, ToolError
+from tools.base import DependencyInput, References, ToolContext, ToolError
 from tools.sandbox import SandboxError, artifacts_root, relative_name, resolve_artifact_path
 from tools.schemas import ReadFileParams, WriteFileParams
 
@@ -121,3 +123,34 @@ def _decode_prefix(data: bytes, cut: bool) -> str:
                 if error.start < len(data) - 4:
                     break
     return data.decode("utf-8", errors="replace")
+
+
+# --- writeFile in a DAG and in a run ------------------------------------------------------------
+def content_with_dependencies(
+    params: dict[str, Any], dependency_results: list[Any], references: References
+) -> dict[str, Any]:
+    """`content` with references filled in; without references, the dependencies' results
+    (text as is, anything else as indented JSON), separated by blank lines."""
+    resolved = dict(params)
+    content = resolved.get("content")
+    if isinstance(content, str) and references.present(content):
+        resolved["content"] = references.substitute(content)
+    elif dependency_results:
+        resolved["content"] = "\n\n".join(
+            result if isinstance(result, str) else json.dumps(result, indent=2, ensure_ascii=False)
+            for result in dependency_results
+        )
+    rest = {key: value for key, value in resolved.items() if key != "content"}
+    return {**references.substitute(rest), "content": resolved.get("content", "")}
+
+
+CONTENT_FROM_DEPENDENCIES = DependencyInput(
+    param="content",
+    missing_message="Required (or depend on the task to be written)",
+    given=lambda params: "content" in params,
+    resolve=content_with_dependencies,
+)
+
+
+def written_file_output(result: dict[str, Any], arguments: Mapping[str, Any]) -> tuple[str, str]:
+    return "file", str(result.get("path"))

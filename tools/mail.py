@@ -11,6 +11,7 @@ import binascii
 import contextlib
 import errno
 import html as html_lib
+import json
 import logging
 import mimetypes
 import os
@@ -18,6 +19,7 @@ import re
 import smtplib
 import socket
 import stat
+from collections.abc import Mapping
 from email.utils import make_msgid
 from pathlib import PurePosixPath
 from typing import Any
@@ -232,3 +234,9 @@ def _read_artifact(path: str, context: ToolContext) -> bytes:
         raise ToolError(f"Attachment '{path}' is not a file.")
     with os.fdopen(descriptor, "rb") as handle:
         return handle.read(limit + 1)
+
+
+def sent_email_output(result: dict[str, Any], arguments: Mapping[str, Any]) -> tuple[str, str]:
+    """A run's record of an e-mail it sent (addresses, subject, id; not the body)."""
+    keys = ("to", "cc", "bcc", "subject", "messageId", "attachmentCount")
+    return "email", json.dumps({key: result.get(key) for key in keys}, default=str)

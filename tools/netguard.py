@@ -4,7 +4,7 @@ Every hop of every request: the URL must be http(s); the host is resolved once; 
 it resolves to must be public (not loopback, private, link-local, multicast, reserved,
 unspecified, shared or a cloud metadata endpoint, also when written in decimal, octal or hex or
 embedded in IPv6); the connection goes to the address that was checked (so a second DNS answer
-cannot redirect it), with the original host name in `Host` and in TLS SNI/certificate checks.
+cannot redirect it), with the requested host name in `Host` and in TLS SNI/certificate checks.
 Redirects are followed by hand (at most 5), each one checked again. Response bodies are capped.
 
 Hosts named in the `TOOLS_ALLOWED_HOSTS` setting skip the address check (an operator's choice,

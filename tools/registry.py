@@ -1,4 +1,4 @@
-"""The seven tools, in the original's order, each defined once.
+"""The seven tools, in the order `GET /api/v1/tools` lists them, each defined once.
 
 A `Tool` couples a name, a description (ours), a parameters model (which yields both the JSON
 Schema and the validation, see `tools.schemas`) and the function that does the work. The
@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from tools import files, mail, search, web
-from tools.base import ToolContext, ToolNotFound
+from tools.base import DependencyInput, RunOutput, ToolContext, ToolNotFound
 from tools.schemas import (
     FetchPageParams,
     FetchUrlsParams,
@@ -26,7 +26,7 @@ from tools.schemas import (
     WriteFileParams,
     parameters_schema,
 )
-from tools.webhooks import send_webhook
+from tools.webhooks import send_webhook, webhook_output
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,14 @@ class Tool:
     # Whether calling it changes something outside (a file, a message sent): callers use this
     # to avoid repeating such calls.
     side_effects: bool = False
+    # A parameter a DAG node may take from its dependencies' results (None: references in the
+    # params are substituted, nothing else).
+    dependency_input: DependencyInput | None = None
+    # Whether its result (`{"path", "size", ...}`) is a file written to the artifacts folder,
+    # recorded as an artifact of the execution or run that made the call.
+    writes_artifact: bool = False
+    # What a successful call counts as among a run's outputs (None: nothing).
+    run_output: RunOutput | None = None
 
     @cached_property
     def parameters(self) -> dict[str, Any]:
@@ -82,6 +90,7 @@ _TOOLS: tuple[Tool, ...] = (
         ),
         params_model=FetchUrlsParams,
         run=web.fetch_urls,
+        dependency_input=web.URLS_FROM_DEPENDENCIES,
     ),
     Tool(
         name="writeFile",
@@ -92,6 +101,9 @@ _TOOLS: tuple[Tool, ...] = (
         params_model=WriteFileParams,
         run=files.write_file,
         side_effects=True,
+        dependency_input=files.CONTENT_FROM_DEPENDENCIES,
+        writes_artifact=True,
+        run_output=files.written_file_output,
     ),
     Tool(
         name="readFile",
@@ -110,6 +122,7 @@ _TOOLS: tuple[Tool, ...] = (
         params_model=SendWebhookParams,
         run=send_webhook,
         side_effects=True,
+        run_output=webhook_output,
     ),
     Tool(
         name="sendEmail",
@@ -121,6 +134,7 @@ _TOOLS: tuple[Tool, ...] = (
         params_model=SendEmailParams,
         run=mail.send_email,
         side_effects=True,
+        run_output=mail.sent_email_output,
     ),
 )
 
@@ -153,3 +167,8 @@ def tool_definitions(names: Iterable[str] | None = None) -> list[dict[str, Any]]
             seen.add(name)
             definitions.append(_BY_NAME[name].definition())
     return definitions
+
+
+def artifact_writing_tool_names() -> tuple[str, ...]:
+    """Names of the tools whose results are files written to the artifacts folder."""
+    return tuple(tool.name for tool in _TOOLS if tool.writes_artifact)

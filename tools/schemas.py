@@ -1,6 +1,6 @@
 """Tool parameters: one pydantic model per tool gives both the JSON Schema and the validation.
 
-The generated schemas match the original's (`GET /api/v1/tools`) key for key: no titles, no
+The generated schemas (`GET /api/v1/tools`) have the shape existing clients read: no titles, no
 `$ref`s, `additionalProperties: false`, defaults listed, optional fields left out of `required`.
 Optional fields also accept `null` (models often send it for "not given"); it means absent.
 """
@@ -55,7 +55,7 @@ def _not_blank(value: str) -> str:
     return value
 
 
-# The schema says plain `string` (as the original's); emptiness is still refused.
+# The schema says plain `string`, as clients expect; emptiness is still refused.
 NonBlank = Annotated[str, AfterValidator(_not_blank)]
 
 
@@ -225,7 +225,7 @@ class SendEmailParams(ToolParams):
 
 
 class _ToolSchemaGenerator(GenerateJsonSchema):
-    """Pydantic's JSON Schema, shaped like the original's zod-to-json-schema output."""
+    """Pydantic's JSON Schema, in the shape clients expect (no titles, no `$ref`s)."""
 
     def field_title_should_be_set(self, schema: Any) -> bool:
         return False

@@ -1,6 +1,6 @@
 """webSearch: web search through a backend chosen by settings.
 
-Backends: `duckduckgo` (its HTML results page, as the original) and `searxng` (a SearXNG
+Backends: `duckduckgo` (its HTML results page, no key needed) and `searxng` (a SearXNG
 instance's JSON API). Each has a configurable base URL; the configured host is trusted by the
 network guard since an operator, not a model, chose it. A failing backend is an error: this
 tool never makes up results.

@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 CANCEL_GRACE_SECONDS = 5.0
 
 
-def tool_input_issues(*, name: str, params: dict) -> list[dict[str, Any]]:
+def tool_input_issues(*, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     """Problems with `params` for tool `name` as `[{path, message}]`; empty when valid.
 
     Validation only: nothing runs. Raises ToolNotFound for an unknown tool.
@@ -44,7 +44,7 @@ def tool_input_issues(*, name: str, params: dict) -> list[dict[str, Any]]:
 def tool_run(
     *,
     name: str,
-    params: dict,
+    params: dict[str, Any],
     context: ToolContext | None = None,
     timeout: float | None = None,
 ) -> Any:
@@ -57,7 +57,7 @@ def tool_run(
     """
     tool = get_tool(name)
     parsed, issues = _parse(tool, params)
-    if issues:
+    if issues or parsed is None:
         raise ToolInputError(name, issues)
     context = context or ToolContext()
     seconds = float(settings.TOOL_TIMEOUT_SECONDS if timeout is None else timeout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -14,7 +15,7 @@ from django.conf import settings
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
-from tools.base import ToolContext, ToolError
+from tools.base import DependencyInput, References, ToolContext, ToolError
 from tools.netguard import HttpResult, guarded_request
 from tools.schemas import FetchPageParams, FetchUrlsParams, check_http_url
 
@@ -215,3 +216,60 @@ def _as_url(value: Any) -> str | None:
         return check_http_url(value)
     except ValueError:
         return None
+
+
+# --- fetchURLs in a DAG: URLs from the tasks it depends on --------------------------------------
+# http(s) URLs, or bare `www.` hosts; deliberately not file names such as `report.md`.
+URL_PATTERN = re.compile(r"""(?:https?://|www\.)[^\s<>"'`)\]}]+""", re.IGNORECASE)
+
+
+def urls_in(result: Any) -> list[str]:
+    """URLs found in a dependency result: `url`-like fields of objects, or links in text."""
+    found: list[str] = []
+    if isinstance(result, Mapping):
+        for key in URL_KEYS:
+            value = result.get(key)
+            if isinstance(value, str) and value.strip():
+                found.append(value.strip())
+        for value in result.values():
+            if isinstance(value, list | dict):
+                found.extend(urls_in(value))
+    elif isinstance(result, list):
+        for item in result:
+            found.extend(urls_in(item))
+    elif isinstance(result, str):
+        for match in URL_PATTERN.findall(result):
+            url = match.rstrip(".,;:!?")
+            found.append(url if url.lower().startswith("http") else f"https://{url}")
+    return found
+
+
+def urls_with_dependencies(
+    params: dict[str, Any], dependency_results: list[Any], references: References
+) -> dict[str, Any]:
+    """The node's own URLs (references filled in, URLs picked out of text) followed by every URL
+    in its dependencies' results, each once; objects with a URL field are kept as objects."""
+    own = params.get("urls")
+    own_list = own if isinstance(own, list) else ([own] if own else [])
+    own_list = references.substitute(own_list)
+    gathered: list[Any] = []
+    for item in own_list:
+        if isinstance(item, str) and item.strip() and not any(c.isspace() for c in item.strip()):
+            gathered.append(item.strip())  # a URL as given (the tool validates it)
+        elif isinstance(item, str):
+            gathered.extend(urls_in(item))  # text, e.g. a substituted result
+        else:
+            gathered.append(item)  # an object with a url-like key
+    for result in dependency_results:
+        gathered.extend(urls_in(result))
+    strings = [item for item in gathered if isinstance(item, str)]
+    objects = [item for item in gathered if not isinstance(item, str)]
+    return {**params, "urls": list(dict.fromkeys(strings)) + objects}
+
+
+URLS_FROM_DEPENDENCIES = DependencyInput(
+    param="urls",
+    missing_message="Give URLs or depend on a task that finds them",
+    given=lambda params: bool(params.get("urls")),
+    resolve=urls_with_dependencies,
+)

@@ -193,3 +193,14 @@ def _task_key(context: ToolContext) -> str | None:
     if context.execution_id and context.sub_step_id:
         return idempotency_key("dag-task", context.execution_id, context.sub_step_id)
     return None
+
+
+def webhook_output(result: dict[str, Any], arguments: Mapping[str, Any]) -> tuple[str, str]:
+    """A run's record of a webhook it sent: where, the answer, and what was sent."""
+    record = {
+        "url": result.get("url"),
+        "status": result.get("status"),
+        "delivered": bool(result.get("success")),
+        "payload": arguments.get("payload"),
+    }
+    return "webhook", json.dumps(record, default=str)

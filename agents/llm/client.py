@@ -18,7 +18,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -36,6 +36,7 @@ from agents.llm.providers import (
     provider_base_url,
     resolve_model,
 )
+from agents.llm.usage import Usage
 
 logger = logging.getLogger(__name__)
 
@@ -46,57 +47,6 @@ _OPENROUTER_HEADERS = {"X-Title": "Async Agent"}
 
 
 # --- results ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "promptTokens": self.prompt_tokens,
-            "completionTokens": self.completion_tokens,
-            "totalTokens": self.total_tokens,
-        }
-
-    def add(self, other: Usage | None) -> Usage:
-        if other is None:
-            return self
-        return Usage(
-            self.prompt_tokens + other.prompt_tokens,
-            self.completion_tokens + other.completion_tokens,
-            self.total_tokens + other.total_tokens,
-        )
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> Usage | None:
-        """A usage from its wire shape (camelCase) or the providers' snake_case; None if absent."""
-        if not data:
-            return None
-
-        def number(*keys: str) -> int:
-            for key in keys:
-                value = data.get(key)
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    return int(value)
-            return 0
-
-        prompt = number("promptTokens", "prompt_tokens")
-        completion = number("completionTokens", "completion_tokens")
-        total = number("totalTokens", "total_tokens") or prompt + completion
-        return cls(prompt, completion, total)
-
-    @classmethod
-    def sum(cls, usages: Iterable[Usage | Mapping[str, Any] | None]) -> Usage | None:
-        """The field-wise sum of the usages given (dicts accepted); None when none is present."""
-        total: Usage | None = None
-        for item in usages:
-            usage = cls.from_dict(item) if isinstance(item, Mapping) else item
-            if usage is not None:
-                total = usage if total is None else total.add(usage)
-        return total
-
-
 @dataclass(frozen=True)
 class ToolCallRequest:
     id: str
@@ -126,7 +76,9 @@ _clients: dict[tuple[Any, ...], openai.OpenAI] = {}
 _clients_lock = threading.Lock()
 
 
-def _client(provider: str) -> openai.OpenAI:
+def sdk_client(provider: str) -> openai.OpenAI:
+    """The SDK client for the provider, shared by every call in this process (its connection
+    pool is reused); a new one when the key or base URL changes."""
     base_url = provider_base_url(provider)
     # Ollama needs no key but the SDK insists on one.
     api_key = provider_api_key(provider) or "ollama"
@@ -158,6 +110,10 @@ def _client(provider: str) -> openai.OpenAI:
 def clear_client_cache() -> None:
     with _clients_lock:
         _clients.clear()
+
+
+def cached_client_count() -> int:
+    return len(_clients)
 
 
 # --- request ----------------------------------------------------------------------------------
@@ -394,7 +350,7 @@ def _assistant_message(message: Any, content: str | None, calls: list[ToolCallRe
     return reply
 
 
-def _usage(completion: Any) -> tuple[Usage | None, float | None, dict[str, Any]]:
+def _usage(completion: Any) -> tuple[Usage | None, float | str | None, dict[str, Any]]:
     """Usage, the provider-reported cost if any, and token details for the statistics."""
     raw = getattr(completion, "usage", None)
     if raw is None:
@@ -498,7 +454,7 @@ def chat(
             provider=provider_name,
             model=model_name,
         )
-    client = _client(provider_name)
+    client = sdk_client(provider_name)
     timeout = timeout or settings.LLM_REQUEST_TIMEOUT_SECONDS
     body = _request_body(
         provider=provider_name,

@@ -22,7 +22,7 @@ from django.conf import settings
 from agents.llm.providers import ALIASES
 
 if TYPE_CHECKING:
-    from agents.llm.client import Usage
+    from agents.llm.usage import Usage
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def parse_price_table(document: Any) -> PriceTable:
     for provider, models in providers.items():
         if not isinstance(models, dict):
             continue
-        entries = table.setdefault(ALIASES.get(provider, provider), {})
+        entries = table.setdefault(ALIASES.get(provider) or provider, {})
         for model, price in models.items():
             prompt = _decimal(price.get("prompt")) if isinstance(price, dict) else None
             completion = _decimal(price.get("completion")) if isinstance(price, dict) else None
@@ -152,7 +152,7 @@ def model_price(provider: str, model: str) -> ModelPrice | None:
 
 
 def cost_usd(
-    provider: str, model: str, usage: Usage | None, reported: float | None = None
+    provider: str, model: str, usage: Usage | None, reported: float | str | None = None
 ) -> Decimal | None:
     """The cost in USD: the provider's reported figure when given, else price table x usage."""
     if reported is not None:

@@ -62,7 +62,7 @@ def test_list_filters_by_name_and_active_flag(api):
     names = lambda r: sorted((a["name"], a["version"]) for a in r.json())  # noqa: E731
     assert names(api.get("/api/v1/agents?name=A")) == [("A", "1"), ("A", "2")]
     assert names(api.get("/api/v1/agents?active=true")) == [("A", "1"), ("B", "1")]
-    # As the original: any value other than "true" lists inactive agents.
+    # Any value other than "true" lists inactive agents (existing clients rely on it).
     assert names(api.get("/api/v1/agents?active=yes")) == [("A", "2")]
 
 

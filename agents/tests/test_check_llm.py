@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from agents.llm.checks import CHECK_TOOL_NAME
 from agents.models import LlmCheck
 from agents.tests.llm_helpers import fast_retries
-from config import health
+from ops import health
 from tests.factories import AgentFactory
 from tests.fakes.openai_server import ChatReply, ToolCall
 

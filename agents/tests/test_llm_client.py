@@ -9,9 +9,10 @@ from decimal import Decimal
 import pytest
 
 from agents.llm import client as llm_client
-from agents.llm.client import ChatResult, ToolCallRequest, Usage, chat, parse_tool_arguments
+from agents.llm.client import ChatResult, ToolCallRequest, chat, parse_tool_arguments
 from agents.llm.errors import LLMConfigurationError, LLMError
 from agents.llm.providers import provider_base_url
+from agents.llm.usage import Usage
 from agents.tests.llm_helpers import fast_retries
 from tests.fakes.http import Reply
 from tests.fakes.openai_server import ChatReply, ToolCall
@@ -336,11 +337,11 @@ def test_parse_tool_arguments_accepts_empty_arguments():
 def test_sdk_client_is_reused_between_calls(fake_llm):
     llm_client.clear_client_cache()
     chat(messages=USER)
-    first = llm_client._client("openai")
+    first = llm_client.sdk_client("openai")
     chat(messages=USER)
 
-    assert llm_client._client("openai") is first
-    assert len(llm_client._clients) == 1
+    assert llm_client.sdk_client("openai") is first
+    assert llm_client.cached_client_count() == 1
 
 
 def test_ollama_base_url_gets_its_v1_path(settings):

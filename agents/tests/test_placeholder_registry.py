@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from agents.templating import PROMPT_PLACEHOLDERS
-from dags.planning.service import PlanRequest, dag_plan
+from dags.planning.services import PlanRequest, dag_plan
 from dags.tests.planning_helpers import good_plan, reply
 from runs.loop import run_execute
 from runs.services import run_trigger

@@ -9,8 +9,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from agents.llm.client import Usage, chat
+from agents.llm.client import chat
 from agents.llm.pricing import cost_usd, model_price
+from agents.llm.usage import Usage
 from tests.fakes.http import Reply
 from tests.fakes.openai_server import ChatReply
 

@@ -295,7 +295,7 @@ def test_a_request_over_the_total_limit_is_413(api, fake_llm, settings):
 
 def test_files_over_the_total_limit_are_413_without_a_content_length(settings):
     # The handler counts bytes itself too, for bodies whose length is not declared.
-    from agents.task_views import TaskUploadLimits
+    from agents.task.views import TaskUploadLimits
     from config.api.exceptions import ApiError
 
     settings.TASK_MAX_REQUEST_BYTES = 100

@@ -1,7 +1,8 @@
-"""Every API error becomes JSON: `{"error": ...}` plus the keys the original clients read.
+"""Every API error becomes JSON: `{"error": ...}` plus the keys existing clients read.
 
 Framework-level failures (malformed JSON, unsupported media type, body too large, rate limit,
-unknown route) keep the original server's `{statusCode, error, message, code?}` shape.
+unknown route) keep the TypeScript server's `{statusCode, error, message, code?}` shape, which
+its clients parse (docs/api-differences.md).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def bad_request(message: str, **extra: Any) -> ApiError:
 
 
 class ApiValidationError(drf.ValidationError):
-    """A validation failure with the label the original uses for its kind of input."""
+    """A validation failure labelled by its kind of input, as clients expect."""
 
     def __init__(self, detail: Any, label: str = INPUT_LABEL, **extra: Any) -> None:
         super().__init__(detail)
@@ -67,7 +68,7 @@ class PayloadTooLarge(drf.APIException):
     default_code = "FST_ERR_CTP_BODY_TOO_LARGE"
 
 
-# Where Python's reason phrase differs from the one the original clients see.
+# Where Python's reason phrase differs from the one existing clients see.
 _PHRASES = {413: "Payload Too Large"}
 
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
+
+from rest_framework import serializers
 
 
+@overload
+def iso(value: datetime | str) -> str: ...
+@overload
+def iso(value: None) -> None: ...
 def iso(value: datetime | str | None) -> str | None:
     """ISO-8601 in UTC with milliseconds and `Z`, e.g. `2026-11-23T19:45:17.123Z`.
 
@@ -42,17 +49,48 @@ class WireShape:
 
     columns: Mapping[str, str]  # wire key -> column
     timestamps: frozenset[str] = frozenset()
+    amounts: frozenset[str] = frozenset()  # USD columns, through `money()`
 
     @property
     def fields(self) -> tuple[str, ...]:
         return tuple(self.columns.values())
 
     def of_row(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        times = self.timestamps
+        times, amounts = self.timestamps, self.amounts
         return {
-            key: iso(row[column]) if column in times else row[column]
+            key: iso(row[column])
+            if column in times
+            else money(row[column])
+            if column in amounts
+            else row[column]
             for key, column in self.columns.items()
         }
 
     def of(self, instance: Any) -> dict[str, Any]:
         return self.of_row({column: getattr(instance, column) for column in self.fields})
+
+
+class MoneyField(serializers.CharField):
+    """A USD amount on the wire: a decimal string (`money()`)."""
+
+
+_CAMEL_HUMP = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def wire_shape(serializer: type[serializers.Serializer]) -> WireShape:
+    """The shape a response serializer documents, to present rows and instances with: its
+    fields in order, each read from the column named by `source=` or else by the field's name
+    in snake_case (`goalId` -> `goal_id`); DateTimeFields go through `iso()`, MoneyFields
+    through `money()`, everything else (nested usage objects too) as stored. The serializer is
+    the one declaration: the OpenAPI schema and the responses both come from it."""
+    columns: dict[str, str] = {}
+    timestamps: set[str] = set()
+    amounts: set[str] = set()
+    for name, field in serializer().fields.items():
+        column = field.source if field.source != name else _CAMEL_HUMP.sub("_", name).lower()
+        columns[name] = column
+        if isinstance(field, serializers.DateTimeField):
+            timestamps.add(column)
+        elif isinstance(field, MoneyField):
+            amounts.add(column)
+    return WireShape(columns, timestamps=frozenset(timestamps), amounts=frozenset(amounts))

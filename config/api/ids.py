@@ -1,4 +1,5 @@
-"""Identifiers in the original's format: `prefix_` + 16 characters of `[A-Za-z0-9_-]`."""
+"""Identifiers as the API's clients expect them: `prefix_` + 16 characters of `[A-Za-z0-9_-]`
+(docs/api-differences.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Request body parsers: JSON capped at 1 MiB, and text/plain as a string (as the original)."""
+"""Request body parsers: JSON capped at 1 MiB, and text/plain as a string (existing
+clients send it; see docs/api-differences.md)."""
 
 from __future__ import annotations
 

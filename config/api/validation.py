@@ -40,8 +40,8 @@ def validated(
 def validated_query(
     serializer_class: type[serializers.Serializer], query: Any, *, label: str = QUERY_LABEL
 ) -> dict[str, Any]:
-    """Validate query parameters; a blank one (`?status=`) counts as absent, as it did for the
-    original's clients, which send empty filters."""
+    """Validate query parameters; a blank one (`?status=`) counts as absent, because existing
+    clients send empty filters."""
     if hasattr(query, "lists"):
         repeated = [key for key, values in query.lists() if len(values) > 1]
         if repeated:

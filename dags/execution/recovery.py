@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils.timezone import now
 
-from dags.execution import statements
+from dags.execution import dispatch, services, statements
 from dags.models import SYNTHESIS_TASK_ID, DagExecution, SubStep
 
 logger = logging.getLogger(__name__)
@@ -35,8 +35,6 @@ def executions_recover(*, broker_lost: bool = False, include_stale: bool = True)
     - with `include_stale`, nodes queued longer than NODE_DISPATCH_STALE_SECONDS are sent
       again (a last resort for a message lost without the broker losing its data).
     """
-    from dags.execution import services
-
     stamp = now()
     running_executions = DagExecution.objects.filter(status=DagExecution.Status.RUNNING)
     lapsed = list(
@@ -73,17 +71,12 @@ def executions_recover(*, broker_lost: bool = False, include_stale: bool = True)
     requeue = lapsed + stale
     if requeue:
         with transaction.atomic():
-            services._hand_over(requeue, stamp)
+            dispatch.nodes_hand_over(sub_step_ids=requeue, stamp=stamp)
     advanced = 0
     for execution_id in _executions_to_advance(running_executions):
         with transaction.atomic():
             execution = DagExecution.objects.select_for_update().get(pk=execution_id)
-            before = SubStep.objects.filter(
-                execution=execution, dispatched_at__isnull=False
-            ).count()
-            services._dispatch_ready(execution)
-            after = SubStep.objects.filter(execution=execution, dispatched_at__isnull=False).count()
-            advanced += after > before
+            advanced += bool(dispatch.execution_dispatch_ready(execution=execution))
     counts = {
         "lapsed": len(lapsed),
         "stale": len(stale),

@@ -12,8 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -21,13 +20,12 @@ from django.db import transaction
 from django.db.models import F
 from django.utils.timezone import now
 
-from agents.llm.client import Usage
+from agents.llm.usage import Spend
 from agents.templating import current_date_text
-from config.broker import SEND_RETRY_POLICY
 from config.db import update_row, write_transaction
 from config.errors import Conflict, InvalidInput
 from dags import events
-from dags.execution import leases, statements
+from dags.execution import dispatch, leases, statements
 from dags.execution.prompts import plan_context
 from dags.execution.work import NodeFailure, NodeOutcome, run_node_work
 from dags.models import SYNTHESIS_TASK_ID, Dag, DagExecution, SubStep
@@ -142,7 +140,7 @@ def execution_start(*, execution_id: str) -> None:
                 "originalRequest": execution.original_request,
             },
         )
-        _dispatch_ready(execution)
+        dispatch.execution_dispatch_ready(execution=execution)
 
 
 def execution_launch(
@@ -155,84 +153,8 @@ def execution_launch(
     return execution
 
 
-# --- dispatch ------------------------------------------------------------------------------------
-def _enqueue(sub_step_ids: list[str], queue_suffix: str) -> None:
-    """Send the nodes' messages; if the broker cannot take them, mark them undispatched again,
-    so that the dispatcher (config.dispatcher) sends them once it is back."""
-    from dags.tasks import run_sub_step
-
-    for index, sub_step_id in enumerate(sub_step_ids):
-        try:
-            run_sub_step.apply_async(
-                args=[sub_step_id],
-                task_id=f"{sub_step_id}:{queue_suffix}",
-                retry_policy=SEND_RETRY_POLICY,
-            )
-        except Exception as error:  # kombu and redis raise many kinds; all mean "not sent"
-            unsent = sub_step_ids[index:]
-            statements.mark_undispatched(unsent, queue_suffix)
-            logger.warning(
-                "broker unavailable (%s); %d node(s) left for the dispatcher", error, len(unsent)
-            )
-            return
-
-
-def _hand_over(ids: list[str], stamp) -> None:
-    """Mark nodes as dispatched and enqueue them once the transaction commits."""
-    suffix = uuid.uuid4().hex[:12]
-    statements.mark_dispatched(ids, stamp, suffix)
-    transaction.on_commit(lambda: _enqueue(ids, suffix), robust=True)
-
-
-def _dispatch_ready(execution: DagExecution, *, keep_one: bool = False) -> str | None:
-    """Dispatch what can run now: ready tasks up to the per-execution cap, or the synthesis once
-    every task is done. With `keep_one`, a single newly ready node is returned instead of queued,
-    for the caller to run at once (its state is in the database, so a crash loses nothing)."""
-    if execution.status != Status.RUNNING:
-        return None
-    stamp = now()
-    if execution.completed_tasks >= execution.total_tasks:
-        synthesis, _ = SubStep.objects.get_or_create(
-            execution=execution,
-            task_id=SYNTHESIS_TASK_ID,
-            defaults={
-                "description": "Final synthesis of all task results",
-                "thought": "Combine the task results into the final report",
-                "action_type": SubStep.ActionType.INFERENCE,
-                "tool_or_prompt_name": "__synthesis__",
-                "tool_or_prompt_params": {"taskCount": execution.total_tasks},
-                "dependencies": list(
-                    SubStep.objects.filter(execution=execution)
-                    .exclude(task_id=SYNTHESIS_TASK_ID)
-                    .order_by("task_id")
-                    .values_list("task_id", flat=True)
-                ),
-            },
-        )
-        if synthesis.status != NodeStatus.PENDING or synthesis.dispatched_at is not None:
-            return None
-        ready = [synthesis.id]
-    else:
-        ready = statements.ready_ids(execution.id, settings.EXECUTION_MAX_PARALLEL_NODES)
-        if not ready:
-            return None
-        if not (keep_one and len(ready) == 1):
-            # (A finishing node that hands its slot to its one successor keeps the cap.)
-            capacity = settings.EXECUTION_MAX_PARALLEL_NODES - statements.in_flight_count(
-                execution.id
-            )
-            if capacity <= 0:
-                return None
-            ready = ready[:capacity]
-    if keep_one and len(ready) == 1:
-        statements.mark_dispatched(ready, stamp, None)
-        return ready[0]
-    _hand_over(ready, stamp)
-    return None
-
-
 # --- nodes ---------------------------------------------------------------------------------------
-def _duration_ms(start, end) -> int | None:
+def _duration_ms(start: datetime | None, end: datetime) -> int | None:
     return None if start is None else max(0, int((end - start).total_seconds() * 1000))
 
 
@@ -288,11 +210,10 @@ def _save(execution: DagExecution, fields: list[str]) -> None:
 
 
 def _add_costs(execution: DagExecution, outcome: NodeOutcome) -> None:
-    if outcome.usage:
-        total = Usage.sum([execution.total_usage, outcome.usage])
-        execution.total_usage = total.as_dict() if total else None
-    if outcome.cost_usd is not None:
-        execution.total_cost_usd = (execution.total_cost_usd or Decimal(0)) + outcome.cost_usd
+    spend = Spend.of(execution.total_usage, execution.total_cost_usd).plus(
+        outcome.usage or None, outcome.cost_usd
+    )
+    execution.total_usage, execution.total_cost_usd = spend.usage_dict(), spend.cost_usd
 
 
 def sub_step_complete(*, sub_step: SubStep, outcome: NodeOutcome) -> SubStep | None:
@@ -367,7 +288,7 @@ def sub_step_complete(*, sub_step: SubStep, outcome: NodeOutcome) -> SubStep | N
                 "execution completed id=%s duration_ms=%s", execution.id, execution.duration_ms
             )
             return None
-        next_id = _dispatch_ready(execution, keep_one=True)
+        next_id = dispatch.execution_dispatch_ready(execution=execution, keep_one=True).kept
         return _claim(next_id) if next_id else None
 
 
@@ -454,7 +375,7 @@ def node_run(*, sub_step_id: str) -> None:
 
 # --- resume and cancel ---------------------------------------------------------------------------
 def execution_resume(*, execution_id: str) -> DagExecution:
-    """Run again what did not complete (D7): failed, cancelled and pending nodes; completed
+    """Run again what did not complete: failed, cancelled and pending nodes; completed
     results are kept and reused."""
     with transaction.atomic():
         execution = DagExecution.objects.select_for_update().get(pk=execution_id)
@@ -522,7 +443,7 @@ def execution_resume(*, execution_id: str) -> DagExecution:
             type=events.EXECUTION_RESUMED,
             payload={"totalTasks": execution.total_tasks},
         )
-        _dispatch_ready(execution)
+        dispatch.execution_dispatch_ready(execution=execution)
     logger.info("execution resumed id=%s retry=%d", execution.id, execution.retry_count)
     return execution
 
@@ -538,11 +459,13 @@ def execution_cancel(*, execution_id: str, reason: str = "Cancelled by request")
                 currentStatus=execution.status,
             )
         stamp = now()
-        queued = list(
-            SubStep.objects.filter(
+        queued = [
+            task_id
+            for task_id in SubStep.objects.filter(
                 execution=execution, status=NodeStatus.PENDING, queue_task_id__isnull=False
             ).values_list("queue_task_id", flat=True)
-        )
+            if task_id
+        ]
         SubStep.objects.filter(execution=execution, status=NodeStatus.PENDING).update(
             status=NodeStatus.CANCELLED, dispatched_at=None, queue_task_id=None, updated_at=stamp
         )

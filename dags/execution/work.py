@@ -19,13 +19,19 @@ from agents.llm.errors import LLMError
 from agents.runtime import agent_chat
 from agents.selectors import agent_get_active
 from artifacts.selectors import artifact_access_check
-from artifacts.services import WRITE_FILE_TOOL, artifact_record_tool_write
+from artifacts.services import artifact_record_tool_write
 from dags.events import tool_progress_callback
 from dags.execution import prompts, statements
-from dags.execution.resolution import parse_result, resolve_tool_params
 from dags.models import SYNTHESIS_TASK_ID, DagExecution, SubStep
-from dags.plan import real_dependencies, reference_key, references_in
+from dags.plan import (
+    parse_result,
+    real_dependencies,
+    reference_key,
+    references_in,
+    resolve_tool_params,
+)
 from tools.base import ToolContext, ToolError
+from tools.registry import get_tool
 from tools.services import tool_run
 
 logger = logging.getLogger(__name__)
@@ -37,7 +43,7 @@ class NodeFailure(Exception):
 
 @dataclass
 class NodeOutcome:
-    result: str  # stored as text, as the original does (JSON text for structured results)
+    result: str  # stored as text, as clients read it (JSON text for structured results)
     usage: dict[str, int] | None = None
     cost_usd: Decimal | None = None
     generation_stats: dict[str, Any] | None = None
@@ -98,7 +104,7 @@ def _tool(sub_step: SubStep) -> NodeOutcome:
         output = tool_run(name=name, params=params, context=context)
     except ToolError as error:
         raise NodeFailure(error.message) from error
-    if name == WRITE_FILE_TOOL:
+    if get_tool(name).writes_artifact:
         artifact_record_tool_write(
             result=output, owner_id=owner_id, execution_id=sub_step.execution_id
         )

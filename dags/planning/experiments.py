@@ -13,7 +13,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from celery import group
+from celery import group, signature
 from celery.exceptions import TimeoutError as CeleryTimeout
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -21,9 +21,11 @@ from kombu.exceptions import OperationalError
 
 from config.api.ids import new_id
 from config.errors import DomainError
-from dags.planning.service import PlanRequest, dag_plan
+from dags.planning.services import PlanRequest, dag_plan
 
 logger = logging.getLogger(__name__)
+
+PLAN_EXPERIMENT_TASK = "dags.plan_experiment"
 
 MAX_EXPERIMENTS = 25
 _LISTED_ISSUES = 3
@@ -76,14 +78,15 @@ def experiments_run(
     *, base: PlanRequest, models: list[str], temperatures: list[float], owner: Any
 ) -> dict[str, Any]:
     """Plan `base` with every model and temperature in parallel, the DAGs owned by `owner`;
-    the original's reply body."""
+    the reply body clients expect."""
     owner_id = owner.pk if owner is not None else None
-    from dags.tasks import plan_experiment
-
     pairs = [(model, temperature) for model in models for temperature in temperatures]
+    # Named, not imported: the task (dags/tasks.py) calls `experiment_run` in this module.
     signatures = [
-        plan_experiment.s(
-            replace(base, model=model, temperature=temperature).as_dict(), owner_id=owner_id
+        signature(
+            PLAN_EXPERIMENT_TASK,
+            args=(replace(base, model=model, temperature=temperature).as_dict(),),
+            kwargs={"owner_id": owner_id},
         )
         for model, temperature in pairs
     ]

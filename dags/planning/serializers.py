@@ -7,10 +7,10 @@ from typing import Any
 from rest_framework import serializers
 
 from config.api.validation import StrictCharField, StrictIntegerField
+from config.cron import CronError, validate_timezone
 from dags.planning.experiments import MAX_EXPERIMENTS
-from dags.planning.service import PlanRequest
+from dags.planning.services import PlanRequest
 from dags.serializers import UsageOut
-from goals.cron import CronError, validate_timezone
 
 GOAL_TEXT = "goal-text"
 MAX_GOAL_CHARS = 50_000

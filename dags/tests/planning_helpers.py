@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from typing import Any
 
 from tests.factories import AgentFactory
@@ -91,12 +89,3 @@ def last_user_text(request: dict[str, Any]) -> str:
 
 def body(goal: str = GOAL, **extra: Any) -> dict[str, Any]:
     return {"goal-text": goal, "agentName": "DecomposerV8", **extra}
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met before the deadline")

@@ -10,8 +10,8 @@ from django.core.management import CommandError, call_command
 from django.utils.timezone import now
 
 from dags.events import emit_execution_event
-from dags.management.commands.prune_events import parse_age
 from dags.models import DagExecution, ExecutionEvent, SubStep
+from ops.management.commands.prune_events import parse_age
 from runs.events import emit_run_event
 from runs.models import RunEvent
 from tests.factories import DagExecutionFactory, RunFactory, SubStepFactory

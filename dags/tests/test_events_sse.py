@@ -308,16 +308,16 @@ def test_a_disconnect_as_a_duplicate_live_event_arrives_still_ends_the_stream(mo
 
 
 def test_an_event_lost_on_the_layer_is_recovered_from_the_database(key, monkeypatch):
-    import config.live_events as live_events
+    from config.live_events import publisher
 
     execution = DagExecutionFactory(status="running")
     client = connect(execution.id, key)
     try:
         assert client.next_frame().event == "execution.updated"
-        real_publish = live_events.publish
-        monkeypatch.setattr(live_events, "publish", lambda group, message: None)
+        real_publish = publisher.publish
+        monkeypatch.setattr(publisher, "publish", lambda group, message: None)
         emit_substep(execution.id, "001")  # stored, never published
-        monkeypatch.setattr(live_events, "publish", real_publish)
+        monkeypatch.setattr(publisher, "publish", real_publish)
         emit_substep(execution.id, "002")  # the gap shows; 1 is read from the database
         assert [client.next_frame().id for _ in range(2)] == [1, 2]
     finally:

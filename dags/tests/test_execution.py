@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
 
 from artifacts.models import Artifact
@@ -12,17 +9,9 @@ from artifacts.services import artifact_record_write
 from dags.models import DagExecution, ExecutionEvent, SubStep
 from tests.factories import AgentFactory, DagFactory, decomposer_job
 from tests.fakes.openai_server import ChatReply
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met before the deadline")
 
 
 def wait_status(execution_id: str, *statuses: str, timeout: float = 30.0) -> DagExecution:
@@ -236,14 +225,14 @@ def test_failing_tool_suspends_and_resume_reruns_only_unfinished_tasks(
     assert response.json()["retryCount"] == 1
     execution = wait_status(execution_id, "completed", "suspended")
     assert execution.status == "completed"
-    assert calls_for(fake_llm, "expensive step") == 1  # completed work was reused (D7)
+    assert calls_for(fake_llm, "expensive step") == 1  # completed work was reused
     assert calls_for(fake_llm, "use the file") == 1
     assert "file body" in user_text(
         next(r for r in fake_llm.requests if "use the file" in user_text(r))
     )
     assert execution.completed_tasks == execution.total_tasks == 3
     assert execution.failed_tasks == 0
-    assert execution.suspended_reason  # kept for the record, as the original does
+    assert execution.suspended_reason  # kept for the record
     types = list(
         ExecutionEvent.objects.filter(execution=execution)
         .order_by("seq")

@@ -52,7 +52,7 @@ def test_accepted_plan_is_renumbered_titled_and_stored_with_costs(api, fake_llm)
     assert id_pattern().match(data["dagId"])  # a bare 16-character id
     dag = Dag.objects.get(pk=data["dagId"])
     tasks = dag.result["sub_tasks"]
-    # D8: ids renumbered, the dependency and the reference follow the new ids
+    # ids renumbered, the dependency and the reference follow the new ids
     assert [t["id"] for t in tasks] == ["001", "002"]
     assert tasks[1]["dependencies"] == ["001"]
     assert tasks[1]["tool_or_prompt"]["params"] == {"urls": ["<Result from Task 001>"]}

@@ -1,4 +1,4 @@
-"""Plan checks (D9), renumbering (D8) and JSON extraction, without the API."""
+"""Plan checks, renumbering and JSON extraction, without the API."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from dags.plan import parse_job, plan_issues, renumbered
 from dags.planning.extraction import MAX_REPLY_CHARS, ReplyParseError, extract_json
-from dags.planning.service import clean_title
+from dags.planning.services import clean_title
 from dags.tests.planning_helpers import plan, task
 
 AGENTS = {"InferenceAgent"}

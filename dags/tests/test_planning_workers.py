@@ -20,9 +20,9 @@ from dags.tests.planning_helpers import (
     planner_agents,
     system_text,
     task,
-    wait_for,
 )
 from tests.fakes.openai_server import ChatReply
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 from django.utils.timezone import now
 
-from dags.execution import services
+from dags.execution import dispatch, services
 from dags.execution.recovery import executions_recover
 from dags.models import DagExecution, SubStep
 from tests.factories import DagFactory, decomposer_job
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def enqueued(monkeypatch):
     """Record what would be handed to the queue instead of sending it."""
     sent: list[str] = []
-    monkeypatch.setattr(services, "_enqueue", lambda ids, suffix: sent.extend(ids))
+    monkeypatch.setattr(dispatch, "nodes_send", lambda ids, suffix: sent.extend(ids))
     return sent
 
 
@@ -82,3 +82,19 @@ def test_execution_whose_dispatch_was_lost_is_advanced(enqueued):
     call_command("recover_executions")
 
     assert enqueued == [SubStep.objects.get(execution=execution, task_id="001").id]
+
+
+def test_dispatch_says_what_it_handed_over_and_keeps_one_for_the_caller(enqueued):
+    execution = services.execution_create(dag=DagFactory(result=decomposer_job(2)))
+    DagExecution.objects.filter(pk=execution.pk).update(status="running")
+    execution.refresh_from_db()
+    first = SubStep.objects.get(execution=execution, task_id="001")
+
+    kept = dispatch.execution_dispatch_ready(execution=execution, keep_one=True)
+    assert (kept.queued, kept.kept) == ([], first.id)  # taken by the caller, not queued
+    assert not dispatch.execution_dispatch_ready(execution=execution)  # nothing else is ready
+
+    SubStep.objects.filter(pk=first.id).update(dispatched_at=None)
+    queued = dispatch.execution_dispatch_ready(execution=execution)
+    assert (queued.queued, queued.kept) == ([first.id], None)
+    assert enqueued == [first.id]  # sent once the transaction committed

@@ -11,9 +11,9 @@ from django.test import Client
 from django_celery_beat.models import PeriodicTask
 
 from config.admin_tools import admin_url
+from config.cron import CronError, normalize_cron, validate_timezone
 from dags.models import Dag
 from dags.tests.planning_helpers import body, planner_agents
-from goals.cron import CronError, normalize_cron, validate_timezone
 from goals.models import Goal, Schedule
 from tests.factories import DagFactory, GoalFactory, ScheduleFactory, UserFactory
 
@@ -135,7 +135,7 @@ def test_admin_dag_form_refuses_a_cron_that_never_fires(staff):
         for name, value in form.initial.items()
         if name in form.fields
     }
-    for name in ("result", "params", "usage", "generation_stats", "planning_total_usage"):
+    for name in ("result", "params"):  # the JSON fields a person may edit
         data[name] = form.fields[name].prepare_value(form.initial.get(name))
     data.update(cron_schedule="0 0 31 4 *", schedule_active="on")
     response = staff.post(admin_url(Dag, "change", dag.pk), data)
@@ -160,7 +160,8 @@ def test_sync_schedules_never_registers_a_stored_cron_that_never_fires_and_recor
 
 
 def test_a_schedule_beat_disabled_stays_off_until_its_cron_changes(api):
-    from goals.schedules import dag_task_name, schedule_failure_record
+    from dags.schedules import dag_task_name
+    from goals.schedules import schedule_failure_record
 
     dag = DagFactory()
     api.patch(f"/api/v1/dags/{dag.id}", {"cronSchedule": "0 9 * * *", "scheduleActive": True},

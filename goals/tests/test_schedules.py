@@ -1,4 +1,4 @@
-"""Goal and DAG schedules as django-celery-beat rows (D16): kept in sync by every change, fired
+"""Goal and DAG schedules as django-celery-beat rows : kept in sync by every change, fired
 in the stored time zone across DST changes, caught up once after downtime, overlaps skipped."""
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from django_celery_beat.schedulers import ModelEntry
 
 from dags.models import DagExecution
+from dags.schedules import dag_task_name
 from goals.models import Schedule, ScheduleTick
-from goals.schedules import dag_task_name, goal_task_name, schedules_sync_all
+from goals.schedules import goal_task_name, schedules_sync_all
 from goals.ticks import dag_schedule_fire, goal_schedule_fire
 from runs.models import Run
 from tests.factories import DagExecutionFactory, DagFactory, GoalFactory, RunFactory, decomposer_job
@@ -87,7 +88,7 @@ def test_dag_schedule_rows_follow_patch_and_delete(api):
     assert json.loads(row.kwargs) == {"dag_id": dag.id}
     assert cron_of(row) == ("30 8 * * 1-5", "Asia/Tokyo")
 
-    # the stored time zone is kept when only the cron changes (unlike the original)
+    # the stored time zone is kept when only the cron changes
     api.patch(url, {"cronSchedule": "0 7 * * *"}, format="json")
     assert cron_of(PeriodicTask.objects.get(name=name)) == ("0 7 * * *", "Asia/Tokyo")
     api.patch(url, {"timezone": "America/Chicago"}, format="json")

@@ -7,7 +7,7 @@ pytestmark = pytest.mark.django_db
 
 RUN_KEYS = ["id", "goalId", "status", "startedAt", "endedAt", "workingMemory", "stepBudget",
             "stepsExecuted", "error", "createdAt",
-            # additions (not in the original): what started it, tokens and USD of its LLM calls
+            # additions (docs/api-differences.md): what started it, tokens and USD of its LLM calls
             "trigger", "usage", "costUsd"]  # fmt: skip
 STEP_KEYS = ["id", "runId", "stepNo", "thought", "toolName", "toolInput", "observation",
              "durationMs", "error", "createdAt",

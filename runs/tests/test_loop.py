@@ -6,8 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
-from collections.abc import Callable
 
 import pytest
 
@@ -19,20 +17,12 @@ from runs.notify import run_webhook_deliver
 from tests.factories import AgentFactory, GoalFactory
 from tests.fakes.http import Reply
 from tests.fakes.openai_server import ChatReply, ToolCall
+from tests.waiting import wait_for
 from tools.webhooks import idempotency_key
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 SECRET = "webhook-test-secret"
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met before the deadline")
 
 
 def wait_run(run_id: str, timeout: float = 30.0) -> Run:

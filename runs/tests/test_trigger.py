@@ -1,4 +1,4 @@
-"""`POST /api/v1/goals/:id/run`: status codes, the concurrency limit and lease recovery (D18)."""
+"""`POST /api/v1/goals/:id/run`: status codes, the concurrency limit and lease recovery."""
 
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.browser.helpers import BrowserEvents, log_in
-from tests.processes import WebServer, wait_for, worker_process
+from tests.processes import WebServer, worker_process
+from tests.waiting import wait_for
 
 # Playwright's sync API keeps an asyncio loop in this thread; Django would then refuse the
 # ORM calls that the tests make to set up rows. Nothing here runs inside that loop.

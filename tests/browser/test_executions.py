@@ -24,7 +24,8 @@ from dags.tests.planning_helpers import PLANNER_TEMPLATE, plan, reply, task
 from tests.browser.helpers import assert_accessible, screenshot
 from tests.factories import AgentFactory, DagExecutionFactory, DagFactory, SubStepFactory
 from tests.fakes.openai_server import ChatReply
-from tests.processes import WebServer, wait_for, worker_process
+from tests.processes import WebServer, worker_process
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

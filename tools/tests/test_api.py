@@ -1,4 +1,4 @@
-"""`GET /api/v1/tools`: the seven definitions, schemas equal to the original's."""
+"""`GET /api/v1/tools`: the seven definitions, schemas in the shape clients read."""
 
 from __future__ import annotations
 

@@ -88,7 +88,7 @@ def test_pdf_becomes_text(tool_settings, http_server):
     assert result["title"] == "Q3 Report"
     assert "Revenue grew by 12 percent." in result["content"]
     assert "Outlook: steady growth." in result["content"]
-    # Downloaded once (the original fetched PDFs twice, the second time unguarded).
+    # Downloaded once (a second, unguarded fetch would bypass the network guard).
     assert len(http_server.requests) == 1
 
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
-from goals.cron import describe_cron
+from config.cron import describe_cron
 
 register = template.Library()
 

@@ -10,7 +10,7 @@ from config.errors import DomainError
 from dags.execution.services import ClarificationNeeded, execution_launch
 from dags.management.executions import watch_until_settled
 from dags.plan import PlanError
-from dags.planning.service import PlanRequest, dag_plan
+from dags.planning.services import PlanRequest, dag_plan
 
 
 class Command(BaseCommand):

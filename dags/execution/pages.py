@@ -24,10 +24,10 @@ from dags import costs, selectors, services
 from dags.diagram import dag_diagram_svg
 from dags.events import EXECUTION_EVENTS, TOOL_COMPLETED, TOOL_PROGRESS
 from dags.execution import services as execution_services
-from dags.execution.resolution import parse_result, resolve_tool_params
 from dags.models import SYNTHESIS_TASK_ID, DagExecution, ExecutionEvent, SubStep
 from dags.pages import launch
-from dags.plan import real_dependencies, reference_key
+from dags.plan import parse_result, real_dependencies, reference_key, resolve_tool_params
+from tools.registry import artifact_writing_tool_names
 from ui.listing import ChoiceFilter, list_query, paginate
 from ui.templatetags.ui import STATUSES, duration, usd
 
@@ -56,7 +56,6 @@ EVENT_FILTERS = (
     ("tool", "Tool progress"),
 )
 INPUT_CLIP = 4000
-WRITE_TOOL = "writeFile"
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -118,11 +117,14 @@ def _recent_progress(execution: DagExecution, steps: list[SubStep]) -> dict[str,
 
 
 def _artifact_rows(execution: DagExecution) -> list[dict[str, Any]]:
-    """Files the execution's completed writeFile steps wrote, newest write per file."""
+    """Files the execution's completed file-writing steps wrote, newest write per file."""
     rows: dict[str, dict[str, Any]] = {}
     written = (
         selectors.execution_sub_steps(execution=execution)
-        .filter(tool_or_prompt_name=WRITE_TOOL, status=SubStep.Status.COMPLETED)
+        .filter(
+            tool_or_prompt_name__in=artifact_writing_tool_names(),
+            status=SubStep.Status.COMPLETED,
+        )
         .values_list("task_id", "result", "completed_at")
     )
     for task_id, stored, completed_at in written:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dags import execution_pages as pages
+from dags.execution import pages
 
 app_name = "executions"
 

@@ -12,11 +12,11 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from config import health
 from config.api.formatting import iso
 from dags import costs
 from dags import selectors as dag_selectors
 from goals import selectors as goal_selectors
+from ops import health
 from runs import selectors as run_selectors
 
 RECENT_EXECUTIONS = 10

@@ -27,7 +27,7 @@ from dags.planning.serializers import (
     experiment_base,
     plan_request,
 )
-from dags.planning.service import (
+from dags.planning.services import (
     CRON_ERROR,
     PlanningError,
     PlanningResult,

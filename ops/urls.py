@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ui import dashboard
+from ops import dashboard
 
 urlpatterns = [
     path("", dashboard.dashboard_page, name="dashboard"),

@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 
 from agents import selectors
 from agents.llm.errors import LLMConfigurationError, LLMError
-from agents.task_service import (
+from agents.task.services import (
     TaskOutcome,
     attachment_from_upload,
     task_params,
@@ -45,7 +45,8 @@ def _size(limit: int) -> str:
 
 
 def _task_failed(status: int, message: str) -> ApiError:
-    """The original's `{"error": "Task execution failed", "message": ...}` body."""
+    """The `{"error": "Task execution failed", "message": ...}` body existing clients read
+    (docs/api-differences.md)."""
     error = ApiError(status, FAILED_MESSAGE)
     error.body["message"] = message
     return error

@@ -17,19 +17,20 @@ from typing import Any
 
 from django.db import transaction
 
-from agents.llm.client import ChatResult, Usage, resolve_target
+from agents.llm.client import ChatResult, resolve_target
 from agents.llm.errors import LLMConfigurationError, LLMError
 from agents.llm.providers import missing_configuration
+from agents.llm.usage import Spend, Usage
 from agents.models import Agent
 from agents.runtime import agent_chat
 from agents.selectors import agent_get_active
 from agents.templating import current_date_text
+from config.cron import CronError, normalize_cron, validate_timezone
 from config.errors import DomainError, FieldInvalid, NotFound
 from dags.models import Dag, new_dag_id
 from dags.plan import DecomposerJob, PlanError, job_dict, parse_job, plan_issues, renumbered
 from dags.planning.extraction import ReplyParseError, extract_json
-from goals.cron import CronError, normalize_cron, validate_timezone
-from goals.schedules import dag_schedule_sync
+from dags.schedules import dag_schedule_sync
 from tools.registry import tool_definitions
 
 logger = logging.getLogger(__name__)
@@ -58,11 +59,12 @@ REASON_TITLE = "title_master"
 
 
 class PlanningError(DomainError):
-    """Planning failed; `status` and the extra body keys follow the original's error shapes."""
+    """Planning failed; `status` and the extra body keys follow the error shapes clients expect."""
 
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
+    # `http_status`, not `status`: several bodies carry a `status` key of their own.
+    def __init__(self, http_status: int, message: str, **extra: Any) -> None:
         super().__init__(message, **extra)
-        self.status = status
+        self.status = http_status
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ class PlanRequest:
     max_tokens: int = 10000
     seed: int | None = None
     cron_schedule: str | None = None
-    # None: active when there is a cron schedule (the original's default).
+    # None: active when there is a cron schedule.
     schedule_active: bool | None = None
     timezone: str = "UTC"
 
@@ -162,7 +164,8 @@ def planner_agent(name: str) -> Agent:
 
 
 def planning_preflight(request: PlanRequest) -> Agent:
-    """Everything checked before any LLM call, in the original's order: cron (and time zone),
+    """Everything checked before any LLM call, in this order (so the first
+    problem reported is the one clients expect): cron (and time zone),
     the provider named in the request, the planner agent."""
     schedule_checked(request)
     provider_checked(request.provider, request.model)
@@ -226,20 +229,17 @@ class _Ledger:
     """Every LLM call of one planning: the attempt records and the running totals."""
 
     entries: list[dict[str, Any]] = field(default_factory=list)
-    usages: list[Usage | None] = field(default_factory=list)
-    costs: list[Decimal] = field(default_factory=list)
+    spend: Spend = field(default_factory=Spend)
 
     def record(
         self, attempt: int, reason: str, reply: ChatResult | None, **extra: Any
     ) -> dict[str, Any]:
         entry: dict[str, Any] = {"attempt": attempt, "reason": reason}
         if reply is not None:
-            self.usages.append(reply.usage)
+            self.spend = self.spend.plus(reply.usage, reply.cost_usd)
             if reply.usage is not None:
                 entry["usage"] = reply.usage.as_dict()
             entry["costUsd"] = float(reply.cost_usd) if reply.cost_usd is not None else None
-            if reply.cost_usd is not None:
-                self.costs.append(reply.cost_usd)
             if reply.generation_stats:
                 entry["generationStats"] = reply.generation_stats
         entry.update({key: value for key, value in extra.items() if value is not None})
@@ -248,11 +248,11 @@ class _Ledger:
 
     @property
     def total_usage(self) -> dict[str, int]:
-        return (Usage.sum(self.usages) or Usage()).as_dict()
+        return (self.spend.usage or Usage()).as_dict()
 
     @property
     def total_cost(self) -> Decimal:
-        return sum(self.costs, Decimal("0"))
+        return self.spend.cost_usd if self.spend.cost_usd is not None else Decimal("0")
 
 
 def _tools_json() -> str:
@@ -353,7 +353,7 @@ def _assess(content: str) -> _Verdict:
 
 
 def _final_error(verdict: _Verdict) -> PlanningError:
-    # The planner model, not the client or this server, failed: 502 (the original used 500).
+    # The planner model, not the client or this server, failed: 502.
     if verdict.outcome == "invalid_json":
         return PlanningError(
             502,
@@ -398,7 +398,7 @@ def _plan_attempts(
             coverage=verdict.job.validation.coverage if verdict.job else None,
             errorMessage=verdict.error,
         )
-        if verdict.usable:
+        if verdict.usable and verdict.job is not None:
             return verdict.job, reply, attempt
         logger.info(
             "planning attempt %d of %d unusable agent=%s outcome=%s",

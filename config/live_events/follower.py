@@ -1,0 +1,75 @@
+"""A follower's position in a subject's event sequence: live events it already sent are
+dropped, and a gap is filled from the database."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from config.live_events.store import EventStore, StoredEvent
+
+logger = logging.getLogger(__name__)
+
+
+class Follower:
+    """One subscriber's position in a subject's event sequence.
+
+    Live events at or below the position are dropped (already sent from the replay or twice on
+    the layer); a live event beyond the next number means something was missed, so the missing
+    ones are read from the database first.
+    """
+
+    def __init__(self, store: EventStore, subject_id: str, position: int) -> None:
+        self.store = store
+        self.subject_id = subject_id
+        self.position = position
+        self.finished = False
+
+    def accept(self, events: Iterable[StoredEvent]) -> list[StoredEvent]:
+        fresh = []
+        for event in events:
+            if event.seq > self.position:
+                fresh.append(event)
+                self.position = event.seq
+        return fresh
+
+    async def on_message(self, message: Mapping[str, Any]) -> list[StoredEvent]:
+        try:
+            live = StoredEvent(int(message["seq"]), str(message["event"]), dict(message["data"]))
+        except (KeyError, TypeError, ValueError):
+            logger.warning("ignoring malformed %s layer message", self.store.name)
+            return []
+        if live.seq <= self.position:
+            return []
+        if live.seq == self.position + 1:
+            return self.accept([live])
+        events = await self.catch_up()
+        if live.seq > self.position:
+            # Not in the database (yet): deliver rather than lose it.
+            logger.warning(
+                "%s %s: event %s arrived before %s",
+                self.store.name,
+                self.subject_id,
+                live.seq,
+                self.position + 1,
+            )
+            events += self.accept([live])
+        return events
+
+    async def catch_up(self) -> list[StoredEvent]:
+        """Stored events after the position; marks the follower finished when the subject is
+        gone or settled with nothing left."""
+        state = await database_sync_to_async(self.store.read)(self.subject_id, self.position)
+        if state is None:
+            self.finished = True
+            return []
+        events = self.accept(state.events)
+        if state.settled and self.position >= state.last_seq:
+            self.finished = True
+        return events
+
+    def ends_with_terminal(self, events: list[StoredEvent]) -> bool:
+        return bool(events) and events[-1].type in self.store.terminal_types

@@ -1,0 +1,238 @@
+"""The event store: the events of one kind of subject (a DAG execution, a goal run) in the
+database with a per-subject sequence number, each published on commit to the subject's group
+(publisher.py). The database is the source of truth; the layer is only transport."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+import orjson
+from django.db import connection, models, transaction
+from django.utils.timezone import now
+
+import config.live_events.publisher as publisher
+from config.access import acting_user, visible_to
+from config.api.formatting import epoch_ms
+from config.api.renderers import dumps
+from config.db import insert_row, write_transaction
+from config.errors import NotFound
+
+logger = logging.getLogger(__name__)
+
+# Channels message type of a published event; consumers handle it in `live_event()`.
+LAYER_MESSAGE_TYPE = "live.event"
+# A subject whose status is final but whose last event is not terminal (the terminal event may be
+# a moment behind the status change, or was pruned) counts as settled after this long.
+SETTLE_GRACE = timedelta(seconds=5)
+
+_GROUP_NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,90}$")
+
+
+@dataclass(frozen=True)
+class EventLayout:
+    """Where an event's own keys go on the wire: `leading` before `timestamp`, `trailing` after."""
+
+    leading: tuple[str, ...] = ()
+    trailing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    type: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What a follower needs at one moment: the snapshot, the events after a position, and
+    whether the subject is finished with nothing more to come."""
+
+    snapshot: dict[str, Any]
+    events: list[StoredEvent]
+    last_seq: int
+    settled: bool
+
+
+@dataclass
+class EventStore:
+    """Storage, wire format and publication of one kind of subject's events.
+
+    `subject_model` has `status` and `last_event_seq`; `event_model` has a FK named
+    `subject_field` to it plus `seq`, `type`, `payload` and `created_at`.
+    """
+
+    name: str
+    subject_model: type[models.Model]
+    event_model: type[models.Model]
+    subject_field: str
+    subject_key: str
+    layouts: Mapping[str, EventLayout]
+    terminal_types: frozenset[str]
+    final_statuses: frozenset[str]
+    snapshot_type: str
+    snapshot_fields: Callable[[Any], dict[str, Any]]
+    not_found_message: Callable[[str], str]
+    settle_grace: timedelta = field(default=SETTLE_GRACE)
+
+    # --- wire format ----------------------------------------------------------------------------
+
+    def wire(self, event_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The event in the key order clients expect: `type`, the subject id, the layout's leading
+        keys, `timestamp`, the trailing keys, then any other keys in the order given.
+
+        Applied on every send, because PostgreSQL's jsonb does not keep the stored key order.
+        """
+        layout = self.layouts.get(event_type, EventLayout())
+        ordered: dict[str, Any] = {"type": event_type, self.subject_key: data.get(self.subject_key)}
+        for key in layout.leading:
+            ordered[key] = data.get(key)
+        ordered["timestamp"] = data.get("timestamp")
+        for key in layout.trailing:
+            ordered[key] = data.get(key)
+        for key, value in data.items():
+            if key not in ordered:
+                ordered[key] = value
+        return ordered
+
+    def group_name(self, subject_id: str) -> str:
+        """The subject's group on the Channels layer (whose names allow only [A-Za-z0-9._-])."""
+        name = f"{self.name}.{subject_id}"
+        if _GROUP_NAME_RE.match(name):
+            return name
+        return f"{self.name}.h.{hashlib.sha256(subject_id.encode()).hexdigest()[:40]}"
+
+    def visible(self, subject_id: str, viewer: Any) -> bool:
+        """Whether `viewer` may follow the subject (config/access.py's rule on its `owner`).
+
+        Streams answer a subject the viewer may not see exactly as a missing one.
+        """
+        subjects = self.subject_model.objects.filter(pk=subject_id)
+        return visible_to(subjects, viewer).exists()
+
+    def visible_to_user(self, subject_id: str, user: Any) -> bool:
+        """`visible` for a stream's authenticated user (or the anonymous user when the API's
+        authentication is off, acting as the trusted local user). Synchronous: it may query."""
+        return self.visible(subject_id, acting_user(user))
+
+    # --- writing --------------------------------------------------------------------------------
+
+    def emit(self, *, subject_id: str, event_type: str, payload: Mapping[str, Any] | None) -> Any:
+        """Store the event with the subject's next sequence number and publish it on commit.
+
+        Runs inside the caller's transaction when there is one (the event then becomes visible,
+        and is published, only if that transaction commits), otherwise in its own.
+        """
+        if event_type not in self.layouts:
+            raise ValueError(f"unknown {self.name} event type {event_type!r}")
+        given = dict(payload or {})
+        layout = self.layouts[event_type]
+        missing = [key for key in (*layout.leading, *layout.trailing) if key not in given]
+        if missing:
+            logger.warning("%s event %s emitted without %s", self.name, event_type, missing)
+        # Inside the caller's transaction the statements simply join it: a savepoint would only
+        # add two statements per event, and an error here fails the caller's change anyway.
+        scope = contextlib.nullcontext() if connection.in_atomic_block else write_transaction()
+        with scope:
+            seq = self._next_seq(subject_id)
+            if seq is None:
+                raise NotFound(self.not_found_message(subject_id))
+            created_at = now()
+            given.update(
+                {
+                    "type": event_type,
+                    self.subject_key: subject_id,
+                    "timestamp": epoch_ms(created_at),
+                }
+            )
+            # Through JSON once, so live and replayed copies are identical (Decimal, datetime...).
+            data = self.wire(event_type, orjson.loads(dumps(given)))
+            event = self._insert(subject_id, seq, event_type, data, created_at)
+            message = {"type": LAYER_MESSAGE_TYPE, "seq": seq, "event": event_type, "data": data}
+            transaction.on_commit(partial(publisher.publish, self.group_name(subject_id), message))
+        return event
+
+    def _insert(
+        self, subject_id: str, seq: int, event_type: str, data: dict[str, Any], created_at
+    ) -> Any:
+        """Store the event in SQL: the ORM's create cost ten times the statement itself, and
+        every DAG node stores two events."""
+        values = {
+            f"{self.subject_field}_id": subject_id,
+            "seq": seq,
+            "type": event_type,
+            "payload": data,
+            "created_at": created_at,
+        }
+        pk = insert_row(self.event_model, values)
+        return self.event_model(pk=pk, **values)
+
+    def _next_seq(self, subject_id: str) -> int | None:
+        """Take the subject's next sequence number (None when the subject does not exist).
+
+        One statement that increments and returns, so it also locks the row until commit
+        (UPDATE ... RETURNING: SQLite 3.35+ and PostgreSQL). Events are stored for every step
+        of every node, so the usual read-then-update pair was worth folding.
+        """
+        meta = self.subject_model._meta
+        quote = connection.ops.quote_name
+        table, key = quote(meta.db_table), quote(meta.pk.column)
+        seq = quote(meta.get_field("last_event_seq").column)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET {seq} = {seq} + 1 WHERE {key} = %s RETURNING {seq}",
+                [subject_id],
+            )
+            row = cursor.fetchone()
+        return None if row is None else row[0]
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def read(self, subject_id: str, after_seq: int) -> FeedState | None:
+        """The snapshot and the stored events after `after_seq` (None when the subject is gone)."""
+        subject = self.subject_model.objects.filter(pk=subject_id).first()
+        if subject is None:
+            return None
+        # Everything below is bounded by the sequence number read with the subject: events up to
+        # it were committed with (or before) that row. An event committed after the subject was
+        # read must not count here, or a terminal event could make the feed "settled" without
+        # being among the events returned, and the follower would stop one event short.
+        last_seq = subject.last_event_seq
+        own_events = self.event_model.objects.filter(
+            **{f"{self.subject_field}_id": subject_id}, seq__lte=last_seq
+        )
+        events = [
+            StoredEvent(e.seq, e.type, self.wire(e.type, e.payload))
+            for e in own_events.filter(seq__gt=after_seq).order_by("seq")
+        ]
+        last = own_events.order_by("-seq").values_list("type", "created_at").first()
+        snapshot = self.wire(
+            self.snapshot_type,
+            {
+                self.subject_key: subject_id,
+                "timestamp": epoch_ms(now()),
+                **self.snapshot_fields(subject),
+            },
+        )
+        return FeedState(
+            snapshot=snapshot,
+            events=events,
+            last_seq=last_seq,
+            settled=self._settled(subject.status, last),
+        )
+
+    def _settled(self, status: str, last: tuple[str, Any] | None) -> bool:
+        """Finished, with no further event to expect."""
+        if last is not None and last[0] in self.terminal_types:
+            return True
+        if status not in self.final_statuses:
+            return False
+        return last is None or last[1] <= now() - self.settle_grace
