@@ -85,7 +85,7 @@ class AgentForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         """The API's own validation of the same values; its messages go beside the fields."""
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         data = {
             API_KEYS[name]: value
             for name, value in cleaned.items()
@@ -148,8 +148,10 @@ class TaskForm(forms.Form):
 
     def __init__(self, *args: Any, agent_names: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["agent"].choices = [(name, name) for name in agent_names]
-        self.fields["agent"].error_messages["invalid_choice"] = (
+        agent_field = self.fields["agent"]
+        assert isinstance(agent_field, forms.ChoiceField)
+        agent_field.choices = [(name, name) for name in agent_names]
+        agent_field.error_messages["invalid_choice"] = (
             "There is no active agent named %(value)s; choose one from the list."
         )
 

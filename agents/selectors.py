@@ -60,7 +60,7 @@ ACTIVE_FILTERS = {"active": "Active versions", "inactive": "Inactive versions"}
 
 @dataclass
 class AgentGroup:
-    """One agent name and its versions (newest first), each with `goal_count` set."""
+    """One agent name and its versions (the active one first, then the newest)."""
 
     name: str
     version_count: int
@@ -85,7 +85,9 @@ def _filtered(agents: QuerySet[Agent], *, text: str, active: str) -> QuerySet[Ag
     return agents
 
 
-def agent_name_rows(*, text: str = "", active: str = "", sort: str = "name") -> QuerySet:
+def agent_name_rows(
+    *, text: str = "", active: str = "", sort: str = "name"
+) -> QuerySet[Any, Any]:
     """One row per agent name (`name`, `version_count`, `latest`) that matches; a page of it
     is turned into groups by `agent_groups`."""
     order = AGENT_SORTS.get(sort, AGENT_SORTS["name"])[1]
@@ -121,41 +123,9 @@ def agent_groups(*, rows: Iterable[dict[str, Any]], active: str = "") -> list[Ag
     versions = list(
         ranked.filter(rank__lte=VERSIONS_SHOWN).only(*LIST_COLUMNS).order_by("name", "rank")
     )
-    counts = agent_goal_counts(agent_ids=[agent.pk for agent in versions])
     for agent in versions:
-        agent.goal_count = counts.get(agent.pk, 0)
         groups[agent.name].versions.append(agent)
     return list(groups.values())
-
-
-def agent_goal_counts(*, agent_ids: list[str]) -> dict[str, int]:
-    """How many goals (anyone's) run with each of these agent versions."""
-    from goals.models import Goal
-
-    if not agent_ids:
-        return {}
-    rows = (
-        Goal.objects.filter(agent_id__in=agent_ids)
-        .values("agent_id")
-        .annotate(count=Count("id"))
-        .values_list("agent_id", "count")
-    )
-    return dict(rows)
-
-
-@dataclass(frozen=True)
-class AgentUsage:
-    active: bool
-    goal_count: int
-
-    @property
-    def used(self) -> bool:
-        return self.active or self.goal_count > 0
-
-
-def agent_usage(*, agent: Agent) -> AgentUsage:
-    counts = agent_goal_counts(agent_ids=[agent.pk])
-    return AgentUsage(active=agent.active, goal_count=counts.get(agent.pk, 0))
 
 
 def agent_versions(*, name: str) -> QuerySet[Agent]:

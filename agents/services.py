@@ -98,34 +98,6 @@ def agent_delete(*, agent: Agent) -> None:
     agent.delete()
 
 
-def agent_delete_unused(*, agent: Agent) -> None:
-    """Delete a version nothing uses; `Conflict` says what still uses it.
-
-    Stricter than `agent_delete` (the API's rule, which only protects the active version): a
-    goal that names a deleted version silently falls back to the default agent, so the pages
-    refuse to delete a version that goals run with.
-    """
-    from agents.selectors import agent_usage
-
-    with transaction.atomic():
-        usage = agent_usage(agent=agent)
-        if usage.active:
-            raise Conflict(
-                f"Version {agent.version} is the active version of {agent.name}: every call "
-                f"to {agent.name} uses it. Activate another version first."
-            )
-        if usage.goal_count:
-            goals = "goal runs" if usage.goal_count == 1 else "goals run"
-            raise Conflict(
-                f"{usage.goal_count} {goals} with version {agent.version}; deleting it would "
-                "switch them to the default agent without notice. Point them at another "
-                "agent first.",
-                goalCount=usage.goal_count,
-            )
-        agent.delete()
-    logger.info("agent deleted id=%s name=%s version=%s", agent.id, agent.name, agent.version)
-
-
 # --- export and import ----------------------------------------------------------------------------
 EXPORT_FIELDS = ("name", "version", "prompt_template", "provider", "model", "active", "metadata")
 

@@ -12,8 +12,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from agents.models import Agent
-from agents.pages import prompt_helper
 from agents.templating import PLACEHOLDER, PROMPT_PLACEHOLDERS
+from ops.agent_pages import prompt_helper
 from tests.factories import AgentFactory, GoalFactory, UserFactory
 from tests.fakes.openai_server import ChatReply
 

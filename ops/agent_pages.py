@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import wraps
 from typing import Any
 from urllib.parse import quote
@@ -31,12 +32,14 @@ from agents.templating import (
     placeholders,
     render_template,
 )
+from config.error_pages import error_page
 from config.errors import Conflict, NotFound
 from config.markdown import render_markdown
+from goals import selectors as goal_selectors
+from goals import services as goal_services
 from runs import conversation
 from tools.registry import tool_definitions
 from ui.listing import ChoiceFilter, list_query, paginate
-from ui.pages import error_page
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +169,30 @@ def row_links() -> Callable[[str], dict[str, str]]:
 ROW_ACTIONS = ("detail", "edit", "activate", "delete")
 
 
+@dataclass(frozen=True)
+class VersionRow:
+    """One version in the list, with what its row shows and links to."""
+
+    id: str
+    version: str
+    provider: str
+    model: str
+    active: bool
+    updated_at: datetime
+    goal_count: int
+    links: dict[str, str]
+    label: str
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    name: str
+    version_count: int
+    hidden_count: int
+    active_version: str
+    versions: list[VersionRow]
+
+
 # --- list ----------------------------------------------------------------------------------------
 @require_GET
 @login_required
@@ -191,13 +218,35 @@ def agent_list_page(request: HttpRequest) -> HttpResponse:
     page = paginate(request, rows, PAGE_SIZE)
     groups = selectors.agent_groups(rows=page.object_list, active=active)
     links = row_links()
-    for group in groups:
-        for agent in group.versions:
-            agent.links = links(agent.pk)
-            agent.label = f"{agent.name} version {agent.version}"
+    counts = goal_selectors.agent_goal_counts(
+        agent_ids=[agent.pk for group in groups for agent in group.versions]
+    )
+    group_rows = [
+        GroupRow(
+            name=group.name,
+            version_count=group.version_count,
+            hidden_count=group.hidden_count,
+            active_version=group.active.version if group.active else "",
+            versions=[
+                VersionRow(
+                    id=agent.pk,
+                    version=agent.version,
+                    provider=agent.provider or "",
+                    model=agent.model or "",
+                    active=agent.active,
+                    updated_at=agent.updated_at,
+                    goal_count=counts.get(agent.pk, 0),
+                    links=links(agent.pk),
+                    label=f"{agent.name} version {agent.version}",
+                )
+                for agent in group.versions
+            ],
+        )
+        for group in groups
+    ]
     context = {
         "page_obj": page,
-        "groups": groups,
+        "groups": group_rows,
         "controls": listing.controls,
         "filtered": listing.filtered,
         "rights": rights(request),
@@ -274,7 +323,7 @@ def detail_context(
     return {
         "agent": agent,
         "versions": list(selectors.agent_versions(name=agent.name)),
-        "usage": selectors.agent_usage(agent=agent),
+        "usage": goal_selectors.agent_usage(agent=agent),
         "helper": prompt_helper(agent.prompt_template),
         "metadata_json": json.dumps(
             agent.metadata if agent.metadata is not None else {}, indent=2, ensure_ascii=False
@@ -336,11 +385,11 @@ def agent_delete(request: HttpRequest, agent_id: str) -> HttpResponse:
     refusal = ""
     if request.method == "POST":
         try:
-            services.agent_delete_unused(agent=agent)
+            goal_services.agent_delete_unused(agent=agent)
         except Conflict as error:
             refusal = error.message
         else:
             messages.success(request, f"Agent {agent.name} version {agent.version} deleted.")
             return redirect("agents:list")
-    context = {"agent": agent, "usage": selectors.agent_usage(agent=agent), "refusal": refusal}
+    context = {"agent": agent, "usage": goal_selectors.agent_usage(agent=agent), "refusal": refusal}
     return render(request, "agents/delete.html", context, status=409 if refusal else 200)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from tools import pages
+from ops import tool_pages as pages
 
 app_name = "tools"
 

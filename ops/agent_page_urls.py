@@ -2,7 +2,8 @@
 
 from django.urls import path
 
-from agents import pages, task_pages
+from ops import agent_pages as pages
+from ops import task_pages
 
 app_name = "agents"
 

@@ -227,7 +227,9 @@ def task_post(request: HttpRequest, limits: PageUploadLimits) -> HttpResponse:
     try:
         attachments = [
             attachment_from_upload(
-                filename=upload.name, content_type=upload.content_type, data=upload.read()
+                filename=upload.name or "upload",
+                content_type=upload.content_type,
+                data=upload.read(),
             )
             for upload in files.getlist("files")
         ]
