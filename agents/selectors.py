@@ -85,9 +85,7 @@ def _filtered(agents: QuerySet[Agent], *, text: str, active: str) -> QuerySet[Ag
     return agents
 
 
-def agent_name_rows(
-    *, text: str = "", active: str = "", sort: str = "name"
-) -> QuerySet[Any, Any]:
+def agent_name_rows(*, text: str = "", active: str = "", sort: str = "name") -> QuerySet[Any, Any]:
     """One row per agent name (`name`, `version_count`, `latest`) that matches; a page of it
     is turned into groups by `agent_groups`."""
     order = AGENT_SORTS.get(sort, AGENT_SORTS["name"])[1]

@@ -6,15 +6,25 @@ without a record are visible to staff only. Paths go through tools/sandbox as be
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
 
 from artifacts.models import Artifact
 from config.access import sees_everything, visible_to
 from config.errors import InvalidInput, NotFound
-from tools.sandbox import SandboxError, iter_artifact_files, relative_name, resolve_artifact_path
+from tools.sandbox import (
+    SandboxError,
+    artifacts_root,
+    iter_artifact_files,
+    relative_name,
+    resolve_artifact_path,
+)
 
 ARTIFACT_NOT_FOUND = "Artifact not found"
 
@@ -63,3 +73,126 @@ def artifact_access_check(*, owner_id: int | None) -> Callable[[str], bool] | No
         return visible_to(Artifact.objects.filter(path=name), user).exists()
 
     return may_access
+
+
+# --- browsing (the artifacts page) --------------------------------------------------------------
+BROWSE_LIMIT = 50_000
+BROWSE_SORTS = {"name": "Name", "-modified": "Newest first", "-size": "Largest first"}
+
+
+@dataclass(frozen=True)
+class ArtifactFile:
+    """A file of the folder as the browser lists it; `record` says who wrote it (None for a
+    file put there by hand)."""
+
+    name: str
+    size: int
+    modified: datetime
+    record: Artifact | None = None
+
+
+class ArtifactEntry(NamedTuple):
+    """A file found in the folder: its name, and where to read its size and time (a
+    symlink's target). A tuple: a listing makes one per file."""
+
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
+class ArtifactBrowse:
+    entries: list[ArtifactEntry]
+    # More files than BROWSE_LIMIT: only the first were looked at.
+    truncated: bool
+
+
+def _walk(root: Path, folder: str, prefix: str) -> Iterator[ArtifactEntry]:
+    """Every file below `folder`. Sub-folders are entered only when they are real folders; a
+    symlink counts when it leads to a file inside the folder."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        name = prefix + entry.name
+        try:
+            if entry.is_symlink():
+                real = Path(entry.path).resolve()
+                if real.is_relative_to(root) and real.is_file():
+                    yield ArtifactEntry(name, str(real))
+            elif entry.is_dir(follow_symlinks=False):
+                yield from _walk(root, entry.path, name + "/")
+            elif entry.is_file(follow_symlinks=False):
+                yield ArtifactEntry(name, entry.path)
+        except OSError:  # removed or unreadable while listing
+            continue
+
+
+def _stat(entry: ArtifactEntry) -> os.stat_result | None:
+    try:
+        return os.stat(entry.path)
+    except OSError:
+        return None
+
+
+def artifact_browse(*, viewer: Any, text: str = "", sort: str = "name") -> ArtifactBrowse:
+    """The files `viewer` may see, as `artifact_list` decides; `text` keeps names containing
+    it (any case); `sort` is one of BROWSE_SORTS. Reads the folder's names once (sizes and
+    times only to sort by them) and, for other users than staff, their records' names."""
+    root = artifacts_root()
+    found: list[ArtifactEntry] = []
+    truncated = False
+    needle = text.casefold()
+    allowed = (
+        None
+        if sees_everything(viewer)
+        else set(visible_to(Artifact.objects.all(), viewer).values_list("path", flat=True))
+    )
+    for count, entry in enumerate(_walk(root, str(root), "")):
+        if count >= BROWSE_LIMIT:
+            truncated = True
+            break
+        if allowed is not None and entry.name not in allowed:
+            continue
+        if needle and needle not in entry.name.casefold():
+            continue
+        found.append(entry)
+    if sort in ("-modified", "-size"):
+        field = "st_mtime" if sort == "-modified" else "st_size"
+        stats = {entry.name: _stat(entry) for entry in found}
+        found.sort(
+            key=lambda entry: (getattr(stats[entry.name], field, 0), entry.name), reverse=True
+        )
+    else:
+        # Code point order is the order of the UTF-8 bytes, as `artifact_list` sorts.
+        found.sort()
+    return ArtifactBrowse(entries=found, truncated=truncated)
+
+
+def artifact_details(*, entries: list[ArtifactEntry]) -> list[ArtifactFile]:
+    """Size, time and record (who wrote it) of each of `entries` (one page), the records read
+    in one query; a file removed meanwhile is left out."""
+    records = {
+        record.path: record
+        for record in Artifact.objects.filter(path__in=[entry.name for entry in entries]).only(
+            "path", "owner_id", "execution_id", "run_id", "updated_at"
+        )
+    }
+    files = []
+    for entry in entries:
+        stat = _stat(entry)
+        if stat is not None:
+            modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC)
+            files.append(ArtifactFile(entry.name, stat.st_size, modified, records.get(entry.name)))
+    return files
+
+
+def artifact_get(*, name: str, viewer: Any) -> tuple[ArtifactFile, bytes]:
+    """The file `name` with its record and bytes; NotFound (or InvalidInput for a path that
+    leaves the folder) as `artifact_read` decides."""
+    content = artifact_read(name=name, viewer=viewer)
+    path = resolve_artifact_path(name)
+    stat = path.stat()
+    record = Artifact.objects.filter(path=relative_name(path)).first()
+    modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC)
+    return ArtifactFile(relative_name(path), stat.st_size, modified, record), content

@@ -1,13 +1,15 @@
 """Server time of the browser UI's pages, and how fast a finished node shows in an open page.
 
     uv run python bench/ui_pages.py [--requests 40] [--executions 10000] [--nodes 1000]
-                                    [--agents 10000]
+        [--artifacts 10000] [--agents 10000]
 
 Seeds a throwaway SQLite database with 10,000 executions over 100 DAGs and one execution of a
 1,000-node DAG (half done, with its events), starts daphne as `./scripts/start` does, logs in
 (a session cookie, as a browser has), and times sequential keep-alive GETs of the dashboard, the
 DAG list, the execution list, the 1,000-node execution page, the goal and run lists over
-10,000 goals and 10,000 runs, and the page of a 100-step run: round trips over loopback, so
+10,000 goals and 10,000 runs, the page of a 100-step run, the artifacts browser over 10,000
+files (half of them recorded as written by an execution, in 100 folders), one artifact's page,
+and the costs page and its CSV over the 10,000 executions: round trips over loopback, so
 server time plus a fraction of a millisecond. The agents page is timed over 10,000 agent
 versions (1,000 names of 10 versions, 2,000 more goals using some of them), and the tools
 page with all the goals.
@@ -30,6 +32,7 @@ import subprocess
 import time
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from _support import isolated_environment, setup_django, start_daphne
 
@@ -278,6 +281,27 @@ def seed_goals(user, goals: int, runs: int, steps: int) -> dict:
     return {"big_run": big.id}
 
 
+def seed_artifacts(count: int, execution_id: str) -> str:
+    """`count` small Markdown files in 100 folders, every other one with a record (who wrote
+    it), as the writeFile tool leaves them; returns one file's name."""
+    from django.conf import settings
+
+    from artifacts.models import Artifact
+
+    root = Path(settings.ARTIFACTS_DIR)
+    records = []
+    for index in range(count):
+        name = f"folder-{index % 100:03d}/report-{index:05d}.md"
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = f"# Report {index}\n\nFindings of part {index}: " + "words " * 40
+        path.write_text(text)
+        if index % 2 == 0:
+            records.append(Artifact(path=name, size=len(text), execution_id=execution_id))
+    Artifact.objects.bulk_create(records, batch_size=1000)
+    return "folder-042/report-00042.md"
+
+
 def seed_agents(count: int, owner) -> None:
     """`count` agent versions: names of 10 versions each (one active), and goals that use
     every fifth version (the list counts goals per version)."""
@@ -406,14 +430,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--executions", type=int, default=10_000)
     parser.add_argument("--nodes", type=int, default=1000)
+    parser.add_argument("--artifacts", type=int, default=10_000)
+    parser.add_argument(
+        "--no-live", action="store_true", help="Time the pages only, not the live page update."
+    )
     parser.add_argument("--web-processes", type=int, default=None)
     parser.add_argument("--agents", type=int, default=10_000)
     parser.add_argument("--goals", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--run-steps", type=int, default=100)
-    parser.add_argument(
-        "--no-live", action="store_true", help="skip the node-to-page latency measurement"
-    )
     args = parser.parse_args()
 
     env, services = isolated_environment()
@@ -425,6 +450,7 @@ def main() -> None:
         processes = args.web_processes or settings.WEB_PROCESSES
         seeded = seed(args.executions, args.nodes)
         seeded.update(seed_goals(seeded["user"], args.goals, args.runs, args.run_steps))
+        artifact = seed_artifacts(args.artifacts, seeded["big"])
         seed_agents(args.agents, seeded["user"])
         cookie = session_cookie(seeded["user"])
         servers, port = start_daphne(env, processes)
@@ -442,6 +468,13 @@ def main() -> None:
                 "run_list": "/runs",
                 "run_list_filtered": "/runs?status=completed&sort=-duration",
                 f"run_detail_{args.run_steps}_steps": f"/runs/{seeded['big_run']}",
+                "artifacts": "/artifacts",
+                "artifacts_search_newest": "/artifacts?q=report-0&sort=-modified&page=3",
+                "artifact_file": f"/artifacts/{artifact}",
+                "costs": "/costs",
+                "costs_by_week": "/costs?groupBy=week",
+                "costs_csv": "/costs/export.csv",
+                "system": "/system",
                 "agent_list": "/agents",
                 "agent_list_page_40": "/agents?page=40",
                 "agent_list_filtered": "/agents?q=agent01&active=inactive&sort=-updated",
@@ -462,6 +495,7 @@ def main() -> None:
                         "agents": args.agents,
                         "goals": args.goals + args.agents // 5,
                         "runs": args.runs + 1,
+                        "artifact_files": args.artifacts,
                     },
                     "targets": {
                         "list_pages_p50_ms": 150,

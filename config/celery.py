@@ -18,7 +18,12 @@ from celery.signals import (
 )
 from kombu import Connection
 
+from config.heap import skip_collection_at_exit
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+# Every process of the system imports this module (config/__init__.py): each exits promptly.
+skip_collection_at_exit()
 
 
 _backend_classes: dict[tuple[str, int], tuple[type, str | None]] = {}
@@ -106,6 +111,10 @@ def _freeze_startup_objects(**kwargs) -> None:
     from config.heap import freeze_startup_objects
 
     freeze_startup_objects()
+
+
+# The shutdown flag and heartbeats (config.workers) connect to the worker's signals.
+import config.workers  # noqa: E402, F401
 
 
 @worker_ready.connect

@@ -1,13 +1,18 @@
 """WebSocket delivery of stored live events (see config/live_events/), for the browser UI.
 
 Messages are JSON `{"id": seq, "event": type, "data": {...}}`: first the snapshot (`id` null),
-then the stored events after `?lastEventId=` (all of them without it), then live events. The
-server closes with 1000 after a terminal event. Refusals are an `{"error": ...}` message and a
-close code: 4400 bad lastEventId, 4401 not authenticated, 4404 unknown subject.
+then the stored events after `?lastEventId=` (all of them without it), then live events. While
+the subject can still change, the socket stays open, with a `{"id": null, "event": "heartbeat"}`
+message every SSE_HEARTBEAT_SECONDS (each also re-reads the database, in case the layer lost an
+event); the server closes with 1000 once nothing more can happen. Refusals are an
+`{"error": ...}` message and a close code: 4400 bad lastEventId, 4401 not authenticated,
+4404 unknown subject.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 from urllib.parse import parse_qs
@@ -18,7 +23,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from config.api.renderers import dumps
 from config.api.stream_auth import StreamAuthError, authenticate_scope
 from config.live_events import EventStore, Follower, StoredEvent, layer_call
-from config.sse import parse_last_event_id
+from config.sse import heartbeat_seconds, parse_last_event_id
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +31,7 @@ CLOSE_NORMAL = 1000
 CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_NOT_FOUND = 4404
+HEARTBEAT_EVENT = "heartbeat"
 
 
 class LiveEventsConsumer(AsyncJsonWebsocketConsumer):
@@ -37,6 +43,10 @@ class LiveEventsConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.group: str | None = None
         self.follower: Follower | None = None
+        self.heartbeats: asyncio.Task | None = None
+        # Live events and the heartbeat's catch-up both advance the follower: one at a time,
+        # so events leave in order.
+        self.sending = asyncio.Lock()
         subject_id = str(self.scope["url_route"]["kwargs"][self.subject_kwarg])
         await self.accept()
         try:
@@ -71,21 +81,57 @@ class LiveEventsConsumer(AsyncJsonWebsocketConsumer):
             state.settled and self.follower.position >= state.last_seq
         ):
             await self._finish(CLOSE_NORMAL)
+            return
+        self.heartbeats = asyncio.create_task(self._beat(heartbeat_seconds()))
 
     async def live_event(self, message: dict[str, Any]) -> None:
-        if self.follower is None:
-            return
-        events = await self.follower.on_message(message)
+        async with self.sending:
+            if self.follower is None:
+                return
+            events = await self.follower.on_message(message)
+            await self._deliver(events)
+
+    async def _deliver(self, events: list[StoredEvent]) -> None:
+        follower = self.follower
         for event in events:
             await self._send_stored(event)
-        if self.follower.ends_with_terminal(events) or self.follower.finished:
+        if follower is not None and (follower.ends_with_terminal(events) or follower.finished):
             await self._finish(CLOSE_NORMAL)
+
+    async def _beat(self, interval: float) -> None:
+        """Heartbeats while the subject can still change; each renews the group membership
+        (the Redis layer expires it) and picks up events the layer may have lost."""
+        while True:
+            await asyncio.sleep(interval)
+            async with self.sending:
+                if self.follower is None:
+                    return
+                await self._send_event(None, HEARTBEAT_EVENT, {})
+                if self.group is not None:
+                    try:
+                        await layer_call(
+                            self.channel_layer.group_add, self.group, self.channel_name
+                        )
+                    except Exception:
+                        logger.warning(
+                            "could not renew membership of %s", self.group, exc_info=True
+                        )
+                await self._deliver(await self.follower.catch_up())
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         """Clients have nothing to say on this socket; their messages are ignored."""
 
     async def disconnect(self, code: int) -> None:
+        self.follower = None
+        await self._stop_beating()
         await self._leave()
+
+    async def _stop_beating(self) -> None:
+        task, self.heartbeats = self.heartbeats, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _send_stored(self, event: StoredEvent) -> None:
         await self._send_event(event.seq, event.type, event.data)
@@ -99,6 +145,7 @@ class LiveEventsConsumer(AsyncJsonWebsocketConsumer):
 
     async def _finish(self, code: int) -> None:
         self.follower = None
+        await self._stop_beating()
         await self._leave()
         await self.close(code=code)
 

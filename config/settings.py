@@ -406,6 +406,12 @@ OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENROUTER_API_KEY = env.str("OPENROUTER_API_KEY", default="")
 HEALTH_CACHE_SECONDS = env.float("HEALTH_CACHE_SECONDS", default=5.0)
 HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=1.0)
+# Each worker records a heartbeat in Redis this often (config/workers.py); /health/ready is not
+# ready when no worker's is younger than WORKER_HEARTBEAT_STALE_SECONDS. Entries older than
+# WORKER_HEARTBEAT_KEEP_SECONDS are dropped (until then the system page shows them as stale).
+WORKER_HEARTBEAT_SECONDS = env.float("WORKER_HEARTBEAT_SECONDS", default=5.0)
+WORKER_HEARTBEAT_STALE_SECONDS = env.float("WORKER_HEARTBEAT_STALE_SECONDS", default=20.0)
+WORKER_HEARTBEAT_KEEP_SECONDS = env.float("WORKER_HEARTBEAT_KEEP_SECONDS", default=3600.0)
 # Idle SSE streams send a `: heartbeat` comment this often, so proxies keep them open.
 SSE_HEARTBEAT_SECONDS = env.float("SSE_HEARTBEAT_SECONDS", default=15.0)
 # Threads per web process (config/asgi_http.py): quick reads take turns on ASGI_QUICK_THREADS;

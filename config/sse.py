@@ -2,8 +2,10 @@
 
 A stream sends a snapshot of the subject (no `id:`, so it does not move the client's
 Last-Event-ID), then the stored events after Last-Event-ID, then live ones, each framed as
-`id: <seq>` / `event: <type>` / `data: <json>`, with `: heartbeat` comments while idle. It ends
-after a terminal event; a reconnect with nothing left to send gets 204, which tells EventSource
+`id: <seq>` / `event: <type>` / `data: <json>`, with `: heartbeat` comments while idle. It stays
+open while the subject can still change (a suspended or failed execution can be resumed from
+anywhere) and ends once nothing more can happen (the store's final event or status); a
+reconnect then, with nothing left to send, gets 204, which tells EventSource
 to stop. The async generator ends as soon as the client disconnects (Django cancels it) and
 always leaves its Channels group.
 """

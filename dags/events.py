@@ -53,18 +53,14 @@ EXECUTION_EVENT_LAYOUTS: dict[str, EventLayout] = {
     TOOL_COMPLETED: EventLayout(leading=_TOOL),
 }
 
+# Events after which the execution stops running (for displays such as `dags.watch`).
 EXECUTION_TERMINAL_EVENTS = frozenset(
     {EXECUTION_COMPLETED, EXECUTION_FAILED, EXECUTION_SUSPENDED, EXECUTION_CANCELLED}
 )
-_FINAL_STATUSES = frozenset(
-    {
-        DagExecution.Status.COMPLETED,
-        DagExecution.Status.FAILED,
-        DagExecution.Status.PARTIAL,
-        DagExecution.Status.SUSPENDED,
-        DagExecution.Status.CANCELLED,
-    }
-)
+# Events and statuses after which nothing more can happen: a stream follows a suspended,
+# failed or cancelled execution on, since a resume (from anywhere) continues it.
+EXECUTION_FINAL_EVENTS = frozenset({EXECUTION_COMPLETED})
+EXECUTION_FINAL_STATUSES = frozenset({DagExecution.Status.COMPLETED, DagExecution.Status.PARTIAL})
 
 
 def _snapshot(execution: DagExecution) -> dict[str, Any]:
@@ -83,8 +79,8 @@ EXECUTION_EVENTS = EventStore(
     subject_field="execution",
     subject_key="executionId",
     layouts=EXECUTION_EVENT_LAYOUTS,
-    terminal_types=EXECUTION_TERMINAL_EVENTS,
-    final_statuses=_FINAL_STATUSES,
+    terminal_types=EXECUTION_FINAL_EVENTS,
+    final_statuses=EXECUTION_FINAL_STATUSES,
     snapshot_type=EXECUTION_UPDATED,
     snapshot_fields=_snapshot,
     not_found_message=lambda execution_id: execution_not_found(execution_id).message,

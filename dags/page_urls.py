@@ -2,12 +2,14 @@
 
 from django.urls import path
 
-from dags import pages
+from dags import cost_pages, pages
 
 app_name = "dags"
 
 urlpatterns = [
     path("dags", pages.dag_list_page, name="list"),
+    path("costs", cost_pages.costs_page, name="costs"),
+    path("costs/export.csv", cost_pages.costs_csv, name="costs-csv"),
     path("dags/new", pages.new_dag_page, name="new"),
     path("dags/schedule-preview", pages.dag_schedule_preview, name="schedule-preview"),
     path("dags/<str:dag_id>", pages.dag_detail_page, name="detail"),

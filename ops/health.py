@@ -1,7 +1,8 @@
 """Liveness and readiness: database, Redis, Celery workers, schedules and the LLM set-up.
 
 Readiness checks run in parallel with a deadline and are cached briefly per process, so the
-endpoint answers fast and never hangs on an unreachable dependency.
+endpoint answers fast and never hangs on an unreachable dependency. Workers are judged by the
+heartbeats they record (config/workers.py), not by a broadcast ping, which would wait for replies.
 """
 
 from __future__ import annotations
@@ -32,11 +33,21 @@ _cache_lock = threading.Lock()
 _cache: dict[str, Any] = {"at": 0.0, "value": None}
 
 
+class WorkersUnavailable(Exception):
+    """No live worker; `detail` still lists the heartbeats seen."""
+
+    def __init__(self, reason: str, detail: dict[str, Any]) -> None:
+        super().__init__(reason)
+        self.detail = detail
+
+
 def _timed(check) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         detail = check() or {}
         result = {"ok": True, **detail}
+    except WorkersUnavailable as error:
+        result = {"ok": False, "error": str(error), **error.detail}
     except Exception as error:  # any failure is a finding, not a crash
         result = {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
     result["latencyMs"] = round((time.perf_counter() - started) * 1000, 1)
@@ -66,13 +77,28 @@ def _check_redis() -> dict[str, Any]:
 
 
 def _check_workers() -> dict[str, Any]:
-    from config.celery import app
+    """Ok when at least one worker recorded a heartbeat within WORKER_HEARTBEAT_STALE_SECONDS."""
+    from ops.selectors import worker_heartbeats
 
-    replies = app.control.ping(timeout=settings.HEALTH_CHECK_TIMEOUT_SECONDS)
-    names = sorted(name for reply in replies for name in reply)
-    if not names:
-        raise RuntimeError("no Celery worker answered")
-    return {"workers": len(names), "names": names}
+    beats = worker_heartbeats()
+    live = [beat for beat in beats if beat["fresh"]]
+    detail = {
+        "workers": len(live),
+        "names": [beat["name"] for beat in live],
+        "heartbeats": beats,
+    }
+    if live:
+        return detail
+    limit = settings.WORKER_HEARTBEAT_STALE_SECONDS
+    if not beats:
+        reason = "no Celery worker has recorded a heartbeat"
+    else:
+        latest = min(beats, key=lambda beat: beat["secondsSinceSeen"])
+        reason = (
+            f"no Celery worker heartbeat in the last {limit:g} s (latest: {latest['name']}, "
+            f"{latest['state']}, {latest['secondsSinceSeen']:g} s ago)"
+        )
+    raise WorkersUnavailable(reason, detail)
 
 
 def _run_checks() -> dict[str, dict[str, Any]]:
@@ -80,6 +106,7 @@ def _run_checks() -> dict[str, dict[str, Any]]:
     futures = {
         "database": _executor.submit(_timed, _check_database),
         "redis": _executor.submit(_timed, _check_redis),
+        "celery": _executor.submit(_timed, _check_workers),
     }
     results: dict[str, dict[str, Any]] = {}
     for name, future in futures.items():
@@ -87,12 +114,7 @@ def _run_checks() -> dict[str, dict[str, Any]]:
             results[name] = future.result(timeout=deadline)
         except FutureTimeout:
             results[name] = {"ok": False, "error": "timed out"}
-    if results["redis"]["ok"]:
-        try:
-            results["celery"] = _executor.submit(_timed, _check_workers).result(timeout=deadline)
-        except FutureTimeout:
-            results["celery"] = {"ok": False, "error": "timed out"}
-    else:
+    if not results["redis"]["ok"]:
         results["celery"] = {"ok": False, "error": "Redis is unreachable"}
     return results
 
@@ -223,12 +245,13 @@ def readiness(now_iso: str) -> tuple[int, dict[str, Any]]:
     body["llm"] = llm
     body["checks"] = checks
     body["timestamp"] = now_iso
-    if not (checks["database"]["ok"] and checks["redis"]["ok"] and checks["scheduler"]["ok"]):
+    essential = ("database", "redis", "celery", "scheduler")
+    if not all(checks[name]["ok"] for name in essential):
         body["status"] = "unavailable"
         return 503, body
     last_llm_check = llm.get("lastCheck")
     llm_failed = last_llm_check is not None and not last_llm_check["ok"]
-    if not checks["celery"]["ok"] or not llm["configured"] or llm_failed:
+    if not llm["configured"] or llm_failed:
         body["status"] = "degraded"
     return 200, body
 

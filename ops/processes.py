@@ -220,8 +220,9 @@ class Supervisor:
                 raise TimeoutError
             self.stop_requested.wait(poll_seconds)
 
-    def stop(self, names: Iterable[str] | None = None, *, timeout: float = 20.0) -> None:
-        """Terminate the named children (all when None), wait up to `timeout`, then kill."""
+    def stop(self, names: Iterable[str] | None = None, *, timeout: float = 20.0) -> list[Child]:
+        """Terminate the named children (all when None), wait up to `timeout`, then kill what is
+        left; returns the children that had to be killed."""
         wanted = set(names) if names is not None else None
         targets = [c for c in self.children if wanted is None or c.name in wanted]
         for child in targets:
@@ -233,12 +234,13 @@ class Supervisor:
             if self.force_requested.is_set() or time.monotonic() >= deadline:
                 break
             time.sleep(0.05)
-        for child in targets:
-            if child.alive():
-                logger.warning("%s pid=%s did not stop in time; killing it", child.name, child.pid)
-                _send(child, signal.SIGKILL)
+        killed = [child for child in targets if child.alive()]
+        for child in killed:
+            logger.warning("%s pid=%s did not stop in time; killing it", child.name, child.pid)
+            _send(child, signal.SIGKILL)
         for child in targets:
             child.process.wait()
+        return killed
 
 
 def _send(child: Child, signum: int) -> None:

@@ -71,8 +71,9 @@ class ReadinessApi(APIView):
         },
         tags=["health"],
         description=(
-            "Database, Redis and Celery workers (checked with a deadline, cached a few "
-            "seconds), schedules and the LLM set-up. 503 when the database or Redis is down. "
+            "Database, Redis, Celery workers (from the heartbeats they record), schedules and "
+            "the LLM set-up, checked with a deadline and cached a few seconds. 503 when the "
+            "database or Redis is down, no worker recorded a heartbeat lately, or beat stopped. "
             'Anonymous and non-staff callers get only `{"status": "ready"}` or '
             '`{"status": "not ready"}` with the same status code; the details need a '
             "staff user's token or session."

@@ -271,6 +271,12 @@ class AsgiSseClient:
             self._pending.extend(self._parser.feed(item))
         return self._pending.pop(0)
 
+    def next_event(self, timeout: float = 10) -> SseFrame | None:
+        """The next frame that is not a heartbeat, or None when the stream has ended."""
+        while (frame := self.next_frame(timeout)) is not None and frame.is_heartbeat:
+            pass
+        return frame
+
     def events_until_end(self, timeout: float = 10, *, skip_heartbeats: bool = True) -> list:
         frames = []
         while (frame := self.next_frame(timeout)) is not None:

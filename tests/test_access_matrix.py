@@ -605,6 +605,114 @@ def test_page_applies_the_ownership_rule(name, people, artifacts_dir, client, se
             assert (world["goal"].pk in page or world["run"].pk in page) == (actor != "bob")
 
 
+# --- artifacts, costs and system pages -------------------------------------------------------
+# The browser pages of artifacts, costs and the system page, through a logged-in session: the
+# same rule as the API (a file of someone else's is the same 404 as a missing one; lists and
+# sums count the viewer's rows; staff see all; system details are for staff).
+DATA_PAGE_URL_NAMES = ("artifacts:", "dags:costs", "system")
+
+
+def data_page_routes() -> set[str]:
+    """Page routes (not API, admin or health) whose URL names start with DATA_PAGE_URL_NAMES."""
+    found = set()
+
+    def walk(patterns: list, prefix: str = "", namespace: str = "") -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+                walk(pattern.url_patterns, prefix + str(pattern.pattern), inner)
+            elif isinstance(pattern, URLPattern) and (
+                f"{namespace}{pattern.name}".startswith(DATA_PAGE_URL_NAMES)
+            ):
+                found.add(prefix + str(pattern.pattern))
+
+    walk(get_resolver().url_patterns)
+    return found
+
+
+def _stable(body: str) -> str:
+    """A page without its per-response CSRF tokens (masked differently every time)."""
+    body = re.sub(r'"X-CSRFToken": "[^"]+"', "", body)
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", body)
+
+
+def _page_total(body: str) -> Decimal:
+    return Decimal(re.search(r'data-testid="total-cost">\$([\d.,]+)<', body).group(1))
+
+
+def _csv_total(body: str) -> Decimal:
+    return Decimal(body.strip().splitlines()[-1].split(",")[-1])
+
+
+DATA_PAGE_CASES: dict[str, Any] = {
+    "artifacts": "listing",
+    "artifacts/<path:name>": "owned",
+    "costs": "sums",
+    "costs/export.csv": "sums",
+    "system": "staff details",
+    "system/checks": "staff details",
+}
+
+
+def test_every_data_page_route_has_a_case():
+    assert data_page_routes() == set(DATA_PAGE_CASES)
+
+
+def _data_page_session(user):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize("route", sorted(DATA_PAGE_CASES))
+def test_data_page_applies_the_ownership_rule(route, people, artifacts_dir):
+    from ops import health
+
+    health.reset_cache()
+    case = DATA_PAGE_CASES[route]
+    sessions = {name: _data_page_session(user) for name, user in people.items()}
+    alice = make_world(people["alice"], artifacts_dir, "alice")
+    bob = make_world(people["bob"], artifacts_dir, "bob")
+    if case == "owned":
+        for query in ("", "?download=1", "?raw=1"):
+            path = "/artifacts/" + alice["artifact"] + query
+            missing_path = "/artifacts/" + MISSING + query
+            seen = sessions["bob"].get(path)
+            missing = sessions["bob"].get(missing_path)
+            assert seen.status_code == missing.status_code == 404
+            assert _stable(seen.content.decode()).replace(alice["artifact"], MISSING) == (
+                _stable(missing.content.decode())
+            )
+            for actor in ("alice", "staff"):
+                assert sessions[actor].get(path).status_code == 200, (actor, query)
+    elif case == "listing":
+        found = {
+            actor: set(
+                re.findall(
+                    r'data-artifact="([^"]+)"', sessions[actor].get("/artifacts").content.decode()
+                )
+            )
+            for actor in ("alice", "bob", "staff")
+        }
+        assert found["alice"] == {alice["artifact"]}
+        assert found["bob"] == {bob["artifact"]}
+        assert found["staff"] >= {alice["artifact"], bob["artifact"]}
+    elif case == "sums":
+        read = _page_total if route == "costs" else _csv_total
+        totals = {
+            actor: read(sessions[actor].get("/" + route).content.decode())
+            for actor in ("alice", "bob", "staff")
+        }
+        assert totals == {"alice": Decimal(11), "bob": Decimal(22), "staff": Decimal(33)}
+    else:
+        for actor in ("alice", "bob", "staff"):
+            body = sessions[actor].get("/" + route).content.decode()
+            detailed = "Versions" in body or 'data-check="database"' in body
+            assert detailed == (actor == "staff"), actor
+
+
 # --- pages of shared configuration (agents, tools) and the task page ---------------------
 # Pages answer with the same rules: login first (a redirect, not a 401), shared configuration
 # readable by everyone and changed only with model permissions (a 403 page otherwise), and a

@@ -1,7 +1,12 @@
-"""`POST /api/v1/task` (multipart/form-data): run one agent on a prompt and attached files."""
+"""`POST /api/v1/task`: run one agent on a prompt and attached files.
+
+The body is multipart/form-data (the only way to attach files), a URL-encoded form, or JSON;
+the fields are the same in each (`params` may be a JSON object in a JSON body).
+"""
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -15,7 +20,7 @@ from django.core.files.uploadhandler import (
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions as drf
 from rest_framework import serializers
-from rest_framework.parsers import MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,10 +34,12 @@ from agents.task.services import (
     task_params_issues,
     task_run,
 )
-from config.api.exceptions import ApiError
+from config.api.exceptions import ApiError, PayloadTooLarge
 from config.api.formatting import money
+from config.api.parsers import LimitedJsonParser, read_capped
 
 REQUIRED_MESSAGE = "taskName and prompt are required fields"
+ACCEPTED_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded", "application/json")
 FAILED_MESSAGE = "Task execution failed"
 
 
@@ -134,6 +141,27 @@ def task_payload(task_name: str, outcome: TaskOutcome) -> dict[str, Any]:
     return payload
 
 
+class CappedFormParser(FormParser):
+    """A URL-encoded form, capped like multipart's form fields (DATA_UPLOAD_MAX_MEMORY_SIZE):
+    DRF's own form parser reads the whole body whatever its size."""
+
+    def parse(self, stream, media_type=None, parser_context=None) -> Any:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        try:
+            raw = read_capped(stream, limit) if stream is not None else b""
+        except PayloadTooLarge as error:
+            raise _too_large(
+                f"The form fields are larger than the limit of {_size(limit)}", limit
+            ) from error
+        return super().parse(io.BytesIO(raw), media_type, parser_context)
+
+
+def _text_field(data: Any, name: str) -> str:
+    """A form or JSON field as text; anything but a string (a JSON number, list...) is absent."""
+    value = data.get(name) if hasattr(data, "get") else None
+    return value if isinstance(value, str) else ""
+
+
 class TaskIn(serializers.Serializer):
     """Documents the multipart form (validation happens in the view)."""
 
@@ -167,7 +195,7 @@ TaskOut = inline_serializer(
 
 
 class TaskApi(APIView):
-    parser_classes = [MultiPartParser]
+    parser_classes = [MultiPartParser, CappedFormParser, LimitedJsonParser]
 
     def initialize_request(self, request, *args, **kwargs):
         request.upload_handlers = [
@@ -179,13 +207,19 @@ class TaskApi(APIView):
 
     @extend_schema(
         operation_id="run_task",
-        request={"multipart/form-data": TaskIn},
+        request={
+            "multipart/form-data": TaskIn,
+            "application/x-www-form-urlencoded": TaskIn,
+            "application/json": TaskIn,
+        },
         responses={
             200: TaskOut,
             400: OpenApiResponse(description="Missing fields, bad params or unusable files."),
             404: OpenApiResponse(description="No active agent with that name."),
             413: OpenApiResponse(description="A file or the request is over the size limit."),
-            415: OpenApiResponse(description="The request is not multipart/form-data."),
+            415: OpenApiResponse(
+                description="The body is not multipart/form-data, a URL-encoded form or JSON."
+            ),
             502: OpenApiResponse(description="The LLM provider failed."),
             503: OpenApiResponse(description="The LLM provider is not configured."),
         },
@@ -196,10 +230,12 @@ class TaskApi(APIView):
         ),
     )
     def post(self, request: Request) -> Response:
-        if not (request.content_type or "").lower().startswith("multipart/form-data"):
+        content_type = (request.content_type or "").lower()
+        if not content_type.startswith(ACCEPTED_TYPES):
             raise drf.UnsupportedMediaType(
                 request.content_type or "",
-                detail="POST /api/v1/task takes multipart/form-data "
+                detail="POST /api/v1/task takes multipart/form-data, "
+                "application/x-www-form-urlencoded or application/json "
                 f'(got "{request.content_type or "no content type"}")',
             )
         try:
@@ -212,14 +248,16 @@ class TaskApi(APIView):
         except (TooManyFieldsSent, TooManyFilesSent) as error:
             raise ApiError(413, f"Too many form fields or files: {error}") from error
 
-        task_name = (data.get("taskName") or "").strip()
-        prompt = data.get("prompt") or ""
+        task_name = _text_field(data, "taskName").strip()
+        prompt = _text_field(data, "prompt")
         if not task_name or not prompt.strip():
             raise ApiError(400, REQUIRED_MESSAGE)
 
-        raw_params = data.get("params") or ""
+        raw_params = data.get("params") if hasattr(data, "get") else None
         decoded: Any = {}
-        if raw_params.strip():
+        if raw_params is not None and not isinstance(raw_params, str):
+            decoded = raw_params  # a JSON body may give params as an object (checked below)
+        elif raw_params and raw_params.strip():
             try:
                 decoded = json.loads(raw_params)
             except json.JSONDecodeError as error:

@@ -158,11 +158,82 @@ def test_agent_template_placeholders_are_rendered(api, fake_llm):
 
 
 # --- errors -----------------------------------------------------------------------------------
-def test_non_multipart_is_415(api, fake_llm):
-    response = api.post(URL, data={"taskName": "ParaphrasePro", "prompt": "x"}, format="json")
+def test_a_url_encoded_form_is_accepted(api, fake_llm):
+    fake_llm.enqueue(ChatReply(content="Rephrased."))
+    body = (
+        "taskName=ParaphrasePro&prompt=Say+it+%C3%BCnother+way.&params=%7B%22max_tokens%22%3A+77%7D"
+    )
+
+    response = api.generic(
+        "POST", URL, body, content_type="application/x-www-form-urlencoded; charset=utf-8"
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["response"] == "Rephrased."
+    assert response.json()["inputFiles"] == []
+    request = fake_llm.requests[0]
+    assert request["max_tokens"] == 77
+    assert request["messages"][-1]["content"].startswith("Say it ünother way.")
+
+
+@pytest.mark.parametrize("params", [{"temperature": 0.25}, json.dumps({"temperature": 0.25})])
+def test_a_json_body_is_accepted_with_params_as_object_or_text(api, fake_llm, params):
+    fake_llm.enqueue(ChatReply(content="Done."))
+
+    response = api.post(
+        URL, data={"taskName": "InferenceAgent", "prompt": "Hello", "params": params}, format="json"
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["params"]["temperature"] == 0.25
+    assert fake_llm.requests[0]["temperature"] == 0.25
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"taskName": 5, "prompt": "x"},
+        {"taskName": "InferenceAgent", "prompt": ["x"]},
+        ["taskName", "prompt"],
+    ],
+)
+def test_a_json_body_with_fields_that_are_not_text_is_400(api, fake_llm, data):
+    response = api.post(URL, data=data, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"error": "taskName and prompt are required fields"}
+    assert fake_llm.call_count == 0
+
+
+def test_json_params_that_are_not_an_object_are_400(api, fake_llm):
+    response = api.post(
+        URL, data={"taskName": "InferenceAgent", "prompt": "x", "params": [1]}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["validation_errors"][0]["message"] == "params must be a JSON object"
+
+
+def test_an_oversized_url_encoded_form_is_413(api, fake_llm, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+
+    response = api.generic(
+        "POST",
+        URL,
+        "taskName=ParaphrasePro&prompt=" + "p" * 5000,
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    assert response.status_code == 413
+    assert "form fields" in response.json()["error"]
+    assert fake_llm.call_count == 0
+
+
+def test_another_body_type_is_415(api, fake_llm):
+    response = api.generic("POST", URL, "taskName=x", content_type="text/plain")
 
     assert response.status_code == 415
-    assert "multipart/form-data" in response.json()["message"]
+    assert "application/x-www-form-urlencoded" in response.json()["message"]
     assert fake_llm.call_count == 0
 
 

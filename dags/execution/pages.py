@@ -15,9 +15,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
 from artifacts import selectors as artifact_selectors
+from artifacts.serving import artifact_file_response, artifact_preview
 from config.errors import DomainError, NotFound
 from config.markdown import render_json, render_markdown, render_value
 from dags import costs, selectors, services
@@ -423,10 +425,13 @@ def execution_step_partial(request: HttpRequest, execution_id: str, task_id: str
 
 
 # --- artifacts -----------------------------------------------------------------------------------
+# The file itself may be embedded by its own page (a PDF in an <object>).
+@xframe_options_sameorigin
 @require_GET
 @login_required
 def execution_artifact_page(request: HttpRequest, execution_id: str, name: str) -> HttpResponse:
-    """A file this execution wrote: rendered (Markdown/text) or downloaded (`?download=1`).
+    """A file this execution wrote: its page (shown as the artifacts pages show files), the
+    file inline (`?raw=1`) or downloaded (`?download=1`).
 
     Only files the execution's own steps wrote are served here, through the artifacts app's
     path checks."""
@@ -438,38 +443,19 @@ def execution_artifact_page(request: HttpRequest, execution_id: str, name: str) 
         content = artifact_selectors.artifact_read(name=name, viewer=request.user)
     except DomainError as error:
         raise Http404(error.message) from None
-    if request.GET.get("download"):
-        response = HttpResponse(content, content_type="application/octet-stream")
-        filename = name.rsplit("/", 1)[-1].replace('"', "")
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
-    try:
-        text = content.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    rendered = None
-    if text is not None:
-        rendered = (
-            render_markdown(text)
-            if name.lower().endswith((".md", ".markdown", ".txt"))
-            else render_value(parse_result(text))
-            if name.lower().endswith(".json")
-            else render_markdown(f"```{_fence_language(name)}\n{text}\n```")
+    if request.GET.get("download") or request.GET.get("raw"):
+        return artifact_file_response(
+            name=name, content=content, download=bool(request.GET.get("download"))
         )
     context = {
         "execution": execution,
         "title": execution_title(execution),
         "artifact": written[name],
-        "rendered": rendered,
+        "preview": artifact_preview(name=name, content=content),
+        "raw_url": "?raw=1",
         "size": len(content),
     }
     return render(request, "executions/artifact.html", context)
-
-
-def _fence_language(name: str) -> str:
-    suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    return suffix if suffix.isalnum() else ""
 
 
 # --- actions -------------------------------------------------------------------------------------

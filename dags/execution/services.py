@@ -24,6 +24,7 @@ from agents.llm.usage import Spend
 from agents.templating import current_date_text
 from config.db import update_row, write_transaction
 from config.errors import Conflict, InvalidInput
+from config.workers import worker_stopping
 from dags import events
 from dags.execution import dispatch, leases, statements
 from dags.execution.prompts import plan_context
@@ -216,12 +217,15 @@ def _add_costs(execution: DagExecution, outcome: NodeOutcome) -> None:
     execution.total_usage, execution.total_cost_usd = spend.usage_dict(), spend.cost_usd
 
 
-def sub_step_complete(*, sub_step: SubStep, outcome: NodeOutcome) -> SubStep | None:
+def sub_step_complete(
+    *, sub_step: SubStep, outcome: NodeOutcome, keep_next: bool = True
+) -> SubStep | None:
     """Record a node's result, unblock its dependants and dispatch what became ready.
 
-    When exactly one node became ready, it is claimed for this worker in the same transaction
-    and returned, to run next without a round trip through the queue (its state is in the
-    database, so a crash loses nothing: the lease lapses and the sweep re-queues it).
+    With `keep_next`, when exactly one node became ready, it is claimed for this worker in the
+    same transaction and returned, to run next without a round trip through the queue (its
+    state is in the database, so a crash loses nothing: the lease lapses and the sweep
+    re-queues it). Without it (a worker that is stopping), every ready node goes to the queue.
     """
     with write_transaction():
         execution = statements.lock_execution(sub_step.execution_id)
@@ -288,7 +292,7 @@ def sub_step_complete(*, sub_step: SubStep, outcome: NodeOutcome) -> SubStep | N
                 "execution completed id=%s duration_ms=%s", execution.id, execution.duration_ms
             )
             return None
-        next_id = dispatch.execution_dispatch_ready(execution=execution, keep_one=True).kept
+        next_id = dispatch.execution_dispatch_ready(execution=execution, keep_one=keep_next).kept
         return _claim(next_id) if next_id else None
 
 
@@ -337,6 +341,33 @@ def _record_failure(execution: DagExecution, sub_step: SubStep, message: str) ->
     return True
 
 
+def sub_step_hand_back(*, sub_step: SubStep) -> bool:
+    """Give a node claimed for this worker, and not started, back to the queue: the worker is
+    stopping. The claim does not count as an attempt. False when it is no longer ours."""
+    with write_transaction():
+        stamp = now()
+        returned = update_row(
+            SubStep,
+            sub_step.pk,
+            {
+                "status": NodeStatus.PENDING.value,
+                "started_at": None,
+                "lease_expires_at": None,
+                "attempts": max(0, sub_step.attempts - 1),
+                "updated_at": stamp,
+            },
+            where=_STILL_OURS,
+            params=[NodeStatus.RUNNING.value, sub_step.attempts],
+        )
+        if returned:
+            dispatch.nodes_hand_over(sub_step_ids=[sub_step.id], stamp=stamp)
+    if returned:
+        logger.info(
+            "node %s of %s handed back to the queue", sub_step.task_id, sub_step.execution_id
+        )
+    return bool(returned)
+
+
 def sub_step_fail(*, sub_step: SubStep, message: str) -> None:
     with write_transaction():
         execution = statements.lock_execution(sub_step.execution_id)
@@ -344,7 +375,10 @@ def sub_step_fail(*, sub_step: SubStep, message: str) -> None:
 
 
 def node_run(*, sub_step_id: str) -> None:
-    """Run a node (and any single successor it unblocks) to completion or failure."""
+    """Run a node (and any single successor it unblocks) to completion or failure.
+
+    Once the worker's shutdown began, the node in hand is finished and the rest of the chain
+    goes back to the queue, for the next worker."""
     sub_step = sub_step_claim(sub_step_id=sub_step_id)
     while sub_step is not None:
         leases.hold(sub_step.id)
@@ -362,7 +396,9 @@ def node_run(*, sub_step_id: str) -> None:
                     sub_step=sub_step, message=f"Unexpected error: {type(error).__name__}: {error}"
                 )
                 return
-            following = sub_step_complete(sub_step=sub_step, outcome=outcome)
+            following = sub_step_complete(
+                sub_step=sub_step, outcome=outcome, keep_next=not worker_stopping()
+            )
             if following is not None:
                 leases.hold(following.id)  # before this node's lease goes
         finally:
@@ -370,6 +406,10 @@ def node_run(*, sub_step_id: str) -> None:
             logger.debug(
                 "node %s took %.1f ms", sub_step.task_id, (time.perf_counter() - started) * 1000
             )
+        if following is not None and worker_stopping():  # the shutdown began meanwhile
+            leases.release(following.id)
+            sub_step_hand_back(sub_step=following)
+            return
         sub_step = following
 
 

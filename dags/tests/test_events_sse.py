@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from dags.events import EXECUTION_EVENTS, emit_execution_event
-from dags.models import DagExecution
+from dags.models import DagExecution, ExecutionEvent
 from tests.factories import DEFAULT_OWNER, DagExecutionFactory, TokenFactory, UserFactory
 from tests.sse_client import AsgiSseClient, group_member_count, wait_until
 
@@ -182,20 +184,89 @@ def test_stream_ends_after_the_terminal_event_and_a_reconnect_gets_204(key):
     assert behind.status == 200
 
 
-def test_a_fresh_connection_to_a_finished_execution_gets_its_history_then_ends(key):
+@pytest.mark.parametrize(
+    ("status", "event", "payload"),
+    [
+        ("suspended", "execution.suspended", {"reason": "task failed"}),
+        ("failed", "execution.failed", {"error": "boom", "completedTasks": 0, "failedTasks": 1}),
+        ("cancelled", "execution.cancelled", {"reason": "by request"}),
+    ],
+)
+def test_a_stream_on_a_resumable_execution_stays_open_and_follows_a_resume(
+    key, settings, status, event, payload
+):
+    """Suspended, failed and cancelled executions can be resumed from anywhere (another tab,
+    the API, the admin): a client that keeps its stream sees the resume, with heartbeats while
+    nothing happens, and the stream ends only once the execution completed."""
+    settings.SSE_HEARTBEAT_SECONDS = 0.2
     execution = DagExecutionFactory(status="running")
     emit_substep(execution.id, "001")
+    emit_execution_event(execution_id=execution.id, type=event, payload=payload)
+    DagExecution.objects.filter(pk=execution.id).update(status=status)
+
+    client = connect(execution.id, key)
+    try:
+        assert [client.next_frame().event for _ in range(3)] == [
+            "execution.updated",
+            "substep.started",
+            event,
+        ]
+        # Settled for now, and still open: heartbeats, no end.
+        heartbeats = [client.next_frame(timeout=5) for _ in range(2)]
+        assert all(frame is not None and frame.is_heartbeat for frame in heartbeats)
+        assert not client.finished
+
+        DagExecution.objects.filter(pk=execution.id).update(status="running")
+        emit_execution_event(
+            execution_id=execution.id, type="execution.resumed", payload={"totalTasks": 2}
+        )
+        emit_substep(execution.id, "001", "substep.completed")
+        emit_completed(execution.id)
+        rest = client.events_until_end(timeout=5)
+        assert [(f.id, f.event) for f in rest] == [
+            (3, "execution.resumed"),
+            (4, "substep.completed"),
+            (5, "execution.completed"),
+        ]
+        client.wait_finished()
+    finally:
+        client.disconnect()
+
+
+def test_a_reconnect_to_a_resumable_execution_with_nothing_new_stays_open(key, settings):
+    """Not 204 (which would make EventSource stop for good): a resume may still come."""
+    settings.SSE_HEARTBEAT_SECONDS = 0.2
+    execution = DagExecutionFactory(status="running")
     emit_execution_event(
-        execution_id=execution.id, type="execution.suspended", payload={"reason": "task failed"}
+        execution_id=execution.id, type="execution.suspended", payload={"reason": "r"}
     )
     DagExecution.objects.filter(pk=execution.id).update(status="suspended")
+    client = connect(execution.id, key, headers={"last-event-id": "1"})
+    try:
+        assert client.status == 200
+        assert client.next_frame().event == "execution.updated"
+        assert client.next_frame(timeout=5).is_heartbeat
+        emit_execution_event(
+            execution_id=execution.id, type="execution.resumed", payload={"totalTasks": 2}
+        )
+        assert (client.next_event(timeout=5).id, "execution.resumed") == (2, "execution.resumed")
+    finally:
+        client.disconnect()
+
+
+@pytest.mark.parametrize("status", ["completed", "partial"])
+def test_a_stream_on_an_execution_that_cannot_change_ends_after_its_history(key, status):
+    execution = DagExecutionFactory(status="running")
+    emit_substep(execution.id, "001")
+    DagExecution.objects.filter(pk=execution.id).update(
+        status=status, completed_at=timezone.now() - timedelta(minutes=1)
+    )
+    ExecutionEvent.objects.filter(execution_id=execution.id).update(
+        created_at=timezone.now() - timedelta(minutes=1)
+    )
     frames = connect(execution.id, key).events_until_end()
-    assert [f.event for f in frames] == [
-        "execution.updated",
-        "substep.started",
-        "execution.suspended",
-    ]
-    assert frames[0].data["status"] == "suspended"
+    assert [f.event for f in frames] == ["execution.updated", "substep.started"]
+    assert connect(execution.id, key, lastEventId="1").status == 204
 
 
 def test_finished_execution_without_stored_events_sends_the_snapshot_then_ends(key):

@@ -198,3 +198,32 @@ def test_finished_execution_sends_the_rest_then_closes(key):
     assert receive(socket)["event"] == "execution.completed"
     assert receive_close(socket)["code"] == 1000
     disconnect(socket)
+
+
+def test_a_suspended_execution_keeps_the_socket_open_with_heartbeats_until_it_completes(
+    key, settings
+):
+    settings.SSE_HEARTBEAT_SECONDS = 0.2
+    execution = DagExecutionFactory(status="running")
+    emit_execution_event(
+        execution_id=execution.id, type="execution.suspended", payload={"reason": "r"}
+    )
+    DagExecution.objects.filter(pk=execution.id).update(status="suspended")
+    socket = open_socket(f"/ws/dag-executions/{execution.id}/?token={key}")
+    assert receive(socket)["event"] == "execution.updated"
+    assert receive(socket)["event"] == "execution.suspended"
+    assert receive(socket, timeout=5) == {"id": None, "event": "heartbeat", "data": {}}
+
+    DagExecution.objects.filter(pk=execution.id).update(status="running")
+    emit_execution_event(
+        execution_id=execution.id, type="execution.resumed", payload={"totalTasks": 1}
+    )
+    emit_completed(execution.id)
+    seen = []
+    while len(seen) < 2:
+        message = receive(socket, timeout=5)
+        if message["event"] != "heartbeat":
+            seen.append((message["id"], message["event"]))
+    assert seen == [(2, "execution.resumed"), (3, "execution.completed")]
+    assert receive_close(socket)["code"] == 1000
+    disconnect(socket)

@@ -8,13 +8,20 @@
 // seen are ignored, so nothing is applied twice. When EventSource gives up (an HTTP error, e.g.
 // a proxy's 502 while the web process restarts) this script reconnects with back-off, and
 // meanwhile polls a server-rendered partial so the page stays current.
+//
+// A suspended, failed or cancelled execution can be resumed from anywhere (another tab, the
+// API, the admin), so the page keeps following it; the server keeps such a stream open with
+// heartbeats. Only a completed (or partial) execution ends the stream for good.
 (function () {
   "use strict";
 
   var root = document.getElementById("execution");
   if (!root) return;
 
+  // Not running (no elapsed clock)...
   var FINISHED = ["completed", "failed", "partial", "suspended", "cancelled"];
+  // ...and of those, the ones nothing can change any more.
+  var FINAL = ["completed", "partial"];
   var EVENT_TYPES = [
     "execution.created", "execution.updated", "execution.started", "execution.resumed",
     "execution.completed", "execution.failed", "execution.suspended", "execution.cancelled",
@@ -33,6 +40,7 @@
     lastId: parseInt(root.dataset.lastEventId || "0", 10) || 0,
     status: root.dataset.status || "pending",
     finished: FINISHED.indexOf(root.dataset.status) >= 0,
+    final: FINAL.indexOf(root.dataset.status) >= 0,
     source: null,
     failures: 0,
     retryTimer: null,
@@ -49,6 +57,7 @@
     reconnecting: "Connection lost — reconnecting…",
     polling: "Live stream unavailable — refreshing every few seconds",
     finished: "Finished — no more updates",
+    idle: "Stopped — still following: a resume from anywhere shows here",
     unsupported: "Live updates unavailable in this browser — refreshing every few seconds"
   };
   function setIndicator(name) {
@@ -176,14 +185,18 @@
     state.status = status;
     root.dataset.status = status;
     paintBadge(document.querySelector("[data-live=status] .badge"), status);
-    var finished = FINISHED.indexOf(status) >= 0;
-    if (finished && !state.finished) {
-      state.finished = true;
-      setIndicator("finished");
-    } else if (!finished && state.finished) {
-      state.finished = false;
-      setIndicator(state.source && state.source.readyState === 1 ? "live" : "connecting");
-    }
+    var before = [state.finished, state.final];
+    state.finished = FINISHED.indexOf(status) >= 0;
+    state.final = FINAL.indexOf(status) >= 0;
+    if (before[0] !== state.finished || before[1] !== state.final) showConnected();
+  }
+
+  // The indicator while the stream is (or is about to be) open, for the current status.
+  function showConnected() {
+    var open = state.source && state.source.readyState === 1;
+    if (state.final) setIndicator("finished");
+    else if (!open) setIndicator(state.pollTimer ? "polling" : state.failures ? "reconnecting" : "connecting");
+    else setIndicator(state.finished ? "idle" : "live");
   }
 
   // The diagram follows the step list after a partial replaced it.
@@ -354,7 +367,7 @@
     setIndicator(reason || "polling");
     state.pollTimer = setInterval(function () {
       refresh();
-      if (state.finished && !state.source) stopPolling();
+      if (state.final && !state.source) stopPolling();
     }, POLL_MS);
     refresh();
   }
@@ -369,11 +382,11 @@
     var url = root.dataset.eventsUrl + "?lastEventId=" + encodeURIComponent(String(state.lastId));
     var source = new EventSource(url, { withCredentials: true });
     state.source = source;
-    if (!state.finished) setIndicator(state.failures ? "reconnecting" : "connecting");
+    if (!state.final) setIndicator(state.failures ? "reconnecting" : "connecting");
     source.onopen = function () {
       state.failures = 0;
       stopPolling();
-      if (!state.finished) setIndicator("live");
+      showConnected();
     };
     for (var i = 0; i < EVENT_TYPES.length; i++) source.addEventListener(EVENT_TYPES[i], onFrame);
     source.onerror = function () {
@@ -381,9 +394,9 @@
         // Closed for good: 204 (nothing more will come) or an HTTP error.
         source.close();
         if (state.source === source) state.source = null;
-        if (state.finished) { setIndicator("finished"); stopPolling(); return; }
+        if (state.final) { setIndicator("finished"); stopPolling(); return; }
         scheduleReconnect();
-      } else if (!state.finished) {
+      } else if (!state.final) {
         // EventSource is reconnecting by itself (it will send Last-Event-ID).
         setIndicator("reconnecting");
       }
@@ -527,6 +540,6 @@
   updateCounters();
   tickElapsed();
   setInterval(tickElapsed, 1000);
-  if (state.finished) setIndicator("finished");
+  if (state.final) setIndicator("finished");
   connect();
 })();

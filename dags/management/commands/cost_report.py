@@ -12,7 +12,7 @@ from rich.table import Table
 from config.commands import UsageError, add_user_argument, command_user, console_for
 from config.display import usd
 from config.errors import DomainError
-from dags.costs import BY_DAG, BY_TIME, cost_summary, parse_moment
+from dags.costs import BY_DAG, BY_TIME, cost_summary, cost_summary_rows, parse_moment
 
 
 class Command(BaseCommand):
@@ -51,25 +51,7 @@ class Command(BaseCommand):
         group_by = options["group_by"]
         if options["csv"]:
             writer = csv.writer(self.stdout, lineterminator="\n")
-            writer.writerow([group_by, "planning_usd", "execution_usd", "total_usd"])
-            for row in report["summary"]:
-                writer.writerow(
-                    [
-                        row["date"],
-                        row["planningCostUsd"],
-                        row["executionCostUsd"],
-                        row["totalCostUsd"],
-                    ]
-                )
-            totals = report["totals"]
-            writer.writerow(
-                [
-                    "total",
-                    totals["planningCostUsd"],
-                    totals["executionCostUsd"],
-                    totals["totalCostUsd"],
-                ]
-            )
+            writer.writerows(cost_summary_rows(report))
             return
         table = Table(title=f"Costs {report['dateRange']['from']} to {report['dateRange']['to']}")
         table.add_column(group_by)

@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -30,6 +31,10 @@ from ops.web import daphne_args, listening_socket, listening_sockets
 
 WEB_READY_TIMEOUT_SECONDS = 120.0
 REDIS_STOP_TIMEOUT_SECONDS = 10.0
+# One Ctrl-C stops everything within about five seconds: the worker finishes the DAG nodes in
+# hand and sends the rest back to the queue; a node still running after this long is killed
+# and re-run at the next start (its lease lapses; see docs/durability.md).
+DEFAULT_STOP_TIMEOUT_SECONDS = 3.5
 APP_PROCESSES = ("worker", "beat")  # and the web processes, "web-1", "web-2", ...
 WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
 
@@ -76,8 +81,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--stop-timeout",
             type=float,
-            default=20.0,
-            help="Seconds to let processes finish on Ctrl-C before killing them.",
+            default=DEFAULT_STOP_TIMEOUT_SECONDS,
+            help="Seconds to let processes finish on Ctrl-C before killing them (default "
+            f"{DEFAULT_STOP_TIMEOUT_SECONDS:g}; work a killed worker had in hand is run again at "
+            "the next start).",
         )
 
     def handle(self, *args, **options) -> None:
@@ -111,10 +118,28 @@ class Command(BaseCommand):
         try:
             outcome = self._run(supervisor, options, var_dir, login)
         finally:
-            self._shutdown(supervisor, options["stop_timeout"])
+            stop_began = time.monotonic()
+            killed = self._shutdown(supervisor, options["stop_timeout"])
             supervisor.restore_signal_handlers()
 
-        self.stdout.write(self.style.SUCCESS(f"Stopped cleanly ({outcome.signal_name})."))
+        took = time.monotonic() - stop_began
+        if not killed:
+            self.stdout.write(
+                self.style.SUCCESS(f"Stopped cleanly ({outcome.signal_name}) in {took:.1f} s.")
+            )
+            return
+        names = ", ".join(f"{child.name} (pid {child.pid})" for child in killed)
+        why = (
+            "as a second Ctrl-C asked"
+            if supervisor.force_requested.is_set()
+            else f"which did not stop within {options['stop_timeout']:g} s"
+        )
+        self.stdout.write(
+            self.style.WARNING(
+                f"Stopped ({outcome.signal_name}) in {took:.1f} s after killing {names}, {why}. "
+                "Work a killed worker had in hand is run again at the next start."
+            )
+        )
 
     # --- the run -------------------------------------------------------------------------------
     def _run(self, supervisor: Supervisor, options: dict, var_dir: Path, login: LocalLogin) -> Exit:
@@ -222,15 +247,17 @@ class Command(BaseCommand):
         supervisor.adopt("redis", process, launch=launch)
         return f"redis://127.0.0.1:{port}/0"
 
-    def _shutdown(self, supervisor: Supervisor, timeout: float) -> None:
+    def _shutdown(self, supervisor: Supervisor, timeout: float) -> list:
+        """Stop every child; returns those that had to be killed."""
         if not supervisor.children:
-            return
+            return []
         self.stdout.write("Stopping web, worker and beat… (Ctrl-C again to kill them at once)")
         self.stdout.flush()
         web = [child.name for child in supervisor.children if child.name.startswith("web-")]
-        supervisor.stop([*web, *APP_PROCESSES], timeout=timeout)
+        killed = supervisor.stop([*web, *APP_PROCESSES], timeout=timeout)
         # Redis last, so the others can finish talking to it.
-        supervisor.stop(["redis"], timeout=REDIS_STOP_TIMEOUT_SECONDS)
+        killed += supervisor.stop(["redis"], timeout=REDIS_STOP_TIMEOUT_SECONDS)
+        return killed
 
     # --- helpers -------------------------------------------------------------------------------
     def _make_folders(self, var_dir: Path) -> None:
