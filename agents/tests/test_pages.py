@@ -172,7 +172,7 @@ def test_bad_metadata_is_refused_beside_the_field_and_the_input_kept(
     page = response.content.decode()
     assert response.status_code == 400
     assert not Agent.objects.exists()
-    errors = re.search(r'id="id_metadata_errors"[^>]*>(.*?)</ul>', page, re.S).group(1)
+    errors = re.search(r'id="id_metadata_error"[^>]*>(.*?)</ul>', page, re.S).group(1)
     assert html.escape(message, quote=True) in errors
     assert html.escape(metadata) in page  # the typed text is still in the textarea
     assert "You write. Today is {{currentDate}}." in page

@@ -68,7 +68,7 @@ def test_create_edit_preview_activate_and_test_an_agent(manager_page, fake_llm, 
     page.get_by_label("Metadata (JSON)").fill('{"team": ')
     page.get_by_role("button", name="Create").click()
     # Bad JSON: the message beside the field, everything typed still there.
-    expect(page.locator("#id_metadata_errors")).to_contain_text("Not valid JSON")
+    expect(page.locator("#id_metadata_error")).to_contain_text("Not valid JSON")
     expect(page.get_by_label("Name", exact=True)).to_have_value("Reviewer")
     check_page(page, "agent-new-errors")
     page.get_by_label("Metadata (JSON)").fill('{"team": "docs"}')
