@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count, F, Max, QuerySet, Window
+from django.db.models.functions import RowNumber
 
 from agents.models import Agent
 from config.db import read_instances
@@ -42,3 +47,84 @@ def agent_require_active(*, name: str) -> Agent:
     if agent is None:
         raise NotFound(f"No active agent found with name: {name}")
     return agent
+
+
+# --- the agents page: versions grouped by name ---------------------------------------------------
+AGENT_SORTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "name": ("Name (A to Z)", ("name",)),
+    "-name": ("Name (Z to A)", ("-name",)),
+    "-updated": ("Recently changed", ("-latest", "name")),
+}
+ACTIVE_FILTERS = {"active": "Active versions", "inactive": "Inactive versions"}
+
+
+@dataclass
+class AgentGroup:
+    """One agent name and its versions (the active one first, then the newest)."""
+
+    name: str
+    version_count: int
+    versions: list[Agent] = field(default_factory=list)
+
+    @property
+    def hidden_count(self) -> int:
+        return max(0, self.version_count - len(self.versions))
+
+    @property
+    def active(self) -> Agent | None:
+        return next((agent for agent in self.versions if agent.active), None)
+
+
+def _filtered(agents: QuerySet[Agent], *, text: str, active: str) -> QuerySet[Agent]:
+    if text:
+        agents = agents.filter(name__icontains=text)
+    if active == "active":
+        agents = agents.filter(active=True)
+    elif active == "inactive":
+        agents = agents.filter(active=False)
+    return agents
+
+
+def agent_name_rows(*, text: str = "", active: str = "", sort: str = "name") -> QuerySet[Any, Any]:
+    """One row per agent name (`name`, `version_count`, `latest`) that matches; a page of it
+    is turned into groups by `agent_groups`."""
+    order = AGENT_SORTS.get(sort, AGENT_SORTS["name"])[1]
+    return (
+        _filtered(Agent.objects.all(), text=text, active=active)
+        .values("name")
+        .annotate(version_count=Count("id"), latest=Max("updated_at"))
+        .order_by(*order)
+    )
+
+
+# Versions listed under each name (the active one first, then the newest); the agent's page
+# lists them all.
+VERSIONS_SHOWN = 5
+LIST_COLUMNS = ("id", "name", "version", "provider", "model", "active", "created_at", "updated_at")
+
+
+def agent_groups(*, rows: Iterable[dict[str, Any]], active: str = "") -> list[AgentGroup]:
+    """The groups of a page of `agent_name_rows`, each with up to VERSIONS_SHOWN versions:
+    two queries whatever the number of rows. Templates are not loaded (they can be long)."""
+    groups = {row["name"]: AgentGroup(row["name"], row["version_count"]) for row in rows}
+    if not groups:
+        return []
+    ranked = _filtered(
+        Agent.objects.filter(name__in=list(groups)), text="", active=active
+    ).annotate(
+        rank=Window(
+            RowNumber(),
+            partition_by=[F("name")],
+            order_by=[F("active").desc(), F("created_at").desc()],
+        )
+    )
+    versions = list(
+        ranked.filter(rank__lte=VERSIONS_SHOWN).only(*LIST_COLUMNS).order_by("name", "rank")
+    )
+    for agent in versions:
+        groups[agent.name].versions.append(agent)
+    return list(groups.values())
+
+
+def agent_versions(*, name: str) -> QuerySet[Agent]:
+    return Agent.objects.filter(name=name).order_by("-created_at")

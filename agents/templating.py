@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,38 @@ from django.utils import timezone
 logger = logging.getLogger(__name__)
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
+
+
+@dataclass(frozen=True)
+class PromptPlaceholder:
+    """A placeholder that some caller fills in; `filled_for` says which calls give it a value."""
+
+    name: str
+    filled_for: str
+    description: str
+
+
+# Every placeholder a caller of `render_template` fills in. The prompt helper of the agent
+# pages reads this list; tests run the planner and a goal run against the scripted LLM and
+# check that each placeholder listed here for them really is replaced.
+PROMPT_PLACEHOLDERS: tuple[PromptPlaceholder, ...] = (
+    PromptPlaceholder(
+        "currentDate", "every call", "Today's date and time, ISO-8601 with the time zone."
+    ),
+    PromptPlaceholder(
+        "tools", "planning", "The tool catalogue as JSON function definitions (planner agents)."
+    ),
+    PromptPlaceholder("objective", "goal runs", "The goal's objective, as its owner wrote it."),
+    PromptPlaceholder(
+        "toolsList", "goal runs", "The tools the goal allows, one line each: name and purpose."
+    ),
+    PromptPlaceholder("constraints", "goal runs", "The goal's constraints, one per line."),
+    PromptPlaceholder("stepsRemaining", "goal runs", "How many steps the run has left."),
+    PromptPlaceholder(
+        "workingMemory", "goal runs", "What the run has learned so far, as a JSON object."
+    ),
+)
+KNOWN_PLACEHOLDERS: frozenset[str] = frozenset(item.name for item in PROMPT_PLACEHOLDERS)
 
 
 def placeholders(template: str) -> list[str]:

@@ -1,7 +1,7 @@
 """Server time of the browser UI's pages, and how fast a finished node shows in an open page.
 
     uv run python bench/ui_pages.py [--requests 40] [--executions 10000] [--nodes 1000]
-        [--artifacts 10000]
+        [--artifacts 10000] [--agents 10000]
 
 Seeds a throwaway SQLite database with 10,000 executions over 100 DAGs and one execution of a
 1,000-node DAG (half done, with its events), starts daphne as `./scripts/start` does, logs in
@@ -10,7 +10,9 @@ DAG list, the execution list, the 1,000-node execution page, the goal and run li
 10,000 goals and 10,000 runs, the page of a 100-step run, the artifacts browser over 10,000
 files (half of them recorded as written by an execution, in 100 folders), one artifact's page,
 and the costs page and its CSV over the 10,000 executions: round trips over loopback, so
-server time plus a fraction of a millisecond.
+server time plus a fraction of a millisecond. The agents page is timed over 10,000 agent
+versions (1,000 names of 10 versions, 2,000 more goals using some of them), and the tools
+page with all the goals.
 
 Then Chromium (Debian's, through Playwright) opens the page of a running 40-node chain while
 this process finishes its nodes one at a time through the executor's own service
@@ -300,6 +302,43 @@ def seed_artifacts(count: int, execution_id: str) -> str:
     return "folder-042/report-00042.md"
 
 
+def seed_agents(count: int, owner) -> None:
+    """`count` agent versions: names of 10 versions each (one active), and goals that use
+    every fifth version (the list counts goals per version)."""
+    from django.utils.timezone import now
+
+    from agents.models import Agent
+    from goals.models import Goal
+
+    stamp = now()
+    versions = 10
+    rows = [
+        Agent(
+            name=f"Agent{index // versions:04d}",
+            version=f"{index % versions + 1}.0.0",
+            prompt_template="You help with {{objective}}. Today is {{currentDate}}.\n" * 20,
+            provider="openai",
+            model="gpt-4o-mini",
+            active=index % versions == versions - 1,
+            metadata={"team": f"team-{index % 7}"},
+            created_at=stamp - timedelta(minutes=index),
+            updated_at=stamp - timedelta(minutes=index),
+        )
+        for index in range(count)
+    ]
+    Agent.objects.bulk_create(rows, batch_size=1000)
+    goals = [
+        Goal(
+            objective=f"Keep an eye on topic {index}",
+            agent_id=rows[index * 5 % len(rows)].id,
+            params={"allowedTools": ["webSearch", "fetchPage"]} if index % 2 else {},
+            owner=owner,
+        )
+        for index in range(count // 5)
+    ]
+    Goal.objects.bulk_create(goals, batch_size=1000)
+
+
 def session_cookie(user) -> str:
     from django.test import Client
 
@@ -396,6 +435,7 @@ def main() -> None:
         "--no-live", action="store_true", help="Time the pages only, not the live page update."
     )
     parser.add_argument("--web-processes", type=int, default=None)
+    parser.add_argument("--agents", type=int, default=10_000)
     parser.add_argument("--goals", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--run-steps", type=int, default=100)
@@ -411,6 +451,7 @@ def main() -> None:
         seeded = seed(args.executions, args.nodes)
         seeded.update(seed_goals(seeded["user"], args.goals, args.runs, args.run_steps))
         artifact = seed_artifacts(args.artifacts, seeded["big"])
+        seed_agents(args.agents, seeded["user"])
         cookie = session_cookie(seeded["user"])
         servers, port = start_daphne(env, processes)
         pages = time_pages(
@@ -434,6 +475,10 @@ def main() -> None:
                 "costs_by_week": "/costs?groupBy=week",
                 "costs_csv": "/costs/export.csv",
                 "system": "/system",
+                "agent_list": "/agents",
+                "agent_list_page_40": "/agents?page=40",
+                "agent_list_filtered": "/agents?q=agent01&active=inactive&sort=-updated",
+                "tools": "/tools",
             },
             args.requests,
         )
@@ -447,7 +492,8 @@ def main() -> None:
                     "rows": {
                         "executions": args.executions + 2,
                         "dags": 102,
-                        "goals": args.goals,
+                        "agents": args.agents,
+                        "goals": args.goals + args.agents // 5,
                         "runs": args.runs + 1,
                         "artifact_files": args.artifacts,
                     },

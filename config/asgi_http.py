@@ -45,10 +45,14 @@ QUICK_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MULTIPART_OVERHEAD_BYTES = 1024 * 1024
 
 
+# The task endpoint and the task page take file uploads.
+UPLOAD_PATHS = frozenset({"/api/v1/task", "/task"})
+
+
 def request_body_limit(path: str) -> int:
     """The largest body a request to `path` may send: file uploads to the task endpoint, and
     JSON (or a form in the admin) everywhere else."""
-    if path.rstrip("/") == "/api/v1/task":
+    if path.rstrip("/") in UPLOAD_PATHS:
         return settings.TASK_MAX_REQUEST_BYTES + MULTIPART_OVERHEAD_BYTES
     return max(settings.API_JSON_BODY_LIMIT, settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0)
 

@@ -43,6 +43,8 @@ urlpatterns = [
     path("", include("dags.execution.page_urls")),
     path("", include("goals.page_urls")),
     path("", include("runs.page_urls")),
+    path("", include("ops.agent_page_urls")),
+    path("", include("ops.tool_page_urls")),
     path("", include("artifacts.page_urls")),
     # Everything else: 404, as JSON under /api/ and /health (the body clients expect), else a page.
     re_path(r"^(?!static/).*$", views.route_not_found),

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
+from agents.models import Agent
 from agents.serializers import AGENT_SHAPE
 from config.access import visible_to
 from config.api.formatting import WireShape
@@ -170,3 +172,32 @@ def goal_run_stats_attach(goals: list[Goal]) -> list[Goal]:
 def goal_schedules_attach(goals: list[Goal]) -> list[Goal]:
     """Set `goal.schedule_list` (oldest first) on each goal, in one query."""
     return _attach_schedules(goals)
+
+
+# --- goals per agent version (the agent pages show them and keep used versions) -------------
+def agent_goal_counts(*, agent_ids: list[str]) -> dict[str, int]:
+    """How many goals (anyone's) run with each of these agent versions."""
+    if not agent_ids:
+        return {}
+    rows = (
+        Goal.objects.filter(agent_id__in=agent_ids)
+        .values("agent_id")
+        .annotate(count=Count("id"))
+        .values_list("agent_id", "count")
+    )
+    return dict(rows)
+
+
+@dataclass(frozen=True)
+class AgentUsage:
+    active: bool
+    goal_count: int
+
+    @property
+    def used(self) -> bool:
+        return self.active or self.goal_count > 0
+
+
+def agent_usage(*, agent: Agent) -> AgentUsage:
+    counts = agent_goal_counts(agent_ids=[agent.pk])
+    return AgentUsage(active=agent.active, goal_count=counts.get(agent.pk, 0))

@@ -11,7 +11,7 @@ from django.utils.timezone import now
 from agents.models import Agent
 from agents.selectors import agent_get_active
 from config.cron import require_cron, require_timezone
-from config.errors import InvalidInput
+from config.errors import Conflict, InvalidInput
 from goals.models import Goal, Schedule
 from goals.schedules import (
     goal_schedule_remove,
@@ -19,6 +19,7 @@ from goals.schedules import (
     goal_schedules_remove,
     goal_schedules_sync,
 )
+from goals.selectors import agent_usage
 
 logger = logging.getLogger(__name__)
 
@@ -184,3 +185,29 @@ def goal_schedules_set(*, goal: Goal, schedules: list[dict[str, str]]) -> dict[s
             schedule_delete(schedule=schedule)
             counts["deleted"] += 1
     return counts
+
+
+def agent_delete_unused(*, agent: Agent) -> None:
+    """Delete a version nothing uses; `Conflict` says what still uses it.
+
+    Stricter than `agent_delete` (the API's rule, which only protects the active version): a
+    goal that names a deleted version silently falls back to the default agent, so the pages
+    refuse to delete a version that goals run with.
+    """
+    with transaction.atomic():
+        usage = agent_usage(agent=agent)
+        if usage.active:
+            raise Conflict(
+                f"Version {agent.version} is the active version of {agent.name}: every call "
+                f"to {agent.name} uses it. Activate another version first."
+            )
+        if usage.goal_count:
+            goals = "goal runs" if usage.goal_count == 1 else "goals run"
+            raise Conflict(
+                f"{usage.goal_count} {goals} with version {agent.version}; deleting it would "
+                "switch them to the default agent without notice. Point them at another "
+                "agent first.",
+                goalCount=usage.goal_count,
+            )
+        agent.delete()
+    logger.info("agent deleted id=%s name=%s version=%s", agent.id, agent.name, agent.version)

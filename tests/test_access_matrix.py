@@ -21,6 +21,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils.timezone import now
 from rest_framework.test import APIClient
 
+from agents.models import Agent
 from artifacts.services import artifact_record_write
 from config.routing import websocket_urlpatterns
 from dags.models import Dag, DagExecution
@@ -710,3 +711,128 @@ def test_data_page_applies_the_ownership_rule(route, people, artifacts_dir):
             body = sessions[actor].get("/" + route).content.decode()
             detailed = "Versions" in body or 'data-check="database"' in body
             assert detailed == (actor == "staff"), actor
+
+
+# --- pages of shared configuration (agents, tools) and the task page ---------------------
+# Pages answer with the same rules: login first (a redirect, not a 401), shared configuration
+# readable by everyone and changed only with model permissions (a 403 page otherwise), and a
+# user's own things (the task page's conversation, kept in the session) seen by nobody else.
+SHARED_PAGE_NAMESPACES = ("agents", "tools")
+
+
+def shared_page_routes() -> set[tuple[str, str]]:
+    """(namespace, route) of every page route in the namespaces this matrix covers."""
+    routes = set()
+    for pattern in get_resolver().url_patterns:
+        if isinstance(pattern, URLResolver) and pattern.namespace in SHARED_PAGE_NAMESPACES:
+            for route, _callback in _walk(pattern.url_patterns):
+                routes.add((pattern.namespace, route))
+    return routes
+
+
+@dataclass
+class PageRead:
+    """A GET page everyone logged in may open."""
+
+
+@dataclass
+class PageUse:
+    """A POST that reads shared configuration and changes nothing shared: everyone may."""
+
+    data: dict[str, str]
+    ok: int
+
+
+@dataclass
+class PageChange:
+    """A page that changes agents: only with the permission (superuser here), else 403."""
+
+    method: str
+    ok: int
+    data: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class PagePrivate:
+    """Something of the user's own session: the owner gets it, anyone else a 404."""
+
+
+PAGE_FORM = {
+    "name": "Paged",
+    "version": "9",
+    "prompt_template": "Hello {{currentDate}}",
+    "metadata": "{}",
+    "action": "save",
+}
+SHARED_PAGE_CASES: dict[tuple[str, str], Any] = {
+    ("agents", "agents"): PageRead(),
+    ("agents", "agents/new"): PageChange("POST", 302, PAGE_FORM),
+    ("agents", "agents/prompt-preview"): PageUse({"prompt_template": "{{tools}}"}, 200),
+    ("agents", "agents/<str:agent_id>"): PageRead(),
+    ("agents", "agents/<str:agent_id>/edit"): PageChange("POST", 302, PAGE_FORM),
+    ("agents", "agents/<str:agent_id>/activate"): PageChange("POST", 302),
+    ("agents", "agents/<str:agent_id>/delete"): PageChange("POST", 302),
+    ("agents", "agents/<str:agent_id>/test"): PageUse({"prompt": "Hi"}, 200),
+    ("agents", "task"): PageRead(),
+    ("agents", "task/new"): PageUse({}, 302),
+    ("agents", "task/download"): PagePrivate(),
+    ("tools", "tools"): PageRead(),
+}
+
+
+def test_every_shared_config_page_route_has_a_case():
+    routes = shared_page_routes()
+    assert routes == set(SHARED_PAGE_CASES), routes ^ set(SHARED_PAGE_CASES)
+
+
+def page_client(user):
+    from django.test import Client
+
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize("key", sorted(SHARED_PAGE_CASES), ids=lambda key: key[1])
+def test_shared_config_page_applies_the_access_rule(key, people, fake_llm):
+    case = SHARED_PAGE_CASES[key]
+    _namespace, route = key
+    agent = AgentFactory(name="PagedAgent", version="1", active=True)
+
+    def path(agent_id: str = agent.pk) -> str:
+        return "/" + route.replace("<str:agent_id>", agent_id)
+
+    method = "get"
+    if isinstance(case, PageUse):
+        method = "post"
+    elif isinstance(case, PageChange):
+        method = case.method.lower()
+    anonymous = getattr(page_client(None), method)(path())
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/login?next=")
+
+    if isinstance(case, PageRead):
+        for actor in ("alice", "staff", "root"):
+            assert page_client(people[actor]).get(path()).status_code == 200, actor
+    elif isinstance(case, PageUse):
+        for actor in ("alice", "staff", "root"):
+            response = page_client(people[actor]).post(path(), case.data)
+            assert response.status_code == case.ok, (actor, response.content[:300])
+    elif isinstance(case, PageChange):
+        for actor in ("alice", "staff"):
+            before = list(Agent.objects.values_list("id", "name", "version", "active"))
+            response = getattr(page_client(people[actor]), method)(path(), case.data)
+            assert response.status_code == 403, actor
+            assert list(Agent.objects.values_list("id", "name", "version", "active")) == before
+        spare = AgentFactory(name="Spare", version="1")  # deletable: not active, no goals
+        response = getattr(page_client(people["root"]), method)(path(spare.pk), case.data)
+        assert response.status_code == case.ok, response.content[:300]
+        if "<str:agent_id>" in route:
+            missing = getattr(page_client(people["root"]), method)(path(MISSING), case.data)
+            assert missing.status_code == 404
+    elif isinstance(case, PagePrivate):
+        alice = page_client(people["alice"])
+        alice.post("/task", {"agent": agent.name, "prompt": "Mine"})
+        assert alice.get(path() + "?turn=1").status_code == 200
+        bob = page_client(people["bob"])
+        assert bob.get(path() + "?turn=1").status_code == 404

@@ -210,9 +210,18 @@ def task_user_content(
 
 # --- the task ---------------------------------------------------------------------------------
 def task_run(
-    *, agent: Agent, prompt: str, attachments: list[Attachment], params: TaskParams
+    *,
+    agent: Agent,
+    prompt: str,
+    attachments: list[Attachment],
+    params: TaskParams,
+    history: list[dict[str, Any]] | None = None,
 ) -> TaskOutcome:
-    """Call the agent once; raises `LLMError` (or `LLMConfigurationError`) on failure."""
+    """Call the agent once; raises `LLMError` (or `LLMConfigurationError`) on failure.
+
+    `history` is the earlier turns of a conversation (user and assistant messages), sent
+    before this prompt.
+    """
     provider, _ = agent_target(agent)
     content = task_user_content(prompt=prompt, attachments=attachments, provider=provider)
     logger.info(
@@ -224,7 +233,7 @@ def task_run(
     )
     result = agent_chat(
         agent=agent,
-        messages=[{"role": "user", "content": content}],
+        messages=[*(history or []), {"role": "user", "content": content}],
         max_tokens=params.max_tokens,
         temperature=params.temperature,
         reasoning_effort=params.reasoning_effort,
