@@ -81,6 +81,7 @@ def celery_worker_thread(transactional_db) -> Iterator[object]:
     from celery.contrib.testing.worker import start_worker
 
     from config.celery import app
+    from config.workers import heartbeats_start
 
     with start_worker(
         app,
@@ -90,6 +91,8 @@ def celery_worker_thread(transactional_db) -> Iterator[object]:
         shutdown_timeout=30,
         loglevel="WARNING",
     ) as worker:
+        # An embedded worker gets no worker_ready signal: report it as the command line would.
+        heartbeats_start(name=worker.hostname, concurrency=worker.concurrency)
         yield worker
 
 

@@ -48,12 +48,7 @@ _stopping = threading.Event()
 _finished = threading.Event()
 _lock = threading.Lock()
 _in_flight: Counter[str] = Counter()
-_identity: dict[str, object] = {
-    "name": None,
-    "concurrency": None,
-    "started_at": time.time(),
-    "command_line": False,
-}
+_identity: dict[str, object] = {"name": None, "concurrency": None, "started_at": time.time()}
 _thread: threading.Thread | None = None
 
 
@@ -128,7 +123,6 @@ def _on_shutting_down(**kwargs) -> None:
 def _on_setup(sender=None, instance=None, **kwargs) -> None:
     _identity["name"] = str(sender)
     _identity["concurrency"] = getattr(instance, "concurrency", None)
-    _identity["command_line"] = True
     _identity["started_at"] = time.time()
 
 
@@ -147,20 +141,28 @@ def _on_task_end(sender=None, **kwargs) -> None:
             del _in_flight[name]
 
 
-@worker_ready.connect
-def _on_ready(sender=None, **kwargs) -> None:
+def heartbeats_start(*, name: str, concurrency: int | None) -> None:
+    """Start recording this process's worker heartbeat as `name` (until worker_shutdown).
+
+    The command-line worker starts it when it is ready; a worker embedded in another program
+    (celery.contrib.testing's start_worker sends no worker_ready) calls it itself.
+    """
     global _thread
-    if not _identity["command_line"]:
-        # A worker started in-process without the command line (tests start several in turn):
-        # name and pool come from the consumer that became ready.
-        _identity["name"] = getattr(sender, "hostname", None) or "worker"
-        controller = getattr(sender, "controller", None)
-        _identity["concurrency"] = getattr(controller, "concurrency", None)
-        _identity["started_at"] = time.time()
+    _identity["name"] = name
+    _identity["concurrency"] = concurrency
+    _identity["started_at"] = time.time()
     _stopping.clear()
     _finished.clear()
     _thread = threading.Thread(target=_beat_forever, name="worker-heartbeat", daemon=True)
     _thread.start()
+
+
+@worker_ready.connect
+def _on_ready(sender=None, **kwargs) -> None:
+    heartbeats_start(
+        name=str(_identity["name"] or getattr(sender, "hostname", None) or "worker"),
+        concurrency=_identity["concurrency"],  # type: ignore[arg-type]
+    )
 
 
 @worker_shutdown.connect

@@ -66,16 +66,21 @@ def wsgi_requests_in_test_transaction(db):
 
 @pytest.fixture
 def beat_ticking(db):
-    """Readiness answers 503 while beat is silent; the suite runs no beat, so one tick is
-    recorded (the 503 itself is tested in tests/test_health.py)."""
+    """Readiness answers 503 while beat or every worker is silent; this test runs neither, so
+    one beat tick and one worker heartbeat are recorded (the 503s are tested in
+    tests/test_health.py)."""
+    import time
+
     from django.utils.timezone import now
 
+    from config.workers import heartbeat_record
     from goals.models import SchedulerHeartbeat
 
     moment = now()
     SchedulerHeartbeat.objects.update_or_create(
         name="beat", defaults={"ticked_at": moment, "started_at": moment, "hostname": "tests"}
     )
+    heartbeat_record(name="fuzz@tests", concurrency=1, tasks={}, started_at=time.time())
 
 
 @schema.parametrize()

@@ -233,6 +233,14 @@ def test_websocket_through_the_real_server(daphne_server, key):
             payload={"reason": "stopped by a user"},
         )
         assert json.loads(socket.recv(timeout=10))["event"] == "execution.cancelled"
+        # A cancelled execution can still be resumed: the socket stays open until it completes.
+        DagExecution.objects.filter(pk=execution.id).update(status="completed")
+        emit_execution_event(
+            execution_id=execution.id,
+            type="execution.completed",
+            payload={"status": "completed", "completedTasks": 1, "failedTasks": 0},
+        )
+        assert json.loads(socket.recv(timeout=10))["event"] == "execution.completed"
         with pytest.raises(ConnectionClosedOK):
             socket.recv(timeout=10)
         assert socket.close_code == 1000

@@ -258,8 +258,9 @@ def test_system_page_shows_workers_beat_and_versions_to_staff(
     logged_in_page, ui_user, worker, browser_events
 ):
     page = logged_in_page
-    ui_user.is_staff = True
-    ui_user.save()
+    # update(), not save(): logging in re-hashed the password in the server process, and saving
+    # this stale copy would put the old hash back and end the session.
+    type(ui_user).objects.filter(pk=ui_user.pk).update(is_staff=True)
     moment = now()
     SchedulerHeartbeat.objects.update_or_create(
         name="beat", defaults={"ticked_at": moment, "started_at": moment, "hostname": "beat-1"}
@@ -270,14 +271,15 @@ def test_system_page_shows_workers_beat_and_versions_to_staff(
     expect(page.get_by_test_id("llm-provider")).to_have_text("openai")
     workers = page.get_by_test_id("workers")
     expect(workers).to_be_visible(timeout=15_000)
-    expect(workers.locator("tbody tr")).to_have_count(1)
-    expect(page.get_by_test_id("worker-concurrency")).to_have_text("4")
+    # Workers of earlier tests may still be listed as stopped or silent; one reports now.
+    live = workers.locator("tbody tr[data-fresh='true']")
+    expect(live).to_have_count(1)
+    expect(live.get_by_test_id("worker-concurrency")).to_have_text("4")
     expect(page.get_by_test_id("versions")).to_contain_text("Django")
     assert "sk-test-fake" not in page.content()
     both_themes(page, "system")
 
-    ui_user.is_staff = False
-    ui_user.save()
+    type(ui_user).objects.filter(pk=ui_user.pk).update(is_staff=False)
     page.goto("/system")
     expect(page.get_by_test_id("system-status")).to_have_text(re.compile("Ready|Not ready"))
     expect(page.get_by_test_id("workers")).to_have_count(0)

@@ -424,7 +424,9 @@ def test_journey_plan_clarify_execute_watch_inspect_fail_resume_cancel(
     expect(dialog).to_contain_text("Total tokens")
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
-    page.get_by_role("link", name=re.compile("^Artifacts")).click()
+    page.get_by_role("navigation", name="Sections").get_by_role(
+        "link", name=re.compile("^Artifacts")
+    ).click()
     with page.expect_download() as download:
         page.get_by_role("link", name="Download journey-report.md").click()
     assert "Findings: the market grew." in Path(download.value.path()).read_text()
