@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.db import models
@@ -24,6 +24,8 @@ from config.errors import DomainError
 from config.markdown import render_markdown
 
 if TYPE_CHECKING:
+    from django.contrib import admin
+
     # The mixins below are only ever combined with `admin.ModelAdmin`; telling the type checker
     # so lets it check their `super()` calls and the admin attributes they use.
     _ModelAdminBase = admin.ModelAdmin[Any]
