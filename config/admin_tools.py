@@ -4,7 +4,7 @@ short text, cron fields, object buttons."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import messages
@@ -23,6 +23,15 @@ from config.cron import CronError, describe_cron, normalize_cron, validate_timez
 from config.errors import DomainError
 from config.markdown import render_markdown
 
+if TYPE_CHECKING:
+    from django.contrib import admin
+
+    # The mixins below are only ever combined with `admin.ModelAdmin`; telling the type checker
+    # so lets it check their `super()` calls and the admin attributes they use.
+    _ModelAdminBase = admin.ModelAdmin[Any]
+else:
+    _ModelAdminBase = object
+
 
 class PrettyJSONFormField(forms.JSONField):
     """A JSON form field that shows its value indented, so nested objects stay readable."""
@@ -33,7 +42,7 @@ class PrettyJSONFormField(forms.JSONField):
         return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
 
 
-JSON_FIELD_OVERRIDES = {
+JSON_FIELD_OVERRIDES: dict[type[models.Field[Any, Any]], dict[str, Any]] = {
     models.JSONField: {
         "form_class": PrettyJSONFormField,
         "widget": forms.Textarea(
@@ -176,7 +185,7 @@ def cron_description(expression: str | None) -> str:
     return describe_cron(expression) if expression else "-"
 
 
-class CascadeDeleteMixin:
+class CascadeDeleteMixin(_ModelAdminBase):
     """Lets a parent be deleted with its children where the children's admin is read-only.
 
     The delete confirmation asks for delete permission on every related object it lists.
@@ -209,7 +218,7 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class OwnedAdminMixin:
+class OwnedAdminMixin(_ModelAdminBase):
     """Admin for a model with an `owner` (config/access.py): the same visibility rule as every
     other surface (admin users are staff, so they see all), the owner as a column, a filter and
     a field, and the signed-in user as the owner of rows added here."""
@@ -245,7 +254,7 @@ def _flat(fields: Any) -> list[str]:
     return names
 
 
-class ObjectButtonsMixin:
+class ObjectButtonsMixin(_ModelAdminBase):
     """POST buttons on a change page (beside History) that run one service on the object.
 
     A subclass lists `object_buttons` as (name, label) pairs and defines `press_<name>(request,
@@ -257,7 +266,7 @@ class ObjectButtonsMixin:
     change_form_template = "admin/object_buttons_change_form.html"
     object_buttons: tuple[tuple[str, str], ...] = ()
 
-    def buttons_for(self, obj: models.Model) -> list[str]:
+    def buttons_for(self, obj: Any) -> list[str]:
         return [name for name, _label in self.object_buttons]
 
     def may_press(self, request: HttpRequest, obj: models.Model) -> bool:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -147,7 +148,7 @@ class ApiASGIHandler(ASGIHandler):
         )
 
     # --- requests -------------------------------------------------------------------------------
-    def create_request(self, scope: dict[str, Any], body_file: Any):
+    def create_request(self, scope: Mapping[str, Any], body_file: Any):
         """Django's request, with CONTENT_LENGTH set for a body sent without one (chunked):
         the body is read in full by now, so its size is known, and the form parsers (which
         read exactly CONTENT_LENGTH bytes, and so saw an empty form) and the upload limits

@@ -18,6 +18,10 @@ _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
 
 
+# The `type: ignore[attr-defined]` below: attributes Django's Redis cache has and its stubs do
+# not declare.
+
+
 class ReusedRedisCacheClient(RedisCacheClient):
     """Hands out one `redis.Redis` per server instead of a new one per call."""
 
@@ -26,10 +30,11 @@ class ReusedRedisCacheClient(RedisCacheClient):
         self._redis: dict[int, Any] = {}
 
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
-        index = self._get_connection_pool_index(write)
+        index = self._get_connection_pool_index(write)  # type: ignore[attr-defined]
         client = self._redis.get(index)
         if client is None:
-            client = self._client(connection_pool=self._get_connection_pool(write))
+            pool = self._get_connection_pool(write)  # type: ignore[attr-defined]
+            client = self._client(connection_pool=pool)  # type: ignore[attr-defined]
             self._redis[index] = client
         return client
 
@@ -41,11 +46,13 @@ class SharedRedisCache(RedisCache):
 
     @cached_property
     def _cache(self) -> ReusedRedisCacheClient:
-        key = repr((self._servers, sorted(self._options.items(), key=lambda item: item[0])))
+        servers = self._servers  # type: ignore[attr-defined]
+        options = self._options  # type: ignore[attr-defined]
+        key = repr((servers, sorted(options.items(), key=lambda item: item[0])))
         with _clients_lock:
             client = _clients.get(key)
             if client is None:
-                client = _clients[key] = self._class(self._servers, **self._options)
+                client = _clients[key] = self._class(servers, **options)
         return client
 
     def redis(self) -> Any:

@@ -6,7 +6,7 @@ wrongly (`UsageError`, and argparse's own errors).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import IO, Any, cast
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError, CommandParser, OutputWrapper
@@ -57,4 +57,5 @@ def failure(error: DomainError) -> CommandError:
 def console_for(stdout: OutputWrapper) -> Console:
     """A rich console writing where the command writes (a terminal gets live displays; a pipe
     or a test gets plain lines)."""
-    return Console(file=stdout, highlight=False, soft_wrap=True)
+    # OutputWrapper is a text stream (a TextIOBase), which the stubs do not count as an IO[str].
+    return Console(file=cast(IO[str], stdout), highlight=False, soft_wrap=True)

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.db import (
     DEFAULT_DB_ALIAS,
@@ -33,6 +33,9 @@ from django.db import (
     transaction,
 )
 from django.db.models import CharField, Func, Model
+
+if TYPE_CHECKING:
+    from django.db.models import Field, ForeignObjectRel
 
 # One writer at a time per process on SQLite (see write_transaction); public so that tests can
 # see whether it is held.
@@ -94,18 +97,28 @@ def update_row(
     meta = model._meta
     assignments, args = [], []
     for name, value in values.items():
-        field = meta.get_field(name)
+        field = _concrete(meta.get_field(name))
         if isinstance(value, Enum):  # choices: the database driver may not take the member
             value = value.value
-        assignments.append(f"{quote(field.column)} = %s")
+        assignments.append(f"{quote(_column(field))} = %s")
         args.append(field.get_db_prep_save(value, connection))
     sql = (
         f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} "
-        f"WHERE {quote(meta.pk.column)} = %s{f' AND ({where})' if where else ''}"
+        f"WHERE {quote(_column(meta.pk))} = %s{f' AND ({where})' if where else ''}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*args, pk, *params])
         return cursor.rowcount
+
+
+def _concrete(field: Field[Any, Any] | ForeignObjectRel) -> Field[Any, Any]:
+    """The callers name concrete columns, never reverse relations (for the type checker)."""
+    return cast("Field[Any, Any]", field)
+
+
+def _column(field: Field[Any, Any] | None) -> str:
+    """A concrete field's column (the stubs allow None, for fields with no column)."""
+    return cast(str, cast("Field[Any, Any]", field).column)
 
 
 def insert_row(
@@ -115,12 +128,12 @@ def insert_row(
     connection = connections[using]
     quote = connection.ops.quote_name
     meta = model._meta
-    fields = [meta.get_field(name) for name in values]
+    fields = [_concrete(meta.get_field(name)) for name in values]
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {quote(meta.db_table)} "
-            f"({', '.join(quote(field.column) for field in fields)}) "
-            f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(meta.pk.column)}",
+            f"({', '.join(quote(_column(field)) for field in fields)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(_column(meta.pk))}",
             [
                 field.get_db_prep_save(value, connection)
                 for field, value in zip(fields, values.values(), strict=True)
@@ -150,7 +163,7 @@ def _row_reading(
         found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
         if found:
             converters.append((index, tuple(found), column))
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in chosen)
+    columns = ", ".join(connection.ops.quote_name(_column(field)) for field in chosen)
     return columns, tuple(field.attname for field in chosen), tuple(converters)
 
 
@@ -213,5 +226,13 @@ class IsoTimestampText(Func):
         sql = f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
         return sql, params
 
-    def as_sql(self, compiler, connection, **extra_context):
+    def as_sql(
+        self,
+        compiler: Any,
+        connection: Any,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> Any:
         raise NotSupportedError(f"IsoTimestampText has no SQL for {connection.vendor}")

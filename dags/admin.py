@@ -6,7 +6,7 @@ users watch), so the admin shows them read-only; DAG titles and schedules are ed
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django import forms
 from django.contrib import admin, messages
@@ -41,6 +41,12 @@ from dags.models import Dag, DagExecution, ExecutionEvent, SubStep
 from dags.plan import PlanError
 from dags.schedules import dag_schedule_sync
 from dags.services import dag_delete, dag_result_issues, dag_update, execution_delete
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    class _DagTotals(TypedDict):
+        executions_total: int
 
 
 class DagForm(forms.ModelForm):
@@ -271,7 +277,7 @@ class DagAdmin(ObjectButtonsMixin, OwnedAdminMixin, CascadeDeleteMixin, admin.Mo
         return shorten(dag.dag_title, 70) or "-"
 
     @admin.display(description="executions", ordering="executions_total")
-    def execution_count(self, dag: Dag) -> int:
+    def execution_count(self, dag: WithAnnotations[Dag, _DagTotals]) -> int:
         return dag.executions_total
 
     @admin.display(description="executions")

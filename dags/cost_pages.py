@@ -5,9 +5,10 @@ figures come from the same selectors as `GET /api/v1/costs/summary`."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from django import forms
@@ -40,7 +41,7 @@ class CostRangeForm(forms.Form):
     def __init__(self, data: Any, *, today: date, groups: tuple = GROUPS) -> None:
         super().__init__(data)
         self.today = today
-        self.fields["groupBy"].choices = groups
+        cast(forms.ChoiceField, self.fields["groupBy"]).choices = groups
         # `from` is a Python keyword, so these two are added here, first.
         dates = {
             "from": forms.DateField(
@@ -53,7 +54,8 @@ class CostRangeForm(forms.Form):
         self.fields = {**dates, **self.fields}
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        # Form.clean returns `cleaned_data`, which is set once validation has begun.
+        data = cast(dict[str, Any], super().clean())
         end = data.get("to") or self.today
         start = data.get("from") or end - timedelta(days=DEFAULT_DAYS - 1)
         data["groupBy"] = data.get("groupBy") or "day"
@@ -166,7 +168,9 @@ def costs_csv(request: HttpRequest) -> HttpResponse:
     """The summary of the page's range and grouping (or `groupBy=agent|model`) as CSV."""
     form = _form(request, CSV_GROUPS)
     if form.errors:
-        errors = "; ".join(f"{name}: {' '.join(texts)}" for name, texts in form.errors.items())
+        errors = "; ".join(
+            f"{name}: {' '.join(cast(Iterable[str], texts))}" for name, texts in form.errors.items()
+        )
         return HttpResponse(
             f"Invalid range: {errors}\n", status=400, content_type="text/plain; charset=utf-8"
         )

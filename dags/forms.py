@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from zoneinfo import available_timezones
 
 from django import forms
@@ -53,7 +53,7 @@ class NewDagForm(forms.Form):
         if current and current not in names:
             # A DAG planned by an agent that is no longer active: show it, planning will say so.
             names.append(current)
-        self.fields["agent"].choices = [(name, name) for name in names]
+        cast(forms.ChoiceField, self.fields["agent"]).choices = [(name, name) for name in names]
 
     def clean_request(self) -> str:
         text = self.cleaned_data["request"]
@@ -86,7 +86,7 @@ class ScheduleForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["timezone"].choices = timezone_choices()
+        cast(forms.ChoiceField, self.fields["timezone"]).choices = timezone_choices()
 
     def clean_cron(self) -> str | None:
         text = " ".join((self.cleaned_data.get("cron") or "").split())

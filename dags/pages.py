@@ -191,7 +191,9 @@ def plan_rows(result: Any) -> list[dict[str, Any]]:
     for task in tasks if isinstance(tasks, list) else []:
         if not isinstance(task, dict):
             continue
-        tool = task.get("tool_or_prompt") if isinstance(task.get("tool_or_prompt"), dict) else {}
+        tool = task.get("tool_or_prompt")
+        if not isinstance(tool, dict):
+            tool = {}
         dependencies = [
             str(dep)
             for dep in (task.get("dependencies") or [])

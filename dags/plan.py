@@ -359,9 +359,9 @@ def _task_issues(
     for reference in dict.fromkeys(references_in(params)):
         key = reference_key(reference)
         if key not in ids_by_key:
-            problem = f"there is no task '{reference}' in the plan"
+            reason = f"there is no task '{reference}' in the plan"
         elif key not in dependencies:
-            problem = (
+            reason = (
                 f"task '{ids_by_key[key]}' is not one of its dependencies (add it to "
                 "dependencies or remove the reference)"
             )
@@ -371,7 +371,7 @@ def _task_issues(
             {
                 "path": [*base, "params"],
                 "message": f"Task '{task.id}' refers to <Result from Task {reference}>, but "
-                f"{problem}.",
+                f"{reason}.",
             }
         )
     return issues

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypedDict
+
 from django import forms
 from django.contrib import admin, messages
 from django.db import models
@@ -48,6 +50,13 @@ from runs.models import Run
 from runs.services import run_trigger
 
 SCHEDULE_FIELDS = ("cron_expr", "timezone", "active")
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    class _GoalTotals(TypedDict):
+        schedules_total: int
+        runs_total: int
 
 
 class ScheduleForm(forms.ModelForm):
@@ -168,11 +177,11 @@ class GoalAdmin(ObjectButtonsMixin, OwnedAdminMixin, CascadeDeleteMixin, admin.M
         return admin_link(goal.agent) if goal.agent_id else "-"
 
     @admin.display(description="schedules", ordering="schedules_total")
-    def schedule_count(self, goal: Goal) -> int:
+    def schedule_count(self, goal: WithAnnotations[Goal, _GoalTotals]) -> int:
         return goal.schedules_total
 
     @admin.display(description="runs", ordering="runs_total")
-    def run_count(self, goal: Goal) -> int:
+    def run_count(self, goal: WithAnnotations[Goal, _GoalTotals]) -> int:
         return goal.runs_total
 
     @admin.display(description="runs")

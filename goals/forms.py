@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
@@ -86,13 +86,13 @@ class GoalForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         limit = settings.MAX_MESSAGE_LENGTH
-        objective = self.fields["objective"]
+        objective = cast(forms.CharField, self.fields["objective"])
         objective.max_length = limit
         objective.validators.append(MaxLengthValidator(limit))
         objective.widget.attrs["maxlength"] = str(limit)
         objective.widget.attrs["minlength"] = str(OBJECTIVE_MIN_CHARS)
-        self.fields["agent"].choices = agent_choices()
-        self.fields["allowed_tools"].choices = tool_choices()
+        cast(forms.ChoiceField, self.fields["agent"]).choices = agent_choices()
+        cast(forms.ChoiceField, self.fields["allowed_tools"]).choices = tool_choices()
 
     def clean_objective(self) -> str:
         text = self.cleaned_data["objective"]
@@ -147,12 +147,13 @@ class ScheduleRowForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["timezone"].choices = timezone_choices()
+        cast(forms.ChoiceField, self.fields["timezone"]).choices = timezone_choices()
         # The cron field names the preview's region, so a screen reader hears the description.
         self.fields["cron"].widget.attrs["aria-describedby"] = f"{self.prefix}-preview"
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        # Form.clean returns `cleaned_data`, which is set once validation has begun.
+        data = cast(dict[str, Any], super().clean())
         if data.get("DELETE"):
             return data
         text = " ".join((data.get("cron") or "").split()) or data.get("preset") or ""

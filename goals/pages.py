@@ -4,7 +4,7 @@ and selectors as the API."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -320,7 +320,8 @@ def goal_detail_page(request: HttpRequest, goal_id: str) -> HttpResponse:
     agent = goal.agent if goal.agent_id else None
     schedules = [
         {"row": schedule, "preview": schedule_preview(schedule.cron_expr, schedule.timezone)}
-        for schedule in goal.schedule_list
+        # Attached by `goal_get(with_schedules=True)`, one query for all of them.
+        for schedule in goal.schedule_list  # type: ignore[attr-defined]
     ]
     context = {
         "goal": goal,
@@ -345,7 +346,8 @@ def goal_schedule_preview(request: HttpRequest) -> HttpResponse:
     for key, value in request.GET.items():
         for name in values:
             if key == name or key.endswith(f"-{name}"):
-                values[name] = value
+                # A query string value is a string (the stubs allow the lists of MultiValueDict).
+                values[name] = cast(str, value)
     cron = " ".join(values["cron"].split())[:CRON_MAX_CHARS] or values["preset"]
     row_id = request.GET.get("row", "")
     try:

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +181,8 @@ class Supervisor:
 
     def _restart(self, child: Child, moment: float) -> None:
         try:
-            child.process = child.launch()
+            # Only children with a launcher are restarted (the caller checks).
+            child.process = cast(Launcher, child.launch)()
         except Exception as error:  # e.g. the port is taken for now: try again later
             delay = min(self.restart_delay * 2**child.quick_failures, self.max_restart_delay)
             child.quick_failures += 1

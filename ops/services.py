@@ -6,6 +6,7 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass
+from io import TextIOBase
 from pathlib import Path
 from typing import TextIO
 
@@ -21,7 +22,10 @@ LOCAL_ADMIN_USERNAME = "admin"
 
 
 def system_prepare(
-    *, stdout: TextIO | None = None, collect_static: bool = True, verbosity: int = 1
+    *,
+    stdout: TextIO | TextIOBase | None = None,
+    collect_static: bool = True,
+    verbosity: int = 1,
 ) -> None:
     """Apply migrations, collect static files and seed the default agents (idempotent)."""
     call_command("migrate", interactive=False, verbosity=verbosity, stdout=stdout)

@@ -10,6 +10,7 @@ import base64
 import binascii
 import contextlib
 import errno
+import functools
 import html as html_lib
 import json
 import logging
@@ -22,7 +23,7 @@ import stat
 from collections.abc import Mapping
 from email.utils import make_msgid
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -130,7 +131,7 @@ def _deliver(message: EmailMultiAlternatives, cancel: CancelScope) -> None:
             fail_silently=False, timeout=cancel.remaining(settings.EMAIL_TIMEOUT)
         )
         try:
-            with cancel.on_cancel(lambda backend=connection: _abort(backend)):
+            with cancel.on_cancel(functools.partial(_abort, connection)):
                 connection.open()
             break
         except _TRANSIENT as error:
@@ -149,7 +150,7 @@ def _deliver(message: EmailMultiAlternatives, cancel: CancelScope) -> None:
             raise ToolError(f"The mail server refused the connection: {_describe(error)}") from None
     assert connection is not None
     try:
-        with cancel.on_cancel(lambda backend=connection: _abort(backend)):
+        with cancel.on_cancel(functools.partial(_abort, connection)):
             sent = connection.send_messages([message])
     except (smtplib.SMTPException, OSError, ValueError) as error:
         cancel.check()
@@ -200,11 +201,13 @@ def _attachment(attachment: EmailAttachment, context: ToolContext) -> tuple[str,
         data = _read_artifact(attachment.path, context)
     elif attachment.encoding == "base64":
         try:
-            data = base64.b64decode("".join(attachment.content.split()), validate=True)
+            # The schema gives an attachment exactly one of path and content.
+            content = cast(str, attachment.content)
+            data = base64.b64decode("".join(content.split()), validate=True)
         except (binascii.Error, ValueError):
             raise ToolError(f"Attachment '{filename}': content is not valid base64.") from None
     else:
-        data = attachment.content.encode("utf-8")
+        data = cast(str, attachment.content).encode("utf-8")
     mimetype = (attachment.contentType or "").strip().lower()
     if not mimetype:
         mimetype = mimetypes.guess_type(filename)[0] or "application/octet-stream"

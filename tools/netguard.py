@@ -485,7 +485,7 @@ def _send_once(
     for address in target.addresses:
         connection = _connection_for(target, address, time_left())
         try:
-            with cancel.on_cancel(lambda conn=connection: _close_quietly(conn)):
+            with cancel.on_cancel(functools.partial(_close_quietly, connection)):
                 connection.connect()
         except Exception as error:
             _close_quietly(connection)
@@ -500,7 +500,7 @@ def _send_once(
         # then would otherwise keep each read (and so the request) going indefinitely.
         watchdog = _Deadline(deadline, lambda sock=sock: _shutdown(sock))
         try:
-            with cancel.on_cancel(lambda sock=sock: _shutdown(sock)), watchdog:
+            with cancel.on_cancel(functools.partial(_shutdown, sock)), watchdog:
                 return _exchange(
                     connection,
                     sock,

@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import lxml.html
 import trafilatura
@@ -18,6 +18,9 @@ from pypdf.errors import PyPdfError
 from tools.base import DependencyInput, References, ToolContext, ToolError
 from tools.netguard import HttpResult, guarded_request
 from tools.schemas import FetchPageParams, FetchUrlsParams, check_http_url
+
+if TYPE_CHECKING:
+    from trafilatura.settings import Document
 
 logger = logging.getLogger(__name__)
 
@@ -92,13 +95,17 @@ def _html_text(result: HttpResult) -> tuple[str, str]:
     title = _html_title(markup)
     text = ""
     try:
-        document = trafilatura.bare_extraction(
-            markup,
-            url=result.url,
-            favor_recall=True,
-            include_comments=False,
-            include_tables=True,
-            with_metadata=True,
+        # A Document (a dict only with `as_dict=True`), or None.
+        document = cast(
+            "Document | None",
+            trafilatura.bare_extraction(
+                markup,
+                url=result.url,
+                favor_recall=True,
+                include_comments=False,
+                include_tables=True,
+                with_metadata=True,
+            ),
         )
     except Exception:  # the extractor is best effort; fall back to plain text below
         logger.info("readable-text extraction failed for %s", result.url, exc_info=True)

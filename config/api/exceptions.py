@@ -152,7 +152,8 @@ def api_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Respons
         status = 413
         body = framework_body(413, str(exc.detail), "FST_ERR_CTP_BODY_TOO_LARGE")
     elif isinstance(exc, drf.Throttled):
-        wait = max(1, int(exc.wait or 1))
+        # Throttled sets `wait` in its __init__; the stubs do not declare it.
+        wait = max(1, int(exc.wait or 1))  # type: ignore[attr-defined]
         status = 429
         body = framework_body(429, f"Rate limit exceeded, retry in {wait} seconds")
         headers["Retry-After"] = str(wait)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, overload
+from typing import Any, cast, overload
 
 from rest_framework import serializers
 
@@ -87,7 +87,9 @@ def wire_shape(serializer: type[serializers.Serializer]) -> WireShape:
     timestamps: set[str] = set()
     amounts: set[str] = set()
     for name, field in serializer().fields.items():
-        column = field.source if field.source != name else _CAMEL_HUMP.sub("_", name).lower()
+        # A bound field always has a source (its own name unless `source=` says otherwise).
+        source = cast(str, field.source)
+        column = source if source != name else _CAMEL_HUMP.sub("_", name).lower()
         columns[name] = column
         if isinstance(field, serializers.DateTimeField):
             timestamps.add(column)

@@ -37,7 +37,8 @@ class LimitedJsonParser(BaseParser):
 class PlainTextParser(BaseParser):
     media_type = "text/plain"
 
-    def parse(self, stream, media_type=None, parser_context=None) -> str:
+    # The text becomes `request.data` as it is; the stubs allow only mappings there.
+    def parse(self, stream, media_type=None, parser_context=None) -> str:  # type: ignore[override]
         raw = read_capped(stream, settings.API_JSON_BODY_LIMIT)
         try:
             return raw.decode("utf-8")

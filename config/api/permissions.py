@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from rest_framework.permissions import SAFE_METHODS, BasePermission, DjangoModelPermissions
@@ -45,5 +45,6 @@ class SharedConfigPermission(DjangoModelPermissions):
         if action is not None:
             perms = [f"{model._meta.app_label}.{action}_{model._meta.model_name}"]
         else:
-            perms = self.get_required_permissions(request.method, model)
+            # A request that reached a view has a method (the stubs allow None).
+            perms = self.get_required_permissions(cast(str, request.method), model)
         return user.has_perms(perms)

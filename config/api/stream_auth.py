@@ -8,14 +8,15 @@ clients in, as on the rest of the API. Call these from synchronous code (`sync_t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
 from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
@@ -50,7 +51,13 @@ def authenticate_http(request: HttpRequest) -> Any:
     """The user of an HTTP request to a stream, or StreamAuthError."""
     drf_request = Request(
         request,
-        authenticators=[auth() for auth in api_settings.DEFAULT_AUTHENTICATION_CLASSES],
+        # api_settings imports the classes the settings name (the stubs type them as names).
+        authenticators=[
+            auth()
+            for auth in cast(
+                Sequence[type[BaseAuthentication]], api_settings.DEFAULT_AUTHENTICATION_CLASSES
+            )
+        ],
     )
     try:
         user = drf_request.user

@@ -7,10 +7,15 @@ import logging
 import math
 import threading
 import time
+from typing import TYPE_CHECKING, cast
 
 from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import UserRateThrottle
+
+if TYPE_CHECKING:
+    # Not at run time: DRF imports this module while rest_framework.views is still loading.
+    from rest_framework.views import APIView
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +64,15 @@ class PerUserThrottle(UserRateThrottle):
     """
 
     scope = "user"
+    # Set by SimpleRateThrottle.__init__ from the rate (the stubs do not declare them); read
+    # only once `allow_request` has seen that a rate is set.
+    num_requests: int
+    duration: int
 
     def get_rate(self) -> str | None:
         return settings.API_THROTTLE_RATE or None
 
-    def allow_request(self, request: Request, view: object) -> bool:
+    def allow_request(self, request: Request, view: APIView) -> bool:
         if self.rate is None:
             return True
         self.key = self.get_cache_key(request, view)
@@ -80,9 +89,8 @@ class PerUserThrottle(UserRateThrottle):
 
     def _hit_locally(self) -> bool:
         now = self.timer()
-        allowed, current, previous = local_windows.hit(
-            self.key, now, self.duration, self.num_requests
-        )
+        key = cast(str, self.key)  # allow_request returns before this when there is no key
+        allowed, current, previous = local_windows.hit(key, now, self.duration, self.num_requests)
         if not allowed:
             offset = now - (now // self.duration) * self.duration
             self._wait_seconds = self._seconds_until_allowed(current, previous, offset)

@@ -8,7 +8,7 @@ import atexit
 import logging
 import os
 import threading
-from typing import Any
+from typing import Any, cast
 
 from channels.layers import get_channel_layer
 
@@ -75,12 +75,14 @@ class _Publisher:
             wake = not self._draining
             self._draining = True
         if wake:  # the loop is asleep: one wake-up, however many events follow before it runs
-            loop.call_soon_threadsafe(self._wakeup.set)
+            # `_ensure_loop` has created the event (cast: the attribute starts as None).
+            loop.call_soon_threadsafe(cast(asyncio.Event, self._wakeup).set)
 
     async def _drain(self) -> None:
         while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
+            # Created before this task was (cast: the attribute starts as None).
+            await cast(asyncio.Event, self._wakeup).wait()
+            cast(asyncio.Event, self._wakeup).clear()
             while True:
                 with self._idle:
                     batch, self._pending = self._pending, []
@@ -104,7 +106,8 @@ class _Publisher:
             if key not in followed:
                 its_groups = {g for other, g, _ in batch if other is layer}
                 followed[key] = await self._followed_groups(layer, its_groups)
-            if followed[key] is not None and group not in followed[key]:
+            groups = followed[key]
+            if groups is not None and group not in groups:
                 continue
             try:
                 async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):

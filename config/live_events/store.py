@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from django.db import connection, models, transaction
@@ -71,6 +71,8 @@ class EventStore:
     """
 
     name: str
+    # Both have Django's default `objects` manager (`type[Model]` does not promise one: hence
+    # the `type: ignore[attr-defined]` where it is used).
     subject_model: type[models.Model]
     event_model: type[models.Model]
     subject_field: str
@@ -115,7 +117,7 @@ class EventStore:
 
         Streams answer a subject the viewer may not see exactly as a missing one.
         """
-        subjects = self.subject_model.objects.filter(pk=subject_id)
+        subjects = self.subject_model.objects.filter(pk=subject_id)  # type: ignore[attr-defined]
         return visible_to(subjects, viewer).exists()
 
     def visible_to_user(self, subject_id: str, user: Any) -> bool:
@@ -184,8 +186,9 @@ class EventStore:
         """
         meta = self.subject_model._meta
         quote = connection.ops.quote_name
-        table, key = quote(meta.db_table), quote(meta.pk.column)
-        seq = quote(meta.get_field("last_event_seq").column)
+        # Concrete columns (cast: the stubs allow fields without one).
+        table, key = quote(meta.db_table), quote(cast(Any, meta.pk).column)
+        seq = quote(cast(Any, meta.get_field("last_event_seq")).column)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {table} SET {seq} = {seq} + 1 WHERE {key} = %s RETURNING {seq}",
@@ -198,7 +201,7 @@ class EventStore:
 
     def read(self, subject_id: str, after_seq: int) -> FeedState | None:
         """The snapshot and the stored events after `after_seq` (None when the subject is gone)."""
-        subject = self.subject_model.objects.filter(pk=subject_id).first()
+        subject = self.subject_model.objects.filter(pk=subject_id).first()  # type: ignore[attr-defined]
         if subject is None:
             return None
         # Everything below is bounded by the sequence number read with the subject: events up to
@@ -206,7 +209,7 @@ class EventStore:
         # read must not count here, or a terminal event could make the feed "settled" without
         # being among the events returned, and the follower would stop one event short.
         last_seq = subject.last_event_seq
-        own_events = self.event_model.objects.filter(
+        own_events = self.event_model.objects.filter(  # type: ignore[attr-defined]
             **{f"{self.subject_field}_id": subject_id}, seq__lte=last_seq
         )
         events = [

@@ -362,7 +362,7 @@ def _step_context(
         return {"missing": task_id, "row": None}
     by_key = {reference_key(row.task_id): row for row in steps}
     dependency_ids = real_dependencies(step.dependencies or [])
-    dependencies = []
+    dependencies: list[dict[str, Any]] = []
     for dep in dependency_ids:
         row = by_key.get(reference_key(dep))
         dependencies.append({"id": dep, "status": row.status if row else None})

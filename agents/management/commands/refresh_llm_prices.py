@@ -84,7 +84,9 @@ class Command(BaseCommand):
         if not prices:
             raise CommandError(f"{url} listed no priced models; {output} left unchanged.")
         existing = read_price_document(output)
-        providers = existing.get("providers") if isinstance(existing.get("providers"), dict) else {}
+        providers = existing.get("providers")
+        if not isinstance(providers, dict):
+            providers = {}
         providers = {**providers, "openrouter": prices}
         write_price_file(
             output,

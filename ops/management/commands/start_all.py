@@ -9,6 +9,7 @@ keeps failing (see ops.processes).
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
@@ -16,6 +17,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -145,9 +147,10 @@ class Command(BaseCommand):
     def _run(self, supervisor: Supervisor, options: dict, var_dir: Path, login: LocalLogin) -> Exit:
         host, port = options["host"], options["port"]
         redis_url = self._redis(supervisor, var_dir)
-        supervisor.env["REDIS_URL"] = redis_url
+        env = cast(dict[str, str], supervisor.env)  # handle() gave the supervisor one
+        env["REDIS_URL"] = redis_url
         # Tools must never reach the web port this system serves on (see tools.netguard).
-        supervisor.env["APP_PORTS"] = str(port)
+        env["APP_PORTS"] = str(port)
 
         python = sys.executable
         try:
@@ -160,7 +163,7 @@ class Command(BaseCommand):
                 first = [listener]
                 supervisor.launch(
                     f"web-{number}",
-                    lambda first=first: self._start_web(supervisor, host, port, sharing, first),
+                    functools.partial(self._start_web, supervisor, host, port, sharing, first),
                 )
         finally:
             for listener in listeners:  # the web processes hold their own copies
