@@ -7,6 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from django import forms
+from django.apps import apps
 from django.contrib import messages
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
@@ -195,10 +196,12 @@ class CascadeDeleteMixin(_ModelAdminBase):
 
     def get_deleted_objects(self, objs, request):
         to_delete, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        site = self.admin_site
         owned = {
             str(model._meta.verbose_name)
-            for model, model_admin in self.admin_site._registry.items()
-            if isinstance(model_admin, ReadOnlyAdminMixin)
+            for model in apps.get_models()
+            if site.is_registered(model)
+            and isinstance(site.get_model_admin(model), ReadOnlyAdminMixin)
         }
         perms_needed = {name for name in perms_needed if str(name) not in owned}
         return to_delete, model_count, perms_needed, protected
