@@ -81,7 +81,7 @@ def celery_worker_thread(transactional_db) -> Iterator[object]:
     from celery.contrib.testing.worker import start_worker
 
     from config.celery import app
-    from config.workers import heartbeats_start
+    from config.workers import heartbeats_start, heartbeats_stop
 
     with start_worker(
         app,
@@ -93,7 +93,10 @@ def celery_worker_thread(transactional_db) -> Iterator[object]:
     ) as worker:
         # An embedded worker gets no worker_ready signal: report it as the command line would.
         heartbeats_start(name=worker.hostname, concurrency=worker.concurrency)
-        yield worker
+        try:
+            yield worker
+        finally:
+            heartbeats_stop()
 
 
 @pytest.fixture

@@ -165,11 +165,16 @@ def _on_ready(sender=None, **kwargs) -> None:
     )
 
 
-@worker_shutdown.connect
-def _on_shutdown(**kwargs) -> None:
+def heartbeats_stop() -> None:
+    """Record this worker as stopped and end its heartbeat thread (see heartbeats_start)."""
     _finished.set()
     if _thread is not None:
         _thread.join(settings.HEALTH_CHECK_TIMEOUT_SECONDS * 2)
+
+
+@worker_shutdown.connect
+def _on_shutdown(**kwargs) -> None:
+    heartbeats_stop()
 
 
 def _beat(state: str) -> None:
