@@ -1,0 +1,280 @@
+"""HTTP clients for the harness: a keep-alive JSON client, SSE followers and a load generator
+(wrk when installed, else a Python client). Standard library only."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+TERMINAL_EVENTS = ("execution.completed", "execution.failed", "execution.suspended")
+
+
+class HttpError(RuntimeError):
+    pass
+
+
+class Api:
+    """One keep-alive connection to the system's API (not thread-safe)."""
+
+    def __init__(self, port: int, token: str, timeout: float = 120.0) -> None:
+        self.port = port
+        self.token = token
+        self.timeout = timeout
+        self.connection: http.client.HTTPConnection | None = None
+
+    def _connect(self) -> http.client.HTTPConnection:
+        if self.connection is None:
+            self.connection = http.client.HTTPConnection(
+                "127.0.0.1", self.port, timeout=self.timeout
+            )
+        return self.connection
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, bytes, float]:
+        """(status, body, seconds from sending the request to having read the whole answer)."""
+        headers = {"Authorization": f"Token {self.token}", "Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        for attempt in (1, 2):
+            connection = self._connect()
+            try:
+                started = time.perf_counter()
+                connection.request(method, path, body=data, headers=headers)
+                response = connection.getresponse()
+                content = response.read()
+                return response.status, content, time.perf_counter() - started
+            except (http.client.HTTPException, ConnectionError):
+                # A kept-alive connection the server closed: reconnect once.
+                self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def json(self, method: str, path: str, body: Any = None, expect: tuple[int, ...] = (200,)):
+        status, content, _ = self.call(method, path, body)
+        if status not in expect:
+            raise HttpError(f"{method} {path} -> {status}: {content[:500]!r}")
+        return json.loads(content) if content else None
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+
+# --- SSE -----------------------------------------------------------------------------------------
+@dataclass
+class Stream:
+    """What one SSE client saw: (seq, event type, monotonic arrival) per framed event."""
+
+    events: list[tuple[int | None, str, float]] = field(default_factory=list)
+    snapshot_at: float | None = None
+    terminal: str | None = None
+    terminal_at: float | None = None
+    ended_at: float | None = None
+    error: str | None = None
+
+
+async def follow_sse(
+    port: int,
+    token: str,
+    execution_id: str,
+    stream: Stream,
+    *,
+    until_terminal: bool = True,
+    on_frame=None,
+) -> Stream:
+    """Read the execution's event stream until a terminal event (or the server ends it).
+
+    HTTP/1.0, so the body is the raw event stream. Arrival times are `time.monotonic()` at the
+    moment the bytes were read, before parsing."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 22)
+    try:
+        writer.write(
+            (
+                f"GET /api/v1/dag-executions/{execution_id}/events HTTP/1.0\r\n"
+                f"Host: 127.0.0.1\r\nAuthorization: Token {token}\r\n"
+                "Accept: text/event-stream\r\n\r\n"
+            ).encode()
+        )
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        status_line = head.split(b"\r\n", 1)[0]
+        if b" 200 " not in status_line:
+            stream.error = status_line.decode(errors="replace")
+            return stream
+        buffer = b""
+        while True:
+            chunk = await reader.read(1 << 16)
+            now = time.monotonic()
+            if not chunk:
+                stream.ended_at = now
+                return stream
+            buffer += chunk
+            while b"\n\n" in buffer:
+                frame, buffer = buffer.split(b"\n\n", 1)
+                seq: int | None = None
+                kind = ""
+                for line in frame.split(b"\n"):
+                    if line.startswith(b"id: "):
+                        seq = int(line[4:])
+                    elif line.startswith(b"event: "):
+                        kind = line[7:].decode()
+                if not kind:
+                    continue  # a heartbeat comment
+                if seq is None:
+                    stream.snapshot_at = stream.snapshot_at or now
+                else:
+                    stream.events.append((seq, kind, now))
+                if on_frame is not None:
+                    on_frame(stream, seq, kind, now)
+                if kind in TERMINAL_EVENTS and stream.terminal is None:
+                    stream.terminal, stream.terminal_at = kind, now
+                    if until_terminal:
+                        return stream
+    finally:
+        writer.close()
+
+
+# --- load ----------------------------------------------------------------------------------------
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary_ms(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    return {
+        "median_ms": round(statistics.median(values) * 1000, 3),
+        "p95_ms": round(percentile(values, 0.95) * 1000, 3),
+        "max_ms": round(max(values) * 1000, 3),
+    }
+
+
+def load(port: int, path: str, token: str, *, seconds: float, connections: int) -> dict:
+    """`connections` keep-alive clients sending GET `path` back to back for `seconds`: wrk when
+    installed (it costs the server's cores far less CPU), else Python clients in this process."""
+    if shutil.which("wrk"):
+        return _load_wrk(port, path, token, seconds=seconds, connections=connections)
+    return _load_python(port, path, token, seconds=seconds, connections=connections)
+
+
+def _load_wrk(port: int, path: str, token: str, *, seconds: float, connections: int) -> dict:
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--latency",
+            "-H",
+            f"Authorization: Token {token}",
+            f"http://127.0.0.1:{port}{path}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    ).stdout
+
+    def ms(text: str) -> float:
+        number = re.match(r"[\d.]+", text)
+        assert number is not None
+        unit = re.sub(r"[\d.]", "", text)
+        return round(float(number.group()) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit], 2)
+
+    def find(pattern: str) -> str:
+        match = re.search(pattern, out)
+        if match is None:
+            raise RuntimeError(f"unexpected wrk output:\n{out}")
+        return match.group(1)
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "client": "wrk -t1",
+        "connections": connections,
+        "seconds": seconds,
+        "requests": int(find(r"(\d+) requests in")),
+        "errors": int(errors.group(1)) if errors else 0,
+        "socket_errors": socket_errors.group(1).strip() if socket_errors else None,
+        "requests_per_second": float(find(r"Requests/sec:\s+([\d.]+)")),
+        "p50_ms": ms(find(r"\s50%\s+(\S+)")),
+        "p99_ms": ms(find(r"\s99%\s+(\S+)")),
+    }
+
+
+async def _python_client(
+    port: int, request: bytes, deadline: float, latencies: list[float], errors: list[int]
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            length = 0
+            chunked = False
+            for line in head.split(b"\r\n"):
+                name, _, value = line.partition(b":")
+                if name.lower() == b"content-length":
+                    length = int(value)
+                elif name.lower() == b"transfer-encoding" and b"chunked" in value.lower():
+                    chunked = True
+            if chunked:
+                while True:
+                    size = int((await reader.readline()).strip(), 16)
+                    await reader.readexactly(size + 2)
+                    if size == 0:
+                        break
+            else:
+                await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            if status != 200:
+                errors.append(status)
+    finally:
+        writer.close()
+
+
+def _load_python(port: int, path: str, token: str, *, seconds: float, connections: int) -> dict:
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {token}\r\n"
+        "Connection: keep-alive\r\n\r\n"
+    ).encode()
+    latencies: list[float] = []
+    errors: list[int] = []
+
+    async def run() -> float:
+        deadline = time.perf_counter() + seconds
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(
+                _python_client(port, request, deadline, latencies, errors)
+                for _ in range(connections)
+            )
+        )
+        return time.perf_counter() - started
+
+    elapsed = asyncio.run(run())
+    return {
+        "client": "python asyncio (wrk not installed)",
+        "connections": connections,
+        "seconds": round(elapsed, 2),
+        "requests": len(latencies),
+        "errors": len(errors),
+        "requests_per_second": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+    }

@@ -1,0 +1,982 @@
+"""The benchmark of the system as users run it, against the original server's figures. JSON out.
+
+    uv run --frozen python bench/run.py [--rounds 3] [--variant default|scale-out|all]
+                                        [--only ROW,ROW] [--out FILE]
+
+The default variant starts `python manage.py start_all` exactly as `./scripts/start` does (web:
+WEB_PROCESSES daphne processes, one Celery worker at its default concurrency, beat, the embedded
+Redis that start_all starts; every setting at its default, LOG_LEVEL INFO included) and drives
+it only over HTTP. The environment it sets: a throwaway VAR_DIR / SQLITE_PATH / ARTIFACTS_DIR, a
+free port, SECRET_KEY, ASYNC_AGENT_SKIP_DOTENV=1, the OpenAI provider pointed at a scripted local
+chat server (bench/fake_llm.py) with a dummy key, and API_THROTTLE_RATE (the one deviation: the
+default would answer the goals load with 429s). The scale-out variant runs the same system on
+PostgreSQL and adds a second worker process started as start_all starts its own.
+
+docs/benchmarks.md says what each row measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import psutil
+from client import Api, Stream, follow_sse, load, percentile, summary_ms
+from system import PYTHON, ROOT, PgCluster, System, git_commit, wait_for
+
+THROTTLE_RATE = "100000000/min"
+PLANNER = "DecomposerV8"  # the planner the README uses; seeded by start_all
+NODE_AGENT = "InferenceAgent"  # seeded by start_all
+
+ROWS = (
+    "chain20_200ms",
+    "fanout20_200ms",
+    "chain50_instant",
+    "execute_dag_answer",
+    "create_dag_answer",
+    "event_to_sse",
+    "concurrent100x10",
+    "dag1000",
+    "goals_list",
+)
+SCALE_OUT_ROWS = ("fanout20_200ms", "chain50_instant", "concurrent100x10", "dag1000")
+
+# The original server's figures on this machine (one Node process), and our targets.
+ORIGINAL: dict[str, dict[str, Any]] = {
+    "chain20_200ms": {"value": 4.275, "unit": "s", "target": 4.275, "better": "lower"},
+    "fanout20_200ms": {
+        "value": 0.438,
+        "unit": "s",
+        "target": 0.44,
+        "better": "lower",
+        "target_text": "<= 1.1 x (200 ms node + 200 ms synthesis call) = 0.44 s",
+    },
+    "chain50_instant": {"value": 2.3, "unit": "ms per node", "target": 2.3, "better": "lower"},
+    "goals_list": {"value": 520.0, "unit": "requests/s", "target": 520.0, "better": "higher"},
+    "goals_list_p50": {"value": 13.5, "unit": "ms", "target": 13.5, "better": "lower"},
+    "execute_dag_answer": {
+        "value": 3.5,
+        "unit": "ms",
+        "target": 3.5,
+        "better": "lower",
+        "original_text": "3-4 ms (ratio and target against the midpoint, 3.5 ms)",
+    },
+    "create_dag_answer": {"value": 8.6, "unit": "ms", "target": 8.6, "better": "lower"},
+    "event_to_sse": {"value": 1.9, "unit": "ms (median)", "target": 1.9, "better": "lower"},
+}
+
+
+def log(message: str) -> None:
+    sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] {message}\n")
+    sys.stderr.flush()
+
+
+def med(values: list[float], digits: int = 3) -> float | None:
+    return round(statistics.median(values), digits) if values else None
+
+
+def compare(key: str, ours: float | None, **extra: Any) -> dict[str, Any]:
+    """A row: ours against the original's figure, and whether the target is met."""
+    original = ORIGINAL[key]
+    row: dict[str, Any] = {"ours": ours, "unit": original["unit"], "original": original["value"]}
+    if "original_text" in original:
+        row["original_text"] = original["original_text"]
+    if ours is None:
+        row.update(ratio=None, target_met=False)
+    else:
+        row["ratio"] = round(ours / original["value"], 3) if original["value"] else None
+        if original["better"] == "lower":
+            row["target_met"] = ours <= original["target"]
+        else:
+            row["target_met"] = ours >= original["target"]
+    row["target"] = original.get(
+        "target_text",
+        f"{'<=' if original['better'] == 'lower' else '>='} {original['target']} "
+        f"{original['unit']}",
+    )
+    row.update(extra)
+    return row
+
+
+# --- plans ---------------------------------------------------------------------------------------
+def node(task_id: str, deps: list[str], *, ms: float | str = 0) -> dict[str, Any]:
+    marker = f"[bench-node hold={ms}]" if isinstance(ms, str) else f"[bench-node ms={ms:g}]"
+    return {
+        "id": task_id,
+        "description": f"Bench step {task_id}",
+        "thought": "bench",
+        "action_type": "inference",
+        "tool_or_prompt": {"name": NODE_AGENT, "params": {"prompt": f"Say ok. {marker}"}},
+        "expected_output": "ok",
+        "dependencies": deps or ["none"],
+    }
+
+
+def job(tasks: list[dict[str, Any]], *, synthesis_ms: float = 0) -> dict[str, Any]:
+    return {
+        "original_request": "bench",
+        "intent": {"primary": "bench", "sub_intents": []},
+        "entities": [],
+        "sub_tasks": tasks,
+        "synthesis_plan": f"Summarise the results. [bench-synth ms={synthesis_ms:g}]",
+        "validation": {"coverage": "high", "gaps": [], "iteration_triggers": []},
+        "clarification_needed": False,
+    }
+
+
+def chain(count: int, ms: float) -> list[dict[str, Any]]:
+    width = max(3, len(str(count)))
+    ids = [f"{i:0{width}d}" for i in range(1, count + 1)]
+    return [node(ids[i], [ids[i - 1]] if i else [], ms=ms) for i in range(count)]
+
+
+def fanout(count: int, ms: float) -> list[dict[str, Any]]:
+    width = max(3, len(str(count)))
+    return [node(f"{i:0{width}d}", [], ms=ms) for i in range(1, count + 1)]
+
+
+def two_levels(count: int, ms: float) -> list[dict[str, Any]]:
+    """`count` nodes: the first half independent, each of the rest needing one of them."""
+    half = count // 2
+    first = [node(f"{i:03d}", [], ms=ms) for i in range(1, half + 1)]
+    rest = [node(f"{i + half:03d}", [f"{i:03d}"], ms=ms) for i in range(1, count - half + 1)]
+    return first + rest
+
+
+# --- measuring -----------------------------------------------------------------------------------
+class RssSampler:
+    """Peak resident memory of the worker processes (their whole trees), sampled every 50 ms."""
+
+    def __init__(self, processes: list[psutil.Process]) -> None:
+        self.processes = processes
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> int:
+        total = 0
+        for process in self.processes:
+            try:
+                for member in [process, *process.children(recursive=True)]:
+                    total += member.memory_info().rss
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._sample())
+            self._stop.wait(0.05)
+
+    def __enter__(self) -> RssSampler:
+        self.peak = self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_mb(self) -> float:
+        return round(self.peak / 2**20, 1)
+
+
+def high_water_mb(processes: list[psutil.Process]) -> float | None:
+    """VmHWM (peak RSS since the process started) summed over the worker processes."""
+    total = 0
+    for process in processes:
+        try:
+            for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            return None
+    return round(total / 2**20, 1)
+
+
+class Cpu:
+    """CPU seconds (user + system) used by each role's processes over a block of work: a
+    figure that survives a busy machine better than wall-clock time."""
+
+    def __init__(self, system: System) -> None:
+        self.system = system
+        self.before = self._now()
+        self.seconds: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for role, processes in self.system.children().items():
+            for process in processes:
+                try:
+                    times = process.cpu_times()
+                    totals[role] = totals.get(role, 0.0) + times.user + times.system
+                except psutil.NoSuchProcess:
+                    pass
+        return totals
+
+    def __enter__(self) -> Cpu:
+        self.before = self._now()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        after = self._now()
+        self.seconds = {
+            role: round(after[role] - self.before.get(role, 0.0), 3) for role in sorted(after)
+        }
+
+
+async def http_post(port: int, token: str, path: str, body: Any) -> tuple[int, Any]:
+    """One POST on its own connection (HTTP/1.0: the server closes after the answer)."""
+    data = json.dumps(body).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(
+            (
+                f"POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Token {token}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+            ).encode()
+            + data
+        )
+        await writer.drain()
+        raw = await reader.read()
+    finally:
+        writer.close()
+    head, _, content = raw.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, json.loads(content) if content else None
+
+
+class Bench:
+    def __init__(self, system: System, fake_url: str, rounds: int, heavy_rounds: int) -> None:
+        self.system = system
+        self.fake_url = fake_url
+        self.rounds = rounds
+        self.heavy_rounds = heavy_rounds
+        self.api = Api(system.port, system.token)
+        self.dags: dict[str, str] = {}
+
+    # --- helpers -------------------------------------------------------------------------------
+    def fake(self, path: str, body: Any = None) -> Any:
+        import urllib.request
+
+        request = urllib.request.Request(
+            self.fake_url + path,
+            data=json.dumps(body).encode() if body is not None else None,
+            method="POST" if body is not None else "GET",
+        )
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    def workers(self) -> list[psutil.Process]:
+        return self.system.children()["worker"]
+
+    def create_dag(self, key: str, plan: dict[str, Any]) -> tuple[str, float]:
+        """POST create-dag with the planner scripted to answer `plan`; (dag id, answer time)."""
+        self.fake(f"/bench/plans/{key}", plan)
+        status, content, seconds = self.api.call(
+            "POST",
+            "/api/v1/create-dag",
+            {"goal-text": f"Bench plan {key} [bench-plan {key}]", "agentName": PLANNER},
+        )
+        body = json.loads(content)
+        if status != 200 or not body.get("dagId"):
+            raise RuntimeError(f"create-dag {key} -> {status}: {content[:800]!r}")
+        return body["dagId"], seconds
+
+    def dag(self, key: str, tasks: list[dict[str, Any]], synthesis_ms: float = 0) -> str:
+        """A stored DAG with this plan: planned through create-dag when the plan fits a planner
+        reply (100,000 characters), else planned small and its plan replaced by PATCH."""
+        if key in self.dags:
+            return self.dags[key]
+        plan = job(tasks, synthesis_ms=synthesis_ms)
+        if len(json.dumps(plan)) < 90_000:
+            dag_id, _ = self.create_dag(key, plan)
+        else:
+            dag_id, _ = self.create_dag(key + "-seed", job(tasks[:1], synthesis_ms=synthesis_ms))
+            self.api.json("PATCH", f"/api/v1/dags/{dag_id}", {"result": plan})
+        self.dags[key] = dag_id
+        return dag_id
+
+    def execute(self, dag_id: str) -> tuple[str, float, float]:
+        """POST execute-dag: (execution id, monotonic time it was sent, answer seconds)."""
+        sent = time.monotonic()
+        status, content, seconds = self.api.call("POST", "/api/v1/execute-dag", {"dagId": dag_id})
+        if status != 202:
+            raise RuntimeError(f"execute-dag -> {status}: {content[:500]!r}")
+        return json.loads(content)["executionId"], sent, seconds
+
+    def wait_terminal(self, execution_id: str, timeout: float = 600.0) -> Stream:
+        stream = Stream()
+        asyncio.run(
+            asyncio.wait_for(
+                follow_sse(self.system.port, self.system.token, execution_id, stream),
+                timeout,
+            )
+        )
+        if stream.terminal != "execution.completed":
+            ended = stream.terminal or stream.error or "without a terminal event"
+            raise RuntimeError(f"execution {execution_id} ended {ended}")
+        return stream
+
+    def run_dag(self, dag_id: str, timeout: float = 600.0) -> float:
+        """Seconds from sending execute-dag to the client reading execution.completed."""
+        execution_id, sent, _ = self.execute(dag_id)
+        stream = self.wait_terminal(execution_id, timeout)
+        assert stream.terminal_at is not None
+        return stream.terminal_at - sent
+
+    def warm_up(self) -> None:
+        """A worker that has been running: its pool threads and their connections exist."""
+        self.run_dag(self.dag("warm-fanout", fanout(20, 0)))
+        self.run_dag(self.dag("warm-chain", chain(3, 0)))
+
+    # --- rows ----------------------------------------------------------------------------------
+    def chain20_200ms(self) -> dict[str, Any]:
+        dag_id = self.dag("chain20", chain(20, 200), synthesis_ms=200)
+        with Cpu(self.system) as cpu:
+            walls = [self.run_dag(dag_id) for _ in range(self.rounds)]
+        return compare(
+            "chain20_200ms",
+            med(walls),
+            rounds_s=[round(w, 3) for w in walls],
+            measures="POST execute-dag sent -> execution.completed read over SSE; 20 inference "
+            "nodes in a chain and the synthesis call, each LLM call 200 ms",
+            cpu_seconds=cpu.seconds,
+        )
+
+    def fanout20_200ms(self) -> dict[str, Any]:
+        dag_id = self.dag("fanout20", fanout(20, 200), synthesis_ms=200)
+        with Cpu(self.system) as cpu:
+            walls = [self.run_dag(dag_id) for _ in range(self.rounds)]
+        return compare(
+            "fanout20_200ms",
+            med(walls),
+            rounds_s=[round(w, 3) for w in walls],
+            measures="POST execute-dag sent -> execution.completed read over SSE; 20 independent "
+            "inference nodes, then the synthesis call, each LLM call 200 ms",
+            cpu_seconds=cpu.seconds,
+        )
+
+    def chain50_instant(self) -> dict[str, Any]:
+        one = self.dag("chain1", chain(1, 0))
+        fifty = self.dag("chain50", chain(50, 0))
+        per_node, totals, singles = [], [], []
+        with Cpu(self.system) as cpu:
+            for _ in range(self.rounds):
+                t1 = self.run_dag(one)
+                t50 = self.run_dag(fifty)
+                singles.append(t1)
+                totals.append(t50)
+                per_node.append((t50 - t1) / 49 * 1000)
+        worker_cpu = cpu.seconds.get("worker", 0.0)
+        return compare(
+            "chain50_instant",
+            med(per_node),
+            definition="per-node overhead = (T50 - T1) / 49, where Tn is the time from sending "
+            "POST execute-dag to reading execution.completed over SSE for an n-node chain of "
+            "inference nodes with instant LLM replies (synthesis included in both, so launch, "
+            "synthesis and delivery cancel out)",
+            chain50_total_ms=med([t * 1000 for t in totals], 1),
+            chain1_total_ms=med([t * 1000 for t in singles], 1),
+            rounds_ms_per_node=[round(v, 3) for v in per_node],
+            # 50 nodes + synthesis, and 1 node + synthesis, per round
+            worker_cpu_ms_per_node=round(worker_cpu * 1000 / (53 * len(per_node)), 3),
+            cpu_seconds=cpu.seconds,
+        )
+
+    def execute_dag_answer(self, samples: int = 10) -> dict[str, Any]:
+        dag_id = self.dag("answer3", two_levels(3, 0))
+        times = []
+        for _ in range(self.rounds * samples):
+            execution_id, _sent, seconds = self.execute(dag_id)
+            times.append(seconds * 1000)
+            self.wait_terminal(execution_id)  # a quiet system for the next sample
+        return compare(
+            "execute_dag_answer",
+            med(times),
+            measures="POST execute-dag (3-node DAG) on a kept-alive connection: request sent -> "
+            "202 answer read; each sample waits for the execution to complete first",
+            samples=len(times),
+            p95_ms=round(percentile(times, 0.95), 3),
+        )
+
+    def create_dag_answer(self, samples: int = 10) -> dict[str, Any]:
+        plan = job(two_levels(3, 0))
+        times = []
+        for index in range(self.rounds * samples):
+            _dag_id, seconds = self.create_dag(f"create{index}", plan)
+            times.append(seconds * 1000)
+        return compare(
+            "create_dag_answer",
+            med(times),
+            measures=f"POST create-dag (agent {PLANNER}, planner and TitleMaster replies instant, "
+            "3-task plan) on a kept-alive connection: request sent -> 200 answer read",
+            samples=len(times),
+            p95_ms=round(percentile(times, 0.95), 3),
+        )
+
+    def event_to_sse(self, clients: int = 200, events: int = 30) -> dict[str, Any]:
+        results = [
+            asyncio.run(self._event_round(round_number, clients, events))
+            for round_number in range(self.rounds)
+        ]
+        medians = [r["median_ms"] for r in results]
+        lost = sum(r["lost"] for r in results)
+        row = compare(
+            "event_to_sse",
+            med(medians),
+            measures=f"{clients} SSE clients on one running execution; a helper process of the "
+            "bench (bench/emitter.py, the worker's environment) stores tool.progress events "
+            "through dags.events.emit_execution_event, one at a time; latency = commit done -> "
+            "frame read by a client, both CLOCK_MONOTONIC; every delivery counted",
+            clients=clients,
+            events_per_round=events,
+            lost=lost,
+            duplicated=sum(r["duplicated"] for r in results),
+            out_of_order=sum(r["out_of_order"] for r in results),
+            p95_ms=med([r["p95_ms"] for r in results]),
+            first_client_median_ms=med([r["first_client_median_ms"] for r in results]),
+            last_client_median_ms=med([r["last_client_median_ms"] for r in results]),
+            rounds=results,
+        )
+        row["target_met"] = bool(row["target_met"]) and lost == 0
+        return row
+
+    async def _event_round(self, number: int, clients: int, events: int) -> dict[str, Any]:
+        hold = f"sse-hold-{os.getpid()}-{number}"
+        dag_id = self.dag(f"sse{number}", [node("001", [], ms=hold)])
+        execution_id, _sent, _ = await asyncio.to_thread(self.execute, dag_id)
+        arrivals: dict[int, dict[int, float]] = {c: {} for c in range(clients)}
+        orders: dict[int, list[int]] = {c: [] for c in range(clients)}
+        waiting: dict[int, asyncio.Event] = {}
+        counts: dict[int, int] = {}
+        node_started = asyncio.Event()
+        connected: set[int] = set()
+        all_connected = asyncio.Event()
+
+        def on_frame(client: int):
+            def record(stream: Stream, seq: int | None, kind: str, now: float) -> None:
+                connected.add(client)  # the first frame (the snapshot) says it is in
+                if len(connected) == clients:
+                    all_connected.set()
+                if seq is None:
+                    return
+                orders[client].append(seq)
+                arrivals[client].setdefault(seq, now)
+                if kind == "substep.started":
+                    node_started.set()
+                counts[seq] = counts.get(seq, 0) + 1
+                if counts[seq] >= clients and seq in waiting:
+                    waiting[seq].set()
+
+            return record
+
+        streams = [Stream() for _ in range(clients)]
+        readers = [
+            asyncio.create_task(
+                follow_sse(
+                    self.system.port,
+                    self.system.token,
+                    execution_id,
+                    streams[c],
+                    on_frame=on_frame(c),
+                )
+            )
+            for c in range(clients)
+        ]
+        emitter = await asyncio.create_subprocess_exec(
+            PYTHON,
+            str(ROOT / "bench" / "emitter.py"),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=str(ROOT),
+            env=self.workers()[0].environ(),
+        )
+        committed: dict[int, float] = {}
+        try:
+            assert emitter.stdout is not None and emitter.stdin is not None
+            await asyncio.wait_for(emitter.stdout.readline(), 120)
+            await asyncio.wait_for(all_connected.wait(), 120)
+            await asyncio.wait_for(node_started.wait(), 60)  # the worker waits on the LLM now
+            for index in range(events):
+                emitter.stdin.write(
+                    (json.dumps({"execution_id": execution_id, "number": index}) + "\n").encode()
+                )
+                await emitter.stdin.drain()
+                answer = json.loads(await asyncio.wait_for(emitter.stdout.readline(), 30))
+                seq = answer["seq"]
+                committed[seq] = answer["committed"]
+                event = waiting.setdefault(seq, asyncio.Event())
+                if counts.get(seq, 0) >= clients:
+                    event.set()
+                with contextlib.suppress(TimeoutError):  # counted as lost below
+                    await asyncio.wait_for(event.wait(), 10)
+            await asyncio.to_thread(self.fake, f"/bench/release/{hold}", {})
+            await asyncio.wait_for(asyncio.gather(*readers, return_exceptions=True), 120)
+        finally:
+            if emitter.returncode is None:
+                emitter.kill()
+                await emitter.wait()
+            for reader in readers:
+                reader.cancel()
+        deliveries = [
+            arrivals[c][s] - committed[s]
+            for c in range(clients)
+            for s in committed
+            if s in arrivals[c]
+        ]
+        first = [
+            min(arrivals[c][s] for c in range(clients) if s in arrivals[c]) - committed[s]
+            for s in committed
+            if any(s in arrivals[c] for c in range(clients))
+        ]
+        last = [
+            max(arrivals[c][s] for c in range(clients) if s in arrivals[c]) - committed[s]
+            for s in committed
+            if any(s in arrivals[c] for c in range(clients))
+        ]
+        lost = sum(1 for c in range(clients) for s in committed if s not in arrivals[c])
+        duplicated = sum(len(orders[c]) - len(set(orders[c])) for c in range(clients))
+        out_of_order = sum(1 for c in range(clients) if orders[c] != sorted(set(orders[c])))
+        gaps = sum(
+            1
+            for c in range(clients)
+            if orders[c] and set(range(min(orders[c]), max(orders[c]) + 1)) - set(orders[c])
+        )
+        completed = sum(1 for s in streams if s.terminal == "execution.completed")
+        summary = summary_ms(deliveries)
+        return {
+            "median_ms": summary.get("median_ms"),
+            "p95_ms": summary.get("p95_ms"),
+            "max_ms": summary.get("max_ms"),
+            "first_client_median_ms": summary_ms(first).get("median_ms"),
+            "last_client_median_ms": summary_ms(last).get("median_ms"),
+            "deliveries": len(deliveries),
+            "lost": lost,
+            "duplicated": duplicated,
+            "out_of_order": out_of_order,
+            "clients_with_gaps": gaps,
+            "clients_saw_completion": completed,
+        }
+
+    def concurrent100x10(self, executions: int = 100, llm_ms: float = 50) -> dict[str, Any]:
+        dag_id = self.dag(f"conc10-{llm_ms:g}", two_levels(10, llm_ms), synthesis_ms=llm_ms)
+        rounds = []
+        for _ in range(self.heavy_rounds):
+            with Cpu(self.system) as cpu, RssSampler(self.workers()) as rss:
+                wall, answers = asyncio.run(self._concurrent(dag_id, executions))
+            rounds.append(
+                {
+                    "completion_s": round(wall, 3),
+                    "nodes_per_s": round(executions * 11 / wall, 1),
+                    "worker_peak_rss_mb": rss.peak_mb,
+                    "execute_answer_ms": summary_ms(answers),
+                    "cpu_seconds": cpu.seconds,
+                }
+            )
+        return {
+            "ours": med([r["completion_s"] for r in rounds]),
+            "unit": "s",
+            "original": None,
+            "ratio": None,
+            "target_met": None,
+            "target": "reported (no original figure)",
+            "measures": f"{executions} POST execute-dag sent at once (one connection each) for a "
+            f"10-node DAG (5 independent inference nodes, 5 each needing one of them), every LLM "
+            f"call {llm_ms:g} ms (synthesis included); first request sent -> last "
+            "execution.completed read over SSE",
+            "nodes_per_s": med([r["nodes_per_s"] for r in rounds], 1),
+            "worker_peak_rss_mb": max(r["worker_peak_rss_mb"] for r in rounds),
+            "worker_rss_high_water_mb": high_water_mb(self.workers()),
+            "rounds": rounds,
+        }
+
+    async def _concurrent(self, dag_id: str, executions: int) -> tuple[float, list[float]]:
+        port, token = self.system.port, self.system.token
+        answers: list[float] = []
+
+        async def one() -> float:
+            sent = time.monotonic()
+            status, body = await http_post(port, token, "/api/v1/execute-dag", {"dagId": dag_id})
+            answers.append(time.monotonic() - sent)
+            if status != 202:
+                raise RuntimeError(f"execute-dag -> {status}: {body}")
+            stream = await follow_sse(port, token, body["executionId"], Stream())
+            if stream.terminal != "execution.completed":
+                raise RuntimeError(f"execution ended {stream.terminal or stream.error}")
+            assert stream.terminal_at is not None
+            return stream.terminal_at
+
+        started = time.monotonic()
+        ends = await asyncio.wait_for(asyncio.gather(*(one() for _ in range(executions))), 900)
+        return max(ends) - started, answers
+
+    def dag1000(self, count: int = 1000) -> dict[str, Any]:
+        dag_id = self.dag(f"fanout{count}", fanout(count, 0))
+        rounds = []
+        for _ in range(self.heavy_rounds):
+            with Cpu(self.system) as cpu, RssSampler(self.workers()) as rss:
+                wall = self.run_dag(dag_id, timeout=1200)
+            rounds.append(
+                {
+                    "completion_s": round(wall, 3),
+                    "worker_peak_rss_mb": rss.peak_mb,
+                    "cpu_seconds": cpu.seconds,
+                }
+            )
+        return {
+            "ours": med([r["completion_s"] for r in rounds]),
+            "unit": "s",
+            "original": None,
+            "ratio": None,
+            "target_met": None,
+            "target": "reported (no original figure)",
+            "measures": f"one DAG of {count} independent inference nodes, instant LLM replies, "
+            "then the synthesis: POST execute-dag sent -> execution.completed read over SSE. "
+            "(Planned small through create-dag, its plan then replaced by PATCH /dags/<id>: a "
+            "planner reply is capped at 100,000 characters.)",
+            "nodes_per_s": round(count / med([r["completion_s"] for r in rounds]), 1),
+            "worker_peak_rss_mb": max(r["worker_peak_rss_mb"] for r in rounds),
+            "worker_rss_high_water_mb": high_water_mb(self.workers()),
+            "rounds": rounds,
+        }
+
+    # --- goals ---------------------------------------------------------------------------------
+    def _parallel(self, calls: list[tuple[str, str, Any]], connections: int = 8) -> list[Any]:
+        """Many API calls over `connections` kept-alive connections."""
+        local = threading.local()
+
+        def one(call: tuple[str, str, Any]) -> Any:
+            if not hasattr(local, "api"):
+                local.api = Api(self.system.port, self.system.token)
+            method, path, body = call
+            return local.api.json(method, path, body, expect=(200, 201))
+
+        with ThreadPoolExecutor(connections) as pool:
+            return list(pool.map(one, calls))
+
+    def seed_goals(self, start: int, stop: int, agents: int = 100) -> None:
+        """Goals through the API, each with an agent of its own (cycling over `agents`) and a
+        daily schedule."""
+        if start == 0:
+            created = self._parallel(
+                [
+                    (
+                        "POST",
+                        "/api/v1/agents",
+                        {
+                            "name": f"bench-agent-{i}",
+                            "version": "1.0.0",
+                            "promptTemplate": "You help. " * 20,
+                        },
+                    )
+                    for i in range(agents)
+                ]
+            )
+            self._parallel(
+                [("POST", f"/api/v1/agents/{agent['id']}/activate", {}) for agent in created]
+            )
+        self._parallel(
+            [
+                (
+                    "POST",
+                    "/api/v1/goals",
+                    {
+                        "objective": f"Track the news about topic {i} and summarise it every "
+                        "morning.",
+                        "params": {"stepBudget": 10, "allowedTools": ["webSearch", "writeFile"]},
+                        "agentName": f"bench-agent-{i % agents}",
+                        "schedule": {"cronExpr": "0 9 * * *", "timezone": "Europe/Paris"},
+                    },
+                )
+                for i in range(start, stop)
+            ]
+        )
+
+    def goals_in(self, path: str) -> tuple[int, int]:
+        """(goals in the answer, its bytes), whether the answer is a list or an envelope."""
+        status, content, _ = self.api.call("GET", path)
+        if status != 200:
+            raise RuntimeError(f"GET {path} -> {status}: {content[:300]!r}")
+        body = json.loads(content)
+        if isinstance(body, dict):
+            lists = [v for v in body.values() if isinstance(v, list)]
+            body = lists[0] if lists else []
+        return len(body), len(content)
+
+    def goals_list(self, seconds: float, connections: int = 8) -> dict[str, Any]:
+        self.seed_goals(0, 100)
+        path = "/api/v1/goals"
+        count, size = self.goals_in(path)
+        note = "default page holds all 100 goals"
+        if count < 100:
+            path = "/api/v1/goals?limit=100"
+            count, size = self.goals_in(path)
+            note = "the default page is smaller than 100, so limit=100 is passed"
+        load(self.system.port, path, self.system.token, seconds=2, connections=connections)
+        rounds = []
+        for _ in range(self.rounds):
+            with Cpu(self.system) as cpu:
+                result = load(
+                    self.system.port,
+                    path,
+                    self.system.token,
+                    seconds=seconds,
+                    connections=connections,
+                )
+            result["web_cpu_ms_per_request"] = (
+                round(cpu.seconds.get("web", 0) * 1000 / result["requests"], 3)
+                if result["requests"]
+                else None
+            )
+            rounds.append(result)
+        rps = med([r["requests_per_second"] for r in rounds], 1)
+        p50 = med([r["p50_ms"] for r in rounds], 2)
+        row = compare(
+            "goals_list",
+            rps,
+            path=path,
+            note=note,
+            goals_per_response=count,
+            response_bytes=size,
+            p50=compare("goals_list_p50", p50),
+            p99_ms=med([r["p99_ms"] for r in rounds], 2),
+            web_cpu_ms_per_request=med(
+                [r["web_cpu_ms_per_request"] for r in rounds if r["web_cpu_ms_per_request"]]
+            ),
+            errors=sum(r["errors"] for r in rounds),
+            measures=f"GET {path} with {connections} keep-alive clients for {seconds:g} s per "
+            "round, 100 goals each with its own agent and a schedule, served by the default web "
+            "processes",
+            rounds=rounds,
+        )
+        row["target_met"] = bool(row["target_met"]) and bool(row["p50"]["target_met"])
+        self.seed_goals(100, 2000)
+        count2000, size2000 = self.goals_in("/api/v1/goals")
+        big = load(
+            self.system.port,
+            "/api/v1/goals",
+            self.system.token,
+            seconds=max(2.0, seconds / 2),
+            connections=connections,
+        )
+        row["with_2000_goals"] = {
+            "path": "/api/v1/goals",
+            "goals_per_response": count2000,
+            "response_bytes": size2000,
+            "paginated": count2000 < 2000,
+            "p50_ms": big["p50_ms"],
+            "p99_ms": big["p99_ms"],
+            "requests_per_second": big["requests_per_second"],
+            "errors": big["errors"],
+            "original_note": "2,000 goals were answered in one 500 KB response before",
+        }
+        return row
+
+
+# --- variants ------------------------------------------------------------------------------------
+def deployment(system: System, label: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    settings = system.settings()
+    default_rate = system.settings(unset=("API_THROTTLE_RATE",))["API_THROTTLE_RATE"]
+    return {
+        "label": label,
+        "command": "python manage.py start_all --port <free port> (as ./scripts/start runs it)",
+        "processes": system.describe(),
+        "settings": settings,
+        "environment_set": {
+            k: ("<dummy>" if k in ("SECRET_KEY", "OPENAI_API_KEY") else v)
+            for k, v in system.env_set.items()
+        },
+        "deviations": [
+            f"API_THROTTLE_RATE={THROTTLE_RATE} instead of the default "
+            f"{default_rate}: the default would answer the GET /goals load of one user with "
+            "429s; the throttle "
+            "still runs on every request, only its limit is higher"
+        ],
+        **(extra or {}),
+    }
+
+
+def run_rows(bench: Bench, rows: list[str], seconds: float) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for row in rows:
+        log(f"row {row}")
+        started = time.monotonic()
+        try:
+            if row == "goals_list":
+                out[row] = bench.goals_list(seconds)
+            else:
+                out[row] = getattr(bench, row)()
+        except Exception as error:  # one broken row must not lose the others
+            out[row] = {"error": f"{type(error).__name__}: {error}", "target_met": False}
+            log(f"row {row} failed: {error!r}")
+        out[row]["row_seconds"] = round(time.monotonic() - started, 1)
+    return out
+
+
+def run_default(fake_url: str, args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
+    log("default deployment: starting start_all (SQLite)")
+    system = System(llm_url=fake_url + "/v1", throttle_rate=THROTTLE_RATE)
+    stack.callback(system.close)
+    system.start()
+    bench = Bench(system, fake_url, args.rounds, args.heavy_rounds)
+    log("warming up")
+    bench.warm_up()
+    info = deployment(system, "default: ./scripts/start (manage.py start_all), SQLite")
+    info["database"] = "SQLite (a temporary file), as the default deployment"
+    rows = [r for r in ROWS if not args.only or r in args.only]
+    results = run_rows(bench, rows, args.seconds)
+    info["llm_calls"] = bench.fake("/bench/stats")
+    system.close()
+    return {"deployment": info, "rows": results}
+
+
+def run_scale_out(fake_url: str, args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
+    log("scale-out: starting PostgreSQL")
+    cluster = PgCluster()
+    stack.callback(cluster.close)
+    cluster.start()
+    system = System(llm_url=fake_url + "/v1", throttle_rate=THROTTLE_RATE, database_url=cluster.url)
+    stack.callback(system.close)
+    log("scale-out: starting start_all (PostgreSQL)")
+    system.start()
+    bench = Bench(system, fake_url, args.rounds, args.heavy_rounds)
+    bench.warm_up()
+    rows = [r for r in SCALE_OUT_ROWS if not args.only or r in args.only]
+    info = deployment(system, "scale-out: PostgreSQL, 2 worker processes")
+    info["database"] = f"PostgreSQL ({cluster.version()}, throwaway cluster, max_connections=300)"
+    log("scale-out: 1 worker process")
+    one = run_rows(bench, rows, args.seconds)
+    log("scale-out: adding a second worker process")
+    worker = system.start_extra_worker("worker2")
+    wait_for(
+        lambda: (
+            "ready" in (system.folder / "worker2.log").read_text(errors="replace")
+            or worker.poll() is not None
+        ),
+        timeout=120,
+        what="the second worker",
+    )
+    if worker.poll() is not None:
+        raise RuntimeError(
+            "the second worker exited:\n"
+            + (system.folder / "worker2.log").read_text(errors="replace")[-3000:]
+        )
+    info["second_worker"] = {
+        "how": "the running worker's command line and environment (read from /proc at run "
+        "time) plus `-n worker2@%h`",
+        "cmdline": psutil.Process(worker.pid).cmdline(),
+    }
+    info["processes"] = system.describe()
+    bench.warm_up()
+    two = run_rows(bench, rows, args.seconds)
+    growth = {}
+    for row in rows:
+        t1, t2 = one.get(row, {}).get("ours"), two.get(row, {}).get("ours")
+        if t1 and t2:
+            growth[row] = {
+                "one_worker": t1,
+                "two_workers": t2,
+                "unit": one[row].get("unit"),
+                "speed_up": round(t1 / t2, 3),
+            }
+    info["llm_calls"] = bench.fake("/bench/stats")
+    system.close()
+    cluster.close()
+    return {
+        "deployment": info,
+        "rows_1_worker": one,
+        "rows_2_workers": two,
+        "throughput_growth_1_to_2_workers": growth,
+    }
+
+
+def start_fake(stack: contextlib.ExitStack) -> str:
+    fake = subprocess.Popen(
+        [PYTHON, str(ROOT / "bench" / "fake_llm.py"), "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        process_group=0,
+    )
+
+    def stop() -> None:
+        if fake.poll() is None:
+            fake.terminate()
+            try:
+                fake.wait(10)
+            except subprocess.TimeoutExpired:
+                fake.kill()
+
+    stack.callback(stop)
+    assert fake.stdout is not None
+    line = fake.stdout.readline().split()
+    if not line or line[0] != "ready":
+        raise RuntimeError("the scripted LLM server did not start")
+    return f"http://127.0.0.1:{line[1]}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per row (median reported)")
+    parser.add_argument(
+        "--heavy-rounds", type=int, default=1, help="rounds of concurrent100x10 and dag1000"
+    )
+    parser.add_argument("--seconds", type=float, default=5.0, help="GET /goals load per round")
+    parser.add_argument("--variant", choices=("default", "scale-out", "all"), default="all")
+    parser.add_argument("--only", type=lambda text: text.split(","), default=None)
+    parser.add_argument("--out", help="also write the JSON to this file")
+    args = parser.parse_args()
+
+    def interrupted(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGHUP, interrupted)
+    began = time.monotonic()
+    report: dict[str, Any] = {
+        "benchmark": "bench/run.py",
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git": git_commit(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        },
+        "rounds": args.rounds,
+        "heavy_rounds": args.heavy_rounds,
+        "variants": {},
+    }
+    with contextlib.ExitStack() as stack:
+        fake_url = start_fake(stack)
+        if args.variant in ("default", "all"):
+            report["variants"]["default"] = run_default(fake_url, args, stack)
+        if args.variant in ("scale-out", "all"):
+            report["variants"]["scale-out"] = run_scale_out(fake_url, args, stack)
+    report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    report["total_seconds"] = round(time.monotonic() - began, 1)
+    text = json.dumps(report, indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
