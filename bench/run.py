@@ -507,6 +507,7 @@ class Bench:
             str(ROOT / "bench" / "emitter.py"),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            stderr=(self.system.folder / "emitter.log").open("ab"),
             cwd=str(ROOT),
             env=self.workers()[0].environ(),
         )
@@ -856,6 +857,8 @@ def run_scale_out(fake_url: str, args: argparse.Namespace, stack: contextlib.Exi
     cluster.start()
     system = System(llm_url=fake_url + "/v1", throttle_rate=THROTTLE_RATE, database_url=cluster.url)
     stack.callback(system.close)
+    assert cluster.process is not None
+    system.other_roles["postgres"] = psutil.Process(cluster.process.pid)
     log("scale-out: starting start_all (PostgreSQL)")
     system.start()
     bench = Bench(system, fake_url, args.rounds, args.heavy_rounds)
@@ -909,6 +912,50 @@ def run_scale_out(fake_url: str, args: argparse.Namespace, stack: contextlib.Exi
     }
 
 
+def summary(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One line per row and variant: ours, original, ratio, target met."""
+    lines = []
+    for variant, result in report["variants"].items():
+        for part in ("rows", "rows_1_worker", "rows_2_workers"):
+            for row, data in result.get(part, {}).items():
+                label = variant if part == "rows" else f"{variant} ({part[5:].replace('_', ' ')})"
+                line = {
+                    "variant": label,
+                    "row": row,
+                    "ours": data.get("ours"),
+                    "unit": data.get("unit"),
+                    "original": data.get("original"),
+                    "ratio": data.get("ratio"),
+                    "target_met": data.get("target_met"),
+                }
+                if "error" in data:
+                    line["error"] = data["error"]
+                if row == "goals_list" and "p50" in data:
+                    line["p50_ms"] = data["p50"]["ours"]
+                if "worker_peak_rss_mb" in data:
+                    line["worker_peak_rss_mb"] = data["worker_peak_rss_mb"]
+                if row == "event_to_sse":
+                    line["lost"] = data.get("lost")
+                lines.append(line)
+    return lines
+
+
+def summary_lines(lines: list[dict[str, Any]]) -> list[str]:
+    out = []
+    for line in lines:
+        extra = {
+            k: v
+            for k, v in line.items()
+            if k not in ("variant", "row", "ours", "unit", "original", "ratio", "target_met")
+        }
+        out.append(
+            f"{line['variant']:<32} {line['row']:<20} ours={line['ours']} {line['unit'] or ''} "
+            f"original={line['original']} ratio={line['ratio']} met={line['target_met']} "
+            + (json.dumps(extra) if extra else "")
+        )
+    return out
+
+
 def start_fake(stack: contextlib.ExitStack) -> str:
     fake = subprocess.Popen(
         [PYTHON, str(ROOT / "bench" / "fake_llm.py"), "--port", "0"],
@@ -948,6 +995,8 @@ def main() -> None:
     def interrupted(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
+    # Ctrl-C even when the shell started this in the background with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, interrupted)
     signal.signal(signal.SIGHUP, interrupted)
     began = time.monotonic()
@@ -970,6 +1019,9 @@ def main() -> None:
             report["variants"]["default"] = run_default(fake_url, args, stack)
         if args.variant in ("scale-out", "all"):
             report["variants"]["scale-out"] = run_scale_out(fake_url, args, stack)
+    report["summary"] = summary(report)
+    for line in summary_lines(report["summary"]):
+        log(line)
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     report["total_seconds"] = round(time.monotonic() - began, 1)
     text = json.dumps(report, indent=2)

@@ -208,7 +208,6 @@ class System:
             "ASYNC_AGENT_SKIP_DOTENV": "1",
             "SECRET_KEY": "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
             "VAR_DIR": str(self.folder / "var"),
-            "SQLITE_PATH": str(self.folder / "db.sqlite3"),
             "ARTIFACTS_DIR": str(self.folder / "artifacts"),
             "LLM_PROVIDER": "openai",
             "OPENAI_BASE_URL": llm_url,
@@ -217,6 +216,8 @@ class System:
         }
         if database_url:
             self.env_set["DATABASE_URL"] = database_url
+        else:
+            self.env_set["SQLITE_PATH"] = str(self.folder / "db.sqlite3")
         env = {
             key: value
             for key, value in os.environ.items()
@@ -228,6 +229,8 @@ class System:
         self.log_path = self.folder / "start_all.log"
         self.extra_workers: list[subprocess.Popen] = []
         self.token = ""
+        # Processes outside start_all whose CPU the rows report too (e.g. "postgres").
+        self.other_roles: dict[str, psutil.Process] = {}
 
     # --- life cycle ------------------------------------------------------------------------
     def start(self, timeout: float = 240.0) -> System:
@@ -335,14 +338,23 @@ class System:
                 roles["beat"].append(child)
             elif "redis" in line:
                 roles["redis"].append(child)
+        for role, root in self.other_roles.items():
+            try:
+                roles[role] = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                roles[role] = []
         return roles
 
     def describe(self) -> list[dict[str, Any]]:
         rows = []
         for role, processes in self.children().items():
+            if role in self.other_roles:
+                processes = processes[:1]  # not every server process of a database
             for process in processes:
                 with contextlib.suppress(psutil.NoSuchProcess):
-                    rows.append({"role": role, "pid": process.pid, "cmdline": process.cmdline()})
+                    # redis-server rewrites its argv and leaves empty strings behind.
+                    command = [part for part in process.cmdline() if part]
+                    rows.append({"role": role, "pid": process.pid, "cmdline": command})
         return rows
 
     def start_extra_worker(self, name: str) -> subprocess.Popen:
