@@ -7,6 +7,9 @@ SQLite database, starts daphne on loopback as `./scripts/start` does (WEB_PROCES
 on one port), and measures `GET /api/v1/goals` and `GET /api/v1/dag-executions?limit=50` with
 keep-alive connections: with wrk when it is installed (`apt-get install wrk`), else with a
 Python client in this process (which takes CPU from the server on a small machine).
+
+COMPONENT BENCHMARK, not the default deployment: daphne started directly, LOG_LEVEL=WARNING.
+The default deployment is measured by bench/run.py (row goals_list); see docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -85,6 +88,8 @@ def main() -> None:
             json.dumps(
                 {
                     "benchmark": "api_throughput",
+                    "deployment": "component: daphne started directly, LOG_LEVEL=WARNING; "
+                    "not the default deployment (bench/run.py measures that)",
                     "server": f"daphne ({processes} processes, as ./scripts/start)",
                     "machine": {
                         "cpus": __import__("os").cpu_count(),

@@ -1,6 +1,13 @@
-"""DAG execution benchmarks on a real Celery worker with a scripted LLM, printed as JSON.
+"""TUNED VARIANT (not the default deployment): DAG execution on a Celery worker of its own,
+printed as JSON.
 
-    uv run python bench/dag_execution.py [--skip-large] [--repeat N]
+    uv run python bench/dag_execution.py [--skip-large] [--repeat N] [--concurrency 24]
+
+This is not what users run: it starts its own worker with --concurrency sized to the DAGs,
+LOG_LEVEL=WARNING and EXECUTION_MAX_PARALLEL_NODES=32, and launches executions in-process rather
+than over HTTP. Its figures are labelled "tuned" and are not comparable with the original's; the
+default deployment (`./scripts/start`, every setting at its default, over HTTP) is measured by
+bench/run.py (see docs/benchmarks.md). It remains useful to look at one part in isolation.
 
 Scenarios (as the TypeScript server's published figures define them):
   chain50_instant   50 inference nodes in a chain, instant replies: per-node overhead
@@ -144,12 +151,7 @@ def main() -> None:
     from tests.fakes.openai_server import ChatReply, FakeChatCompletions
 
     Agent.objects.create(name="InferenceAgent", version="1", prompt_template="Bench.", active=True)
-    from config.heap import freeze_startup_objects
     from dags.execution.prompts import SYNTHESIS_SYSTEM_PROMPT
-
-    # This process launches the executions, as the web process does in service, so it keeps
-    # its start-up objects out of full collections as the web process does.
-    freeze_startup_objects()
 
     delays: dict[str, float] = {}
     synthesis_delay = {"seconds": 0.0}
@@ -312,6 +314,9 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "dag_execution",
+                "deployment": "tuned: own worker (threads, --concurrency as given), LOG_LEVEL="
+                "WARNING, EXECUTION_MAX_PARALLEL_NODES=32, executions launched in-process; not "
+                "the default deployment (see bench/run.py)",
                 "worker_concurrency": args.concurrency,
                 "cpus": os.cpu_count(),
                 "results": results,

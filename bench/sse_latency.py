@@ -11,6 +11,9 @@ a client has parsed the frame; both clocks are this process's `perf_counter`.
 1. latency: one client, `--events` events, each emitted after the previous one arrived.
 2. fan-out: `--clients` clients on one execution, `--fanout-events` events then a terminal one;
    every client must receive every event exactly once, in order, and see the stream end.
+
+COMPONENT BENCHMARK, not the default deployment: daphne started directly, LOG_LEVEL=WARNING.
+The default deployment is measured by bench/run.py (row event_to_sse); see docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -183,7 +186,11 @@ def main() -> None:
         stdout=daphne_log,
         stderr=subprocess.STDOUT,
     )
-    result: dict = {"host_cpus": os.cpu_count()}
+    result: dict = {
+        "deployment": "component: daphne started directly, LOG_LEVEL=WARNING; "
+        "not the default deployment (bench/run.py measures that)",
+        "host_cpus": os.cpu_count(),
+    }
     try:
         wait_for_port(port, timeout=60)
         import urllib.request
