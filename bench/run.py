@@ -852,7 +852,7 @@ def run_default(fake_url: str, args: argparse.Namespace, stack: contextlib.ExitS
 
 def run_scale_out(fake_url: str, args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
     log("scale-out: starting PostgreSQL")
-    cluster = PgCluster()
+    cluster = PgCluster(args.pg_bin)
     stack.callback(cluster.close)
     cluster.start()
     system = System(llm_url=fake_url + "/v1", throttle_rate=THROTTLE_RATE, database_url=cluster.url)
@@ -990,6 +990,9 @@ def main() -> None:
     parser.add_argument("--variant", choices=("default", "scale-out", "all"), default="all")
     parser.add_argument("--only", type=lambda text: text.split(","), default=None)
     parser.add_argument("--out", help="also write the JSON to this file")
+    parser.add_argument(
+        "--pg-bin", default="/usr/local/bin", help="where initdb and postgres are (scale-out)"
+    )
     args = parser.parse_args()
 
     def interrupted(signum: int, _frame: object) -> None:
