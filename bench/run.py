@@ -859,19 +859,25 @@ def run_rows(bench: Bench, rows: list[str], seconds: float) -> dict[str, Any]:
     return out
 
 
+def calls_since(bench: Bench, before: dict[str, int]) -> dict[str, int]:
+    now = bench.fake("/bench/stats")
+    return {kind: count - before.get(kind, 0) for kind, count in now.items()}
+
+
 def run_default(fake_url: str, args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
     log("default deployment: starting start_all (SQLite)")
     system = System(llm_url=fake_url + "/v1", throttle_rate=THROTTLE_RATE)
     stack.callback(system.close)
     system.start()
     bench = Bench(system, fake_url, args.rounds, args.heavy_rounds)
+    calls = bench.fake("/bench/stats")
     log("warming up")
     bench.warm_up()
     info = deployment(system, "default: ./scripts/start (manage.py start_all), SQLite")
     info["database"] = "SQLite (a temporary file), as the default deployment"
     rows = [r for r in ROWS if not args.only or r in args.only]
     results = run_rows(bench, rows, args.seconds)
-    info["llm_calls"] = bench.fake("/bench/stats")
+    info["llm_calls"] = calls_since(bench, calls)
     system.close()
     return {"deployment": info, "rows": results}
 
@@ -888,6 +894,7 @@ def run_scale_out(fake_url: str, args: argparse.Namespace, stack: contextlib.Exi
     log("scale-out: starting start_all (PostgreSQL)")
     system.start()
     bench = Bench(system, fake_url, args.rounds, args.heavy_rounds)
+    calls = bench.fake("/bench/stats")
     bench.warm_up()
     rows = [r for r in SCALE_OUT_ROWS if not args.only or r in args.only]
     info = deployment(system, "scale-out: PostgreSQL, 2 worker processes")
@@ -927,7 +934,7 @@ def run_scale_out(fake_url: str, args: argparse.Namespace, stack: contextlib.Exi
                 "unit": one[row].get("unit"),
                 "speed_up": round(t1 / t2, 3),
             }
-    info["llm_calls"] = bench.fake("/bench/stats")
+    info["llm_calls"] = calls_since(bench, calls)
     system.close()
     cluster.close()
     return {
