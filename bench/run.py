@@ -328,7 +328,7 @@ class Bench:
             raise RuntimeError(f"execute-dag -> {status}: {content[:500]!r}")
         return json.loads(content)["executionId"], sent, seconds
 
-    def wait_terminal(self, execution_id: str, timeout: float = 600.0) -> Stream:
+    def wait_terminal(self, execution_id: str, timeout: float = 180.0) -> Stream:
         stream = Stream()
         asyncio.run(
             asyncio.wait_for(
@@ -341,7 +341,7 @@ class Bench:
             raise RuntimeError(f"execution {execution_id} ended {ended}")
         return stream
 
-    def run_dag(self, dag_id: str, timeout: float = 600.0) -> float:
+    def run_dag(self, dag_id: str, timeout: float = 180.0) -> float:
         """Seconds from sending execute-dag to the client reading execution.completed."""
         execution_id, sent, _ = self.execute(dag_id)
         stream = self.wait_terminal(execution_id, timeout)
