@@ -7,7 +7,7 @@ open while the subject can still change (a suspended or failed execution can be 
 anywhere) and ends once nothing more can happen (the store's final event or status); a
 reconnect then, with nothing left to send, gets 204, which tells EventSource
 to stop. The async generator ends as soon as the client disconnects (Django cancels it) and
-always leaves its Channels group.
+always leaves its group.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from config.live_events import EventStore, Follower, StoredEvent, Subscription
 logger = logging.getLogger(__name__)
 
 HEARTBEAT = b": heartbeat\n\n"
-# While the channel layer is unreachable, followers poll the database this often.
+# While Redis is unreachable, followers poll the database this often.
 POLL_SECONDS = 1.0
 
 
@@ -161,7 +161,7 @@ async def follow(
                     yield HEARTBEAT
                     next_heartbeat = loop.time() + heartbeat
                     await subscription.refresh()
-                # Also covers anything the layer lost (a full inbox, a Redis hiccup).
+                # Also covers anything lost in transit (a full inbox, a Redis hiccup).
                 events = await follower.catch_up()
             for event in events:
                 yield _event_frame(event)

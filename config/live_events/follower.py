@@ -4,8 +4,7 @@ dropped, and a gap is filled from the database."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 from channels.db import database_sync_to_async
 
@@ -36,12 +35,11 @@ class Follower:
                 self.position = event.seq
         return fresh
 
-    async def on_message(self, message: Mapping[str, Any]) -> list[StoredEvent]:
-        try:
-            live = StoredEvent(int(message["seq"]), str(message["event"]), dict(message["data"]))
-        except (KeyError, TypeError, ValueError):
-            logger.warning("ignoring malformed %s layer message", self.store.name)
-            return []
+    async def on_message(self, live: object) -> list[StoredEvent]:
+        """The events to send for an inbox item: a published event, or a marker that some may
+        have been missed (then the database says what)."""
+        if not isinstance(live, StoredEvent):
+            return await self.catch_up()
         if live.seq <= self.position:
             return []
         if live.seq == self.position + 1:
