@@ -21,10 +21,11 @@ from config.live_events.store import (
     FeedState,
     StoredEvent,
 )
-from config.live_events.subscription import RESYNC, Subscription
+from config.live_events.subscription import RESYNC, TICK, Subscription
 
 __all__ = [
     "RESYNC",
+    "TICK",
     "EventLayout",
     "EventStore",
     "FeedState",

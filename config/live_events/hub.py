@@ -67,18 +67,20 @@ class HubClosed(Exception):
 
 
 class Listener:
-    """One follower's membership: its inbox of events (and `RESYNC` markers)."""
+    """One follower's membership: its inbox of events (and markers such as `RESYNC`)."""
 
     def __init__(self, group: str) -> None:
         self.group = group
         self.channel = channel_name(group)
-        self.inbox: asyncio.Queue[StoredEvent | _Resync] = asyncio.Queue(INBOX_SIZE)
+        self.inbox: asyncio.Queue[object] = asyncio.Queue()
 
-    def put(self, item: StoredEvent | _Resync) -> None:
-        try:
-            self.inbox.put_nowait(item)
-        except asyncio.QueueFull:
+    def put(self, item: object) -> None:
+        """Events beyond INBOX_SIZE are dropped (the follower's gap check recovers them);
+        markers always go in."""
+        if isinstance(item, StoredEvent) and self.inbox.qsize() >= INBOX_SIZE:
             logger.warning("inbox of %s full; dropping a live event", self.group)
+            return
+        self.inbox.put_nowait(item)
 
 
 class Hub:

@@ -6,11 +6,20 @@ import asyncio
 import logging
 
 from config.live_events.hub import RESYNC, Hub, HubClosed, Listener, hub
-from config.live_events.store import StoredEvent
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RESYNC", "Subscription"]
+__all__ = ["RESYNC", "TICK", "Subscription"]
+
+
+class _Tick:
+    """Inbox marker: a reminder the follower asked for (`Subscription.remind`)."""
+
+    def __repr__(self) -> str:
+        return "TICK"
+
+
+TICK = _Tick()
 
 
 class Subscription:
@@ -24,8 +33,12 @@ class Subscription:
         self._joined: Hub | None = None
 
     @property
-    def inbox(self) -> asyncio.Queue[StoredEvent | object]:
-        return self._listener.inbox  # type: ignore[return-value]
+    def inbox(self) -> asyncio.Queue[object]:
+        return self._listener.inbox
+
+    def remind(self, at: float) -> asyncio.TimerHandle:
+        """Put `TICK` in the inbox at event loop time `at`."""
+        return asyncio.get_running_loop().call_at(at, self._listener.put, TICK)
 
     async def open(self) -> bool:
         """Join the group; returns once an event published from now on will arrive. False (the
