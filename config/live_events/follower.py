@@ -17,7 +17,7 @@ class Follower:
     """One subscriber's position in a subject's event sequence.
 
     Live events at or below the position are dropped (already sent from the replay or twice on
-    the layer); a live event beyond the next number means something was missed, so the missing
+    Redis); a live event beyond the next number means something was missed, so the missing
     ones are read from the database first.
     """
 
