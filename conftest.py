@@ -7,7 +7,7 @@ from tests import bootstrap
 
 bootstrap.setup_django()
 
-import asyncio  # noqa: E402
+import time  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 
 import pytest  # noqa: E402
@@ -100,36 +100,34 @@ def celery_worker_thread(transactional_db) -> Iterator[object]:
 
 
 @pytest.fixture
-def layer_follower() -> Iterator[Callable[[str], Callable[[], dict]]]:
-    """follow(group) -> receive: joins a new channel to `group` on a Channels layer of its own;
-    receive() returns the next message sent to it.
-
-    channels-redis guards receiving on all of a layer's own channels with one asyncio lock, which
-    it releases from a clean-up task after each message. On the process's shared layer, other
-    tests receive from their own event loops too, and in CI a receive found that lock held by
-    another, finished loop ("bound to a different event loop"). So each test gets a layer no
-    other test uses, and `receive` waits for the clean-up before its loop ends.
-    """
-    from asgiref.sync import async_to_sync
+def redis_follower() -> Iterator[Callable[[str], Callable[[], dict]]]:
+    """follow(group) -> receive: subscribes to a group's live events on Redis (as a web
+    process does); receive() returns the next message published there, decoded."""
+    import orjson
+    import redis
     from django.conf import settings
 
-    from config.channel_layer import EventChannelLayer
+    from config.live_events.publisher import channel_name
 
-    own_layer = EventChannelLayer(**settings.CHANNEL_LAYERS["default"]["CONFIG"])
-    joined: list[tuple[str, str]] = []
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    subscriptions = []
+
+    def next_message(pubsub, kind: str) -> dict:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            message = pubsub.get_message(timeout=0.5)
+            if message is not None and message["type"] == kind:
+                return message
+        raise TimeoutError(f"no {kind} message")
 
     def follow(group: str) -> Callable[[], dict]:
-        channel = async_to_sync(own_layer.new_channel)()
-        async_to_sync(own_layer.group_add)(group, channel)
-        joined.append((group, channel))
-
-        async def receive() -> dict:
-            message = await own_layer.receive(channel)
-            await asyncio.gather(*list(own_layer.receive_cleaners))
-            return message
-
-        return async_to_sync(receive)
+        pubsub = client.pubsub()
+        subscriptions.append(pubsub)
+        pubsub.subscribe(channel_name(group))
+        next_message(pubsub, "subscribe")  # from now on, a PUBLISH reaches it
+        return lambda: orjson.loads(next_message(pubsub, "message")["data"])
 
     yield follow
-    for group, channel in joined:
-        async_to_sync(own_layer.group_discard)(group, channel)
+    for pubsub in subscriptions:
+        pubsub.close()
+    client.close()

@@ -3,8 +3,8 @@
 Messages are JSON `{"id": seq, "event": type, "data": {...}}`: first the snapshot (`id` null),
 then the stored events after `?lastEventId=` (all of them without it), then live events. While
 the subject can still change, the socket stays open, with a `{"id": null, "event": "heartbeat"}`
-message every SSE_HEARTBEAT_SECONDS (each also re-reads the database, in case the layer lost an
-event); the server closes with 1000 once nothing more can happen. Refusals are an
+message every SSE_HEARTBEAT_SECONDS (each also re-reads the database, in case an event was
+lost in transit); the server closes with 1000 once nothing more can happen. Refusals are an
 `{"error": ...}` message and a close code: 4400 bad lastEventId, 4401 not authenticated,
 4404 unknown subject.
 """
@@ -22,7 +22,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from config.api.renderers import dumps
 from config.api.stream_auth import StreamAuthError, authenticate_scope
-from config.live_events import EventStore, Follower, StoredEvent, layer_call
+from config.live_events import EventStore, Follower, StoredEvent, Subscription
 from config.sse import heartbeat_seconds, parse_last_event_id
 
 logger = logging.getLogger(__name__)
@@ -41,9 +41,10 @@ class LiveEventsConsumer(AsyncJsonWebsocketConsumer):
     subject_kwarg: str
 
     async def connect(self) -> None:
-        self.group: str | None = None
+        self.subscription: Subscription | None = None
         self.follower: Follower | None = None
         self.heartbeats: asyncio.Task | None = None
+        self.listening: asyncio.Task | None = None
         # Live events and the heartbeat's catch-up both advance the follower: one at a time,
         # so events leave in order.
         self.sending = asyncio.Lock()
@@ -61,10 +62,10 @@ class LiveEventsConsumer(AsyncJsonWebsocketConsumer):
             await self._refuse("lastEventId must be a non-negative integer.", CLOSE_BAD_REQUEST)
             return
 
-        # Join the group before reading, as the SSE stream does; group messages that arrive
-        # meanwhile wait until this handler returns and are then deduplicated by the follower.
-        self.group = self.store.group_name(subject_id)
-        await layer_call(self.channel_layer.group_add, self.group, self.channel_name)
+        # Join the group before reading, as the SSE stream does; events that arrive meanwhile
+        # wait in the inbox until the replay is sent and are then deduplicated by the follower.
+        self.subscription = Subscription(self.store.group_name(subject_id))
+        await self.subscription.open()
         visible = await database_sync_to_async(self.store.visible_to_user)(subject_id, user)
         state = (
             await database_sync_to_async(self.store.read)(subject_id, position) if visible else None
@@ -83,13 +84,18 @@ class LiveEventsConsumer(AsyncJsonWebsocketConsumer):
             await self._finish(CLOSE_NORMAL)
             return
         self.heartbeats = asyncio.create_task(self._beat(heartbeat_seconds()))
+        self.listening = asyncio.create_task(self._listen(self.subscription))
 
-    async def live_event(self, message: dict[str, Any]) -> None:
-        async with self.sending:
-            if self.follower is None:
-                return
-            events = await self.follower.on_message(message)
-            await self._deliver(events)
+    async def _listen(self, subscription: Subscription) -> None:
+        """Sends the subscription's events as they arrive."""
+        while True:
+            message = await subscription.inbox.get()
+            async with self.sending:
+                if self.follower is None:
+                    return
+                await self._deliver(await self.follower.on_message(message))
+                if self.follower is None:  # finished
+                    return
 
     async def _deliver(self, events: list[StoredEvent]) -> None:
         follower = self.follower
@@ -99,24 +105,19 @@ class LiveEventsConsumer(AsyncJsonWebsocketConsumer):
             await self._finish(CLOSE_NORMAL)
 
     async def _beat(self, interval: float) -> None:
-        """Heartbeats while the subject can still change; each renews the group membership
-        (the Redis layer expires it) and picks up events the layer may have lost."""
+        """Heartbeats while the subject can still change; each picks up events that were lost
+        in transit, and subscribes again if Redis was unavailable."""
         while True:
             await asyncio.sleep(interval)
             async with self.sending:
                 if self.follower is None:
                     return
                 await self._send_event(None, HEARTBEAT_EVENT, {})
-                if self.group is not None:
-                    try:
-                        await layer_call(
-                            self.channel_layer.group_add, self.group, self.channel_name
-                        )
-                    except Exception:
-                        logger.warning(
-                            "could not renew membership of %s", self.group, exc_info=True
-                        )
+                if self.subscription is not None:
+                    await self.subscription.refresh()
                 await self._deliver(await self.follower.catch_up())
+                if self.follower is None:  # finished
+                    return
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         """Clients have nothing to say on this socket; their messages are ignored."""
@@ -127,11 +128,12 @@ class LiveEventsConsumer(AsyncJsonWebsocketConsumer):
         await self._leave()
 
     async def _stop_beating(self) -> None:
-        task, self.heartbeats = self.heartbeats, None
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in (self.heartbeats, self.listening):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self.heartbeats = self.listening = None
 
     async def _send_stored(self, event: StoredEvent) -> None:
         await self._send_event(event.seq, event.type, event.data)
@@ -150,12 +152,10 @@ class LiveEventsConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=code)
 
     async def _leave(self) -> None:
-        if self.group is not None:
-            group, self.group = self.group, None
-            try:
-                await layer_call(self.channel_layer.group_discard, group, self.channel_name)
-            except Exception:
-                logger.warning("could not leave %s", group, exc_info=True)
+        subscription, self.subscription = self.subscription, None
+        if subscription is not None:
+            # Shielded: leaving must finish even when the consumer is being cancelled.
+            await asyncio.shield(subscription.close())
 
     @classmethod
     async def encode_json(cls, content: Any) -> str:

@@ -185,17 +185,8 @@ CACHES = {
         },
     }
 }
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "config.channel_layer.EventChannelLayer",
-        "CONFIG": {
-            # redis-py 8 defaults to a 5 s socket timeout, which breaks channels-redis's idle
-            # blocking reads; None keeps them open.
-            "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
-            "prefix": "aa:channels",
-        },
-    }
-}
+# No Channels layer: live events travel on Redis pub/sub directly (config/live_events/), and
+# nothing else sends to consumers.
 
 # --- Celery -------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)

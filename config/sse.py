@@ -7,7 +7,7 @@ open while the subject can still change (a suspended or failed execution can be 
 anywhere) and ends once nothing more can happen (the store's final event or status); a
 reconnect then, with nothing left to send, gets 204, which tells EventSource
 to stop. The async generator ends as soon as the client disconnects (Django cancels it) and
-always leaves its Channels group.
+always leaves its group.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from config.api.exceptions import PARAMS_LABEL
 from config.api.renderers import dumps
 from config.api.stream_auth import StreamAuthError, authenticate_http
-from config.live_events import EventStore, Follower, StoredEvent, Subscription
+from config.live_events import TICK, EventStore, Follower, StoredEvent, Subscription
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT = b": heartbeat\n\n"
-# While the channel layer is unreachable, followers poll the database this often.
+# While Redis is unreachable, followers poll the database this often.
 POLL_SECONDS = 1.0
 
 
@@ -39,8 +39,19 @@ def sse_frame(event_type: str, data: dict[str, Any], seq: int | None = None) -> 
     return f"{head}event: {event_type}\n".encode() + b"data: " + dumps(data) + b"\n\n"
 
 
+# The frame of the event last framed: a published event reaches every follower in the process
+# as the same object, so it is serialized once, not once per client.
+_last_framed: tuple[StoredEvent, bytes] | None = None
+
+
 def _event_frame(event: StoredEvent) -> bytes:
-    return sse_frame(event.type, event.data, event.seq)
+    global _last_framed
+    last = _last_framed
+    if last is not None and last[0] is event:
+        return last[1]
+    frame = sse_frame(event.type, event.data, event.seq)
+    _last_framed = (event, frame)
+    return frame
 
 
 def json_response(body: dict[str, Any], status: int, **headers: str) -> HttpResponse:
@@ -134,41 +145,57 @@ async def follow(
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         next_heartbeat = loop.time() + heartbeat
-        while True:
-            wait = max(0.0, next_heartbeat - loop.time())
-            if not subscription.live:
-                wait = min(wait, POLL_SECONDS)
-            message = None
-            try:
+        # While live, the stream waits on its inbox alone; the heartbeat comes as a TICK from one
+        # timer per heartbeat period rather than a timeout around every wait (the wait for each
+        # event is the hot path of every stream).
+        reminder: asyncio.TimerHandle | None = None
+        try:
+            while True:
                 if subscription.live:
-                    # Not asyncio.wait_for: on Python 3.11 it returns the result, and drops the
-                    # cancellation, when a message arrives just as the client disconnects; the
-                    # stream then never ends. asyncio.timeout keeps the cancellation.
-                    async with asyncio.timeout(wait):
-                        message = await subscription.inbox.get()
+                    if reminder is None:
+                        reminder = subscription.remind(next_heartbeat)
+                    # A plain await keeps the cancellation when the client disconnects just as
+                    # a message arrives (asyncio.wait_for on Python 3.11 dropped it).
+                    message = await subscription.inbox.get()
                 else:
-                    await asyncio.sleep(wait)
-            except TimeoutError:
-                pass
-            if task is not None and task.cancelling():
-                # Cancelled, but something below swallowed the CancelledError: stop anyway.
-                raise asyncio.CancelledError
+                    await asyncio.sleep(max(0.0, min(next_heartbeat - loop.time(), POLL_SECONDS)))
+                    message = None
+                if task is not None and task.cancelling():
+                    # Cancelled, but something below swallowed the CancelledError: stop anyway.
+                    raise asyncio.CancelledError
 
-            if message is not None:
-                events = await follower.on_message(message)
-            else:
-                if loop.time() >= next_heartbeat:
-                    yield HEARTBEAT
+                if message is TICK:
+                    reminder = None
+                    if loop.time() < next_heartbeat:
+                        continue  # events moved the heartbeat on meanwhile
+                    message = None
+                if message is not None:
+                    events = follower.take(message)
+                    if events is None:
+                        events = await follower.on_message(message)
+                    # Whatever else has arrived leaves in the same write.
+                    while not subscription.inbox.empty() and not follower.finished:
+                        more = subscription.inbox.get_nowait()
+                        if more is TICK:
+                            reminder = None
+                            continue
+                        taken = follower.take(more)
+                        events += taken if taken is not None else await follower.on_message(more)
+                else:
+                    if loop.time() >= next_heartbeat:
+                        yield HEARTBEAT
+                        next_heartbeat = loop.time() + heartbeat
+                        await subscription.refresh()
+                    # Also covers anything lost in transit (a full inbox, a Redis hiccup).
+                    events = await follower.catch_up()
+                if events:
+                    yield b"".join(_event_frame(event) for event in events)
                     next_heartbeat = loop.time() + heartbeat
-                    await subscription.refresh()
-                # Also covers anything the layer lost (a full inbox, a Redis hiccup).
-                events = await follower.catch_up()
-            for event in events:
-                yield _event_frame(event)
-            if events:
-                next_heartbeat = loop.time() + heartbeat
-            if follower.ends_with_terminal(events) or follower.finished:
-                return
+                if follower.ends_with_terminal(events) or follower.finished:
+                    return
+        finally:
+            if reminder is not None:
+                reminder.cancel()
     finally:
         # Shielded: the cleanup must finish even though the request task is being cancelled.
         await asyncio.shield(subscription.close())

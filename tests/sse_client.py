@@ -64,8 +64,8 @@ _END = object()
 class ServerLoop:
     """One event loop thread for every in-process ASGI call, as daphne has one loop per process.
 
-    The Redis channel layer is a process-wide object whose receive locks belong to one loop, so
-    concurrent streams must share a loop, exactly as they do under daphne.
+    Live events reach a process through one Redis subscription per event loop (config/
+    live_events/hub.py), so concurrent streams share a loop, exactly as they do under daphne.
     """
 
     _loop: asyncio.AbstractEventLoop | None = None
@@ -330,14 +330,22 @@ class HttpSseClient:
 
 
 def group_member_count(group: str) -> int:
-    """Channels currently in a group of the Redis channel layer (read straight from Redis)."""
+    """Followers of a group in this process (the in-process ASGI clients and consumers)."""
+    from config.live_events.hub import follower_count
+
+    return follower_count(group)
+
+
+def subscribed_processes(group: str) -> int:
+    """Redis connections subscribed to a group's channel: one per process with followers."""
     import redis
     from django.conf import settings
 
-    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"].get("prefix", "asgi")
+    from config.live_events.publisher import channel_name
+
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:
-        return client.zcard(f"{prefix}:group:{group}")
+        return dict(client.pubsub_numsub(channel_name(group))).get(channel_name(group).encode(), 0)
     finally:
         client.close()
 

@@ -1,129 +1,177 @@
-"""Publishing stored events to the Channels layer (config/live_events/, config/channel_layer.py):
-only groups someone follows get them, a burst costs one membership lookup, and a failed lookup
-still publishes. Real Redis throughout."""
+"""Publishing stored events on Redis pub/sub and receiving them in a process (config/live_events/
+publisher.py, hub.py): one PUBLISH per event, nothing to look up first, one subscription per
+process and subject however many follow it, and a lost connection recovered from the database.
+Real Redis throughout."""
 
 from __future__ import annotations
 
 import asyncio
-import threading
 
 import pytest
 import redis
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 import config.live_events as live_events
-from config.channel_layer import EventChannelLayer
+from config.live_events import RESYNC, StoredEvent, Subscription, publisher
+from config.live_events.hub import follower_count
+from dags.events import EXECUTION_EVENTS
+from tests.factories import DagExecutionFactory
+from tests.sse_client import run_in_server_loop, subscribed_processes, wait_until
 
 
-@pytest.fixture
-def layer() -> EventChannelLayer:
-    layer = get_channel_layer()
-    assert isinstance(layer, EventChannelLayer)
-    return layer
-
-
-@pytest.fixture
-def group_sends(layer, monkeypatch) -> list[tuple[str, int]]:
-    """Every group_send the publisher makes, as (group, seq), still sent for real."""
-    calls: list[tuple[str, int]] = []
-    real = layer.group_send
-
-    async def recording(group, message):
-        calls.append((group, message["seq"]))
-        await real(group, message)
-
-    monkeypatch.setattr(layer, "group_send", recording)
-    return calls
-
-
-def test_groups_with_members_names_only_followed_groups(layer, layer_follower):
-    layer_follower("pub.followed")
-    # A member whose group_add is older than group_expiry counts as gone, as in group_send.
-    stale_key = layer._group_key("pub.stale")
+def publish_calls() -> int:
     client = redis.Redis.from_url(settings.REDIS_URL)
-    client.zadd(stale_key, {"specific.stale!x": 1})
     try:
-        followed = async_to_sync(layer.groups_with_members)(
-            ["pub.followed", "pub.nobody", "pub.stale", "pub.followed"]
-        )
-        assert followed == {"pub.followed"}
-        assert client.zcard(stale_key) == 0  # dropped, as group_send would have
+        return int(client.info("commandstats").get("cmdstat_publish", {}).get("calls", 0))
     finally:
-        client.delete(stale_key)
         client.close()
 
 
-def test_only_followed_groups_are_sent_to(layer, layer_follower, group_sends):
-    receive = layer_follower("pub.watched")
-    live_events.publish("pub.unwatched", {"type": "live.event", "seq": 1})
-    live_events.publish("pub.watched", {"type": "live.event", "seq": 2})
+def test_an_event_costs_one_publish_whether_or_not_anyone_follows(redis_follower):
+    receive = redis_follower("pub.watched")
+    before = publish_calls()
+    live_events.publish("pub.unwatched", {"seq": 1, "event": "x", "data": {}})
+    live_events.publish("pub.watched", {"seq": 2, "event": "x", "data": {"k": "v"}})
     assert live_events.flush_published(10)
-    assert group_sends == [("pub.watched", 2)]
-    assert receive()["seq"] == 2
+    assert publish_calls() - before == 2
+    assert receive() == {"seq": 2, "event": "x", "data": {"k": "v"}}
 
 
-def test_a_burst_of_events_costs_one_membership_lookup(
-    layer, layer_follower, group_sends, monkeypatch
-):
-    layer_follower("pub.burst-0")
-    lookups: list[set[str]] = []
-    first_lookup_entered = threading.Event()
-    release = threading.Event()
-    real = layer.groups_with_members
+def test_the_publisher_outlives_a_batch_that_breaks(redis_follower, monkeypatch):
+    receive = redis_follower("pub.after-a-bug")
+    real_send_batch = publisher.Publisher.send_batch
+    failures = []
 
-    async def slow_lookup(groups):
-        lookups.append(set(groups))
-        first_lookup_entered.set()
-        while not release.is_set():  # the first lookup is slow: the rest pile up meanwhile
-            await asyncio.sleep(0.005)
-        return await real(groups)
+    def broken_once(client, batch):
+        if not failures:
+            failures.append(batch)
+            raise redis.ConnectionError("Redis went away for a moment")
+        real_send_batch(client, batch)
 
-    monkeypatch.setattr(layer, "groups_with_members", slow_lookup)
+    monkeypatch.setattr(publisher.Publisher, "send_batch", staticmethod(broken_once))
+    live_events.publish("pub.after-a-bug", {"seq": 1, "event": "x", "data": {}})
+    assert live_events.flush_published(10)
+    live_events.publish("pub.after-a-bug", {"seq": 2, "event": "x", "data": {}})
+    assert live_events.flush_published(10)
+    assert receive()["seq"] == 2  # 1 was lost in transit; followers read it from the database
+
+
+def test_followers_in_one_process_share_one_subscription():
+    group = "pub.shared"
+
+    async def scenario() -> tuple[list[list[object]], int, int]:
+        subscriptions = [Subscription(group) for _ in range(3)]
+        assert all(await asyncio.gather(*(s.open() for s in subscriptions)))
+        processes = await asyncio.to_thread(subscribed_processes, group)
+        await asyncio.to_thread(
+            lambda: (
+                live_events.publish(group, {"seq": 7, "event": "x", "data": {}}),
+                live_events.flush_published(10),
+            )
+        )
+        received = []
+        for subscription in subscriptions:
+            async with asyncio.timeout(10):
+                received.append([await subscription.inbox.get()])
+        await subscriptions[0].close()
+        still = follower_count(group)
+        await asyncio.gather(*(s.close() for s in subscriptions[1:]))
+        return received, processes, still
+
+    received, processes, still = run_in_server_loop(scenario())
+    assert processes == 1
+    assert received == [[StoredEvent(7, "x", {})]] * 3
+    assert still == 2
+    assert follower_count(group) == 0
+    assert wait_until(lambda: subscribed_processes(group) == 0)
+
+
+def test_a_malformed_message_is_ignored():
+    group = "pub.malformed"
+
+    async def scenario() -> object:
+        subscription = Subscription(group)
+        assert await subscription.open()
+        try:
+            client = redis.asyncio.Redis.from_url(settings.REDIS_URL)
+            await client.publish(publisher.channel_name(group), b"not json")
+            await client.publish(
+                publisher.channel_name(group),
+                publisher.encode({"seq": 1, "event": "x", "data": {}}),
+            )
+            await client.aclose()
+            async with asyncio.timeout(10):
+                return await subscription.inbox.get()
+        finally:
+            await subscription.close()
+
+    assert run_in_server_loop(scenario()) == StoredEvent(1, "x", {})
+
+
+def kill_subscribers() -> int:
+    client = redis.Redis.from_url(settings.REDIS_URL)
     try:
-        live_events.publish("pub.burst-0", {"type": "live.event", "seq": 0})
-        assert first_lookup_entered.wait(10)
-        for seq in range(1, 20):
-            live_events.publish(f"pub.burst-{seq % 4}", {"type": "live.event", "seq": seq})
-        release.set()
-        assert live_events.flush_published(10)
+        return int(client.execute_command("CLIENT", "KILL", "TYPE", "pubsub"))
     finally:
-        release.set()
-    assert lookups == [{"pub.burst-0"}, {f"pub.burst-{n}" for n in range(4)}]
-    # Sent to the followed group only, in the order handed over.
-    assert group_sends == [("pub.burst-0", seq) for seq in (0, 4, 8, 12, 16)]
+        client.close()
 
 
-def test_a_failed_lookup_still_publishes(layer, layer_follower, group_sends, monkeypatch):
-    receive = layer_follower("pub.lookup-fails")
+def test_after_a_lost_connection_followers_are_told_to_re_read():
+    group = "pub.reconnect"
 
-    async def broken_lookup(groups):
-        raise redis.ConnectionError("Redis went away for a moment")
+    async def scenario() -> list[object]:
+        subscription = Subscription(group)
+        assert await subscription.open()
+        try:
+            assert await asyncio.to_thread(kill_subscribers) >= 1
+            async with asyncio.timeout(10):
+                marker = await subscription.inbox.get()  # subscribed again: re-read
+            await asyncio.to_thread(
+                lambda: (
+                    live_events.publish(group, {"seq": 3, "event": "x", "data": {}}),
+                    live_events.flush_published(10),
+                )
+            )
+            async with asyncio.timeout(10):
+                event = await subscription.inbox.get()
+            return [marker, event, subscription.live]
+        finally:
+            await subscription.close()
 
-    monkeypatch.setattr(layer, "groups_with_members", broken_lookup)
-    live_events.publish("pub.lookup-fails", {"type": "live.event", "seq": 7})
-    live_events.publish("pub.nobody-here", {"type": "live.event", "seq": 8})
-    assert live_events.flush_published(10)
-    assert group_sends == [("pub.lookup-fails", 7), ("pub.nobody-here", 8)]
-    assert receive()["seq"] == 7
+    assert run_in_server_loop(scenario()) == [RESYNC, StoredEvent(3, "x", {}), True]
 
 
-def test_the_publisher_outlives_a_batch_that_breaks(
-    layer, layer_follower, group_sends, monkeypatch
-):
-    receive = layer_follower("pub.after-a-bug")
-    real_lookup = layer.groups_with_members
+@pytest.mark.django_db(transaction=True)
+def test_a_stream_re_reads_the_database_when_its_process_reconnects(monkeypatch):
+    """An event lost in transit while the connection was down arrives when the process has
+    subscribed again, long before the next heartbeat."""
+    import config.sse as sse
+    from dags.events import emit_execution_event
 
-    async def nonsense_lookup(groups):
-        return 42  # not a set of groups: sending this batch fails past the lookup's guard
+    execution = DagExecutionFactory(status="running")
 
-    monkeypatch.setattr(layer, "groups_with_members", nonsense_lookup)
-    live_events.publish("pub.after-a-bug", {"type": "live.event", "seq": 1})
-    assert live_events.flush_published(10)
-    assert group_sends == []
-    monkeypatch.setattr(layer, "groups_with_members", real_lookup)
-    live_events.publish("pub.after-a-bug", {"type": "live.event", "seq": 2})
-    assert live_events.flush_published(10)
-    assert group_sends == [("pub.after-a-bug", 2)]
-    assert receive()["seq"] == 2
+    async def scenario() -> list[bytes]:
+        frames: list[bytes] = []
+        stream = sse.follow(EXECUTION_EVENTS, execution.id, 0, heartbeat=60)
+        try:
+            async with asyncio.timeout(20):
+                frames.append(await anext(stream))  # the snapshot: subscribed by now
+
+                def lose_an_event_then_the_connection() -> None:
+                    with monkeypatch.context() as patch:
+                        patch.setattr(publisher, "publish", lambda group, message: None)
+                        emit_execution_event(
+                            execution_id=execution.id,
+                            type="substep.started",
+                            payload={"subStepId": "001", "description": "d"},
+                        )
+                    assert kill_subscribers() >= 1
+
+                await asyncio.to_thread(lose_an_event_then_the_connection)
+                frames.append(await anext(stream))
+        finally:
+            await stream.aclose()
+        return frames
+
+    frames = run_in_server_loop(scenario(), timeout=30)
+    assert frames[1].startswith(b"id: 1\nevent: substep.started\n")

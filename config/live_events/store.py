@@ -1,6 +1,6 @@
 """The event store: the events of one kind of subject (a DAG execution, a goal run) in the
 database with a per-subject sequence number, each published on commit to the subject's group
-(publisher.py). The database is the source of truth; the layer is only transport."""
+(publisher.py). The database is the source of truth; Redis pub/sub is only transport."""
 
 from __future__ import annotations
 
@@ -27,8 +27,6 @@ from config.errors import NotFound
 
 logger = logging.getLogger(__name__)
 
-# Channels message type of a published event; consumers handle it in `live_event()`.
-LAYER_MESSAGE_TYPE = "live.event"
 # A subject whose status is final but whose last event is not terminal (the terminal event may be
 # a moment behind the status change, or was pruned) counts as settled after this long.
 SETTLE_GRACE = timedelta(seconds=5)
@@ -106,7 +104,8 @@ class EventStore:
         return ordered
 
     def group_name(self, subject_id: str) -> str:
-        """The subject's group on the Channels layer (whose names allow only [A-Za-z0-9._-])."""
+        """The subject's group: the name its events are published under (short and plain: an id
+        outside [A-Za-z0-9._-] is hashed)."""
         name = f"{self.name}.{subject_id}"
         if _GROUP_NAME_RE.match(name):
             return name
@@ -158,7 +157,7 @@ class EventStore:
             # Through JSON once, so live and replayed copies are identical (Decimal, datetime...).
             data = self.wire(event_type, orjson.loads(dumps(given)))
             event = self._insert(subject_id, seq, event_type, data, created_at)
-            message = {"type": LAYER_MESSAGE_TYPE, "seq": seq, "event": event_type, "data": data}
+            message = {"seq": seq, "event": event_type, "data": data}
             transaction.on_commit(partial(publisher.publish, self.group_name(subject_id), message))
         return event
 

@@ -1,119 +1,78 @@
-"""Membership of a private channel in a subject's group on the Channels layer, with bounded,
-retried layer calls."""
+"""A follower's subscription to its subject's published events (through the process's hub)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import weakref
-from collections.abc import Awaitable, Callable
-from typing import Any
 
-from channels.layers import get_channel_layer
+from config.live_events.hub import RESYNC, Hub, HubClosed, Listener, hub
 
 logger = logging.getLogger(__name__)
 
-# Group membership changes share the layer's Redis connection pool (100 connections by default)
-# with everything else in the process; a burst of new subscribers waits its turn here instead of
-# failing with "Too many connections".
-LAYER_CALL_CONCURRENCY = 16
-LAYER_CALL_ATTEMPTS = 4
-_layer_call_limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-    weakref.WeakKeyDictionary()
-)
+__all__ = ["RESYNC", "TICK", "Subscription"]
 
 
-async def layer_call(method: Callable[..., Awaitable[Any]], *args: Any) -> Any:
-    """Call a channel layer method with bounded concurrency, retrying brief failures."""
-    loop = asyncio.get_running_loop()
-    limit = _layer_call_limits.get(loop)
-    if limit is None:
-        limit = _layer_call_limits[loop] = asyncio.Semaphore(LAYER_CALL_CONCURRENCY)
-    delay = 0.05
-    for attempt in range(1, LAYER_CALL_ATTEMPTS + 1):
-        try:
-            async with limit:
-                return await method(*args)
-        except Exception:
-            if attempt == LAYER_CALL_ATTEMPTS:
-                raise
-            await asyncio.sleep(delay)
-            delay *= 2
-    return None
+class _Tick:
+    """Inbox marker: a reminder the follower asked for (`Subscription.remind`)."""
+
+    def __repr__(self) -> str:
+        return "TICK"
+
+
+TICK = _Tick()
 
 
 class Subscription:
-    """Membership of one private channel in a subject's group, with a task that moves the
-    channel's messages into a bounded inbox (a full inbox drops messages; the follower's gap
-    check recovers them from the database)."""
-
-    INBOX_SIZE = 1000
+    """Membership of one follower in a subject's group. Published events land in `inbox`, with
+    a `RESYNC` marker when some may have been missed (the follower then re-reads the database);
+    a full inbox drops events, which the follower's gap check recovers the same way."""
 
     def __init__(self, group: str) -> None:
         self.group = group
-        self.layer = get_channel_layer()
-        self.channel: str | None = None
-        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self.INBOX_SIZE)
-        self._pump: asyncio.Task | None = None
+        self._listener = Listener(group)
+        self._joined: Hub | None = None
+
+    @property
+    def inbox(self) -> asyncio.Queue[object]:
+        return self._listener.inbox
+
+    def remind(self, at: float) -> asyncio.TimerHandle:
+        """Put `TICK` in the inbox at event loop time `at`."""
+        return asyncio.get_running_loop().call_at(at, self._listener.put, TICK)
 
     async def open(self) -> bool:
-        """Join the group; False (the follower then polls the database) when the layer is
-        unavailable."""
-        if self.layer is None:
-            return False
-        try:
-            if self.channel is None:
-                self.channel = await self.layer.new_channel()
-            await layer_call(self.layer.group_add, self.group, self.channel)
-        except Exception:
-            logger.warning(
-                "channel layer unavailable; following %s by polling", self.group, exc_info=True
-            )
-            return False
-        self._pump = asyncio.create_task(self._run())
-        return True
+        """Join the group; returns once an event published from now on will arrive. False (the
+        follower then polls the database) when Redis is unavailable."""
+        for _attempt in range(2):  # the loop's hub may close just as this joins it: once more
+            current = hub()
+            try:
+                await current.join(self._listener)
+            except HubClosed:
+                continue
+            except Exception:
+                logger.warning(
+                    "live events unavailable; following %s by polling", self.group, exc_info=True
+                )
+                return False
+            self._joined = current
+            return True
+        return False
 
     @property
     def live(self) -> bool:
-        return self._pump is not None and not self._pump.done()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                message = await self.layer.receive(self.channel)
-            except Exception:
-                # The follower notices (`live` turns false) and polls the database instead.
-                logger.warning(
-                    "lost the channel layer while following %s", self.group, exc_info=True
-                )
-                return
-            try:
-                self.inbox.put_nowait(message)
-            except asyncio.QueueFull:
-                logger.warning("inbox of %s full; dropping a live event", self.group)
+        """Joined, and the process's connection to Redis is up."""
+        return self._joined is not None and self._joined.connected and not self._joined.closed
 
     async def refresh(self) -> None:
-        """Renew the membership, which the Redis layer expires after `group_expiry`, or try
-        again to subscribe after the layer was unavailable."""
-        if not self.live:
+        """Try again to subscribe after Redis was unavailable."""
+        if self._joined is None or self._joined.closed:
+            self._joined = None
             await self.open()
-            return
-        try:
-            await layer_call(self.layer.group_add, self.group, self.channel)
-        except Exception:
-            logger.warning("could not renew membership of %s", self.group, exc_info=True)
 
     async def close(self) -> None:
-        if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
-        if self.channel is not None:
+        joined, self._joined = self._joined, None
+        if joined is not None:
             try:
-                await asyncio.wait_for(
-                    layer_call(self.layer.group_discard, self.group, self.channel), 10
-                )
+                await asyncio.wait_for(joined.leave(self._listener), 10)
             except Exception:
                 logger.warning("could not leave %s", self.group, exc_info=True)
-            self.channel = None

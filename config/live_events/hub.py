@@ -1,0 +1,256 @@
+"""Receiving published events: one Redis pub/sub connection per process, shared by every local
+follower of every subject.
+
+Each web process subscribes once to the channel of each subject that at least one of its
+streams follows, and hands every message to those streams' inboxes. Redis pushes a published
+event straight to the subscribed processes (no polling, no per-follower Redis state), and a
+subject nobody follows costs its publisher one PUBLISH that goes nowhere.
+
+Pub/sub delivers at most once: while the connection is down, messages are lost. Followers
+therefore treat the hub as a wake-up only. They read the stored events from the database when
+they subscribe, after a gap, on every heartbeat, and when the hub tells them (`RESYNC`) that it
+has reconnected and may have missed something.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections import deque
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from config.live_events.publisher import channel_name
+from config.live_events.store import StoredEvent
+
+logger = logging.getLogger(__name__)
+
+# How long a new follower waits for Redis to confirm its subscription before it falls back to
+# polling the database.
+SUBSCRIBE_TIMEOUT_SECONDS = 5.0
+# Pause before reconnecting after the connection broke, doubled up to the maximum.
+RECONNECT_DELAY_SECONDS = 0.1
+RECONNECT_DELAY_MAX_SECONDS = 5.0
+# A follower's inbox; when full, later messages are dropped and the follower catches up from
+# the database instead.
+INBOX_SIZE = 1000
+
+
+class _Resync:
+    """Inbox marker: the hub may have missed messages; re-read the database."""
+
+    def __repr__(self) -> str:
+        return "RESYNC"
+
+
+RESYNC = _Resync()
+
+
+def decode(payload: bytes) -> StoredEvent | None:
+    """A published message (see publisher.encode) as the event it carries; None if malformed."""
+    try:
+        message = orjson.loads(payload)
+        return StoredEvent(int(message["seq"]), str(message["event"]), dict(message["data"]))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        logger.warning("ignoring a malformed live event message")
+        return None
+
+
+class HubClosed(Exception):
+    """The hub let its connection go (its last follower left) while another was joining."""
+
+
+class Listener:
+    """One follower's membership: its inbox of events (and markers such as `RESYNC`)."""
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+        self.channel = channel_name(group)
+        self.inbox: asyncio.Queue[object] = asyncio.Queue()
+
+    def put(self, item: object) -> None:
+        """Events beyond INBOX_SIZE are dropped (the follower's gap check recovers them);
+        markers always go in."""
+        if isinstance(item, StoredEvent) and self.inbox.qsize() >= INBOX_SIZE:
+            logger.warning("inbox of %s full; dropping a live event", self.group)
+            return
+        self.inbox.put_nowait(item)
+
+
+class Hub:
+    """The subscriptions of one event loop (a daphne process has one) on one Redis connection."""
+
+    def __init__(self, url: str) -> None:
+        self._client = aioredis.Redis.from_url(url, socket_connect_timeout=2)
+        self._pubsub: Any = self._client.pubsub()
+        self._listeners: dict[str, set[Listener]] = {}
+        # Futures waiting for Redis to confirm a SUBSCRIBE, per channel, oldest first: Redis
+        # answers each SUBSCRIBE once, in order.
+        self._confirming: dict[str, deque[asyncio.Future[None]]] = {}
+        # Channels subscribed again after a reconnect, whose followers must re-read.
+        self._stale: set[str] = set()
+        self._reader: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.connected = False
+        self.closed = False
+
+    def follower_count(self, group: str) -> int:
+        return len(self._listeners.get(channel_name(group), ()))
+
+    async def join(self, listener: Listener) -> None:
+        """Add the listener; returns once Redis has confirmed the subscription, so an event
+        published from then on reaches it. Raises on a Redis error or timeout."""
+        async with self._lock:
+            if self.closed:
+                raise HubClosed
+            members = self._listeners.setdefault(listener.channel, set())
+            members.add(listener)
+            waiting = self._confirming.get(listener.channel)
+            if len(members) == 1:
+                confirmed = asyncio.get_running_loop().create_future()
+                self._confirming.setdefault(listener.channel, deque()).append(confirmed)
+                try:
+                    await self._pubsub.subscribe(listener.channel)
+                except BaseException as error:
+                    if isinstance(error, (RedisError, OSError)):
+                        self._unwait(listener.channel, confirmed)
+                    else:  # perhaps sent: its confirmation will come, and take this place
+                        confirmed.cancel()
+                    await self._leave(listener)
+                    raise
+                if self._reader is None or self._reader.done():
+                    self._reader = asyncio.create_task(self._read())
+            elif waiting:  # another follower's subscription is still on its way
+                confirmed = waiting[-1]
+            else:
+                return
+        try:
+            async with asyncio.timeout(SUBSCRIBE_TIMEOUT_SECONDS):
+                await asyncio.shield(confirmed)
+        except BaseException:
+            await self.leave(listener)
+            raise
+
+    async def leave(self, listener: Listener) -> None:
+        async with self._lock:
+            await self._leave(listener)
+
+    async def _leave(self, listener: Listener) -> None:
+        members = self._listeners.get(listener.channel)
+        if members is None or listener not in members:
+            return
+        members.discard(listener)
+        if members:
+            return
+        del self._listeners[listener.channel]
+        if self.closed:
+            return
+        if self._listeners:
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.unsubscribe(listener.channel)
+            return
+        # Nobody left on this loop: let the connection go (a test's short-lived loop would
+        # otherwise leave it, and its reader task, behind).
+        await self._close()
+
+    def _unwait(self, channel: str, future: asyncio.Future[None]) -> None:
+        waiting = self._confirming.get(channel)
+        if waiting is not None and future in waiting:
+            waiting.remove(future)
+            if not waiting:
+                del self._confirming[channel]
+
+    async def _close(self) -> None:
+        self.closed = True
+        _forget(self)
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+        for waiting in self._confirming.values():
+            for future in waiting:
+                future.cancel()
+        with contextlib.suppress(RedisError, OSError):
+            await self._pubsub.aclose()
+        with contextlib.suppress(RedisError, OSError):
+            await self._client.aclose()
+
+    async def _read(self) -> None:
+        delay = RECONNECT_DELAY_SECONDS
+        while True:
+            try:
+                # Reconnecting (inside get_message) subscribes to every channel again.
+                message = await self._pubsub.get_message(timeout=None)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if self.connected:
+                    logger.warning("lost the live events connection to Redis", exc_info=True)
+                self._lost()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_DELAY_MAX_SECONDS)
+                continue
+            delay = RECONNECT_DELAY_SECONDS
+            if message is not None:
+                self._dispatch(message)
+
+    def _lost(self) -> None:
+        """Every follower may miss events until the channels are subscribed again."""
+        self.connected = False
+        self._stale.update(self._listeners)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        channel = message["channel"]
+        if isinstance(channel, bytes):
+            channel = channel.decode()
+        if kind == "message":
+            members = self._listeners.get(channel)
+            if members:
+                event = decode(message["data"])
+                if event is not None:
+                    for listener in members:
+                        listener.put(event)
+        elif kind == "subscribe":
+            self.connected = True
+            waiting = self._confirming.get(channel)
+            if waiting:
+                future = waiting.popleft()
+                if not waiting:
+                    del self._confirming[channel]
+                if not future.done():
+                    future.set_result(None)
+            if channel in self._stale:
+                self._stale.discard(channel)
+                for listener in self._listeners.get(channel, ()):
+                    listener.put(RESYNC)
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+
+
+def _forget(hub: Hub) -> None:
+    for loop, known in list(_hubs.items()):
+        if known is hub:
+            del _hubs[loop]
+
+
+def hub() -> Hub:
+    """This event loop's hub (made on first use)."""
+    loop = asyncio.get_running_loop()
+    current = _hubs.get(loop)
+    if current is None or current.closed:
+        current = _hubs[loop] = Hub(settings.REDIS_URL)
+    return current
+
+
+def follower_count(group: str) -> int:
+    """Followers of `group` in this process, on every event loop (for tests and diagnostics)."""
+    return sum(known.follower_count(group) for known in list(_hubs.values()))
