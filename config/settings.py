@@ -14,7 +14,6 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
-from config.broker import transport_for
 from config.embedded_redis import default_redis_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -199,8 +198,6 @@ CHANNEL_LAYERS = {
 
 # --- Celery -------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
-# kombu's Redis transport, keeping one Redis client per channel (config/broker.py).
-CELERY_BROKER_TRANSPORT = transport_for(CELERY_BROKER_URL)
 # Results are off for every task except those that set ignore_result=False (dag-experiments
 # waits for its planning group); they live in Redis only until read, at most an hour.
 CELERY_RESULT_BACKEND = REDIS_URL
