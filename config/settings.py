@@ -169,21 +169,17 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 REDIS_URL = env.str("REDIS_URL", default=default_redis_url(VAR_DIR))
 CACHES = {
     "default": {
-        "BACKEND": "config.cache.SharedRedisCache",
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "aa",
-        "OPTIONS": {
-            "socket_connect_timeout": 2,
-            "socket_timeout": 2,
-            # One pool per process, shared by every request thread (config/cache.py). A burst
-            # of requests waits briefly for a free connection instead of failing with "Too many
-            # connections"; writes get a thread each, so size it for a burst.
-            "pool_class": "redis.BlockingConnectionPool",
-            "max_connections": env.int("CACHE_REDIS_MAX_CONNECTIONS", default=64),
-            "timeout": env.float("CACHE_REDIS_POOL_TIMEOUT_SECONDS", default=2.0),
-        },
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }
 }
+# The pool of this process's own Redis client (config/shared_redis.py: the API throttle's
+# counters), shared by every request thread. A burst of requests waits briefly for a free
+# connection instead of failing with "Too many connections".
+CACHE_REDIS_MAX_CONNECTIONS = env.int("CACHE_REDIS_MAX_CONNECTIONS", default=64)
+CACHE_REDIS_POOL_TIMEOUT_SECONDS = env.float("CACHE_REDIS_POOL_TIMEOUT_SECONDS", default=2.0)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "config.channel_layer.EventChannelLayer",
