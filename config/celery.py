@@ -28,7 +28,10 @@ class QuickReconnection(Connection):
     """A broker connection that, when lost, is tried again every second or two.
 
     kombu waits 2, 4, 6 ... up to 30 s between attempts, so a worker could stay away for half a
-    minute after the broker is back; work the dispatcher sends again would wait for it.
+    minute after the broker is back (measured: 5.5-6.4 s after a 14 or 25 s outage, against
+    0.7-1.4 s with this); work the dispatcher sends again would wait for it. The worker asks for
+    its connection without intervals, so `broker_transport_options` cannot set them; Celery
+    takes the connection class from its `amqp` class (`AMQP.Connection`).
     """
 
     def ensure_connection(
