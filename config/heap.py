@@ -2,10 +2,11 @@
 
 A web or worker process holds about 200,000 objects once Django, DRF, Celery and the LLM SDK
 are loaded: modules, classes, URL patterns, settings. None of them is ever garbage, yet every
-full collection walks them all, holding the GIL for 60 ms or more, and stalling every request
-or DAG node of the process at that moment (measured: a 110-130 ms stall of an execution's
-launch about one run in ten). Moving what exists at start-up into the permanent generation
-(`gc.freeze`) takes it out of those passes; objects created later are collected as usual.
+full collection walks them all, holding the GIL for 60-150 ms, and stalling every request or DAG
+node of the process at that moment (measured: a 110-130 ms stall of an execution's launch about
+one run in ten; a full pass over a loaded worker's heap, 150 ms of CPU, under 1 ms once frozen).
+Moving what exists at start-up into the permanent generation (`gc.freeze`) takes it out of those
+passes; objects created later are collected as usual.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ def skip_collection_at_exit() -> None:
     """At interpreter exit, put every object in the permanent generation first (once per
     process), so the final collections skip them.
 
-    Those passes over the whole heap made every process of the system take 3 s or more to
-    exit on a busy 2-core machine (0.2 s with this), and a stop waits for each of them.
+    Those passes over the whole heap made every process of the system take 2-3 s or more to
+    exit on a busy 2-core machine (0.15-0.2 s with this, and about 1 s less CPU), and a stop
+    waits for each of them.
     Objects are still released as their modules are torn down; only the cycle search is
     skipped, which nothing at exit needs.
     """

@@ -14,7 +14,6 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
-from config.broker import transport_for
 from config.embedded_redis import default_redis_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -170,28 +169,22 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 REDIS_URL = env.str("REDIS_URL", default=default_redis_url(VAR_DIR))
 CACHES = {
     "default": {
-        "BACKEND": "config.cache.SharedRedisCache",
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "aa",
-        "OPTIONS": {
-            "socket_connect_timeout": 2,
-            "socket_timeout": 2,
-            # One pool per process, shared by every request thread (config/cache.py). A burst
-            # of requests waits briefly for a free connection instead of failing with "Too many
-            # connections"; writes get a thread each, so size it for a burst.
-            "pool_class": "redis.BlockingConnectionPool",
-            "max_connections": env.int("CACHE_REDIS_MAX_CONNECTIONS", default=64),
-            "timeout": env.float("CACHE_REDIS_POOL_TIMEOUT_SECONDS", default=2.0),
-        },
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }
 }
 # No Channels layer: live events travel on Redis pub/sub directly (config/live_events/), and
 # nothing else sends to consumers.
+# The pool of this process's own Redis client (config/shared_redis.py: the API throttle's
+# counters), shared by every request thread. A burst of requests waits briefly for a free
+# connection instead of failing with "Too many connections".
+CACHE_REDIS_MAX_CONNECTIONS = env.int("CACHE_REDIS_MAX_CONNECTIONS", default=64)
+CACHE_REDIS_POOL_TIMEOUT_SECONDS = env.float("CACHE_REDIS_POOL_TIMEOUT_SECONDS", default=2.0)
 
 # --- Celery -------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
-# kombu's Redis transport, keeping one Redis client per channel (config/broker.py).
-CELERY_BROKER_TRANSPORT = transport_for(CELERY_BROKER_URL)
 # Results are off for every task except those that set ignore_result=False (dag-experiments
 # waits for its planning group); they live in Redis only until read, at most an hour.
 CELERY_RESULT_BACKEND = REDIS_URL

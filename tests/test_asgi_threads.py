@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import pytest
-from django.core.cache import caches
 
 from config.asgi_http import is_quick_request
 from ops import views
@@ -137,17 +136,3 @@ def test_threads_of_other_requests_are_reused(monkeypatch):
     for _ in range(3):
         call("GET", "/health/ready")
     assert len(seen) == 3 and len(set(seen)) == 1 and seen[0].startswith("request")
-
-
-def test_cache_objects_of_different_threads_share_one_redis_client():
-    clients = []
-
-    def grab() -> None:
-        clients.append(caches["default"]._cache)
-
-    threads = [threading.Thread(target=grab) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
-    assert len(clients) == 3 and len({id(client) for client in clients}) == 1

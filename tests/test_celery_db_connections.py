@@ -38,8 +38,11 @@ def test_the_connection_survives_tasks():
     assert connection.connection is opened
 
 
-def test_an_old_connection_is_still_closed_between_tasks(settings, monkeypatch):
+def test_an_old_connection_is_still_closed_between_tasks(monkeypatch):
+    # This connection's CONN_MAX_AGE is 0: it is too old as soon as it is open.
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
+    connection.close()
     connection.ensure_connection()
-    monkeypatch.setattr(connection, "close_at", 0)  # older than CONN_MAX_AGE
+    assert connection.connection is not None
     run_task_signals(DjangoWorkerFixup(app))
     assert connection.connection is None

@@ -3,9 +3,10 @@
 import re
 
 import pytest
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from config.api.throttles import KEY_PREFIX, local_windows
+from config.shared_redis import shared_redis
 from tests.factories import (
     AgentFactory,
     DagExecutionFactory,
@@ -30,11 +31,18 @@ PROTECTED_GETS = [
 ]
 
 
+def _clear_throttle_counters() -> None:
+    redis = shared_redis()
+    for key in redis.scan_iter(f"{KEY_PREFIX}*"):
+        redis.delete(key)
+    local_windows.clear()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_throttle_state():
-    cache.clear()
+    _clear_throttle_counters()
     yield
-    cache.clear()
+    _clear_throttle_counters()
 
 
 @pytest.mark.parametrize("path", PROTECTED_GETS)
@@ -109,14 +117,8 @@ def test_throttle_window_slides_and_refusals_do_not_count(api, settings, monkeyp
     clock["now"] += 15
     assert api.get("/api/v1/goals").status_code == 200
 
-    keys = cache.redis().keys("*")
-    assert keys and all(0 < cache.redis().ttl(key) <= 120 for key in keys)
-
-
-def test_a_cache_without_redis_still_throttles(api, settings):
-    settings.API_THROTTLE_RATE = "2/min"
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    assert [api.get("/api/v1/goals").status_code for _ in range(3)] == [200, 200, 429]
+    keys = list(shared_redis().scan_iter(f"{KEY_PREFIX}*"))
+    assert keys and all(0 < shared_redis().ttl(key) <= 120 for key in keys)
 
 
 def test_health_is_never_throttled(anon_client, settings):
@@ -125,22 +127,10 @@ def test_health_is_never_throttled(anon_client, settings):
         assert anon_client.get("/health").status_code == 200
 
 
-def test_throttle_limits_within_the_process_when_the_cache_is_down(api, settings):
-    from config.api.throttles import local_windows
-
-    local_windows.clear()
+def test_throttle_limits_within_the_process_when_redis_is_down(api, settings):
     settings.API_THROTTLE_RATE = "2/min"
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "config.cache.SharedRedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
-        }
-    }
-    try:
-        statuses = [api.get("/api/v1/goals").status_code for _ in range(4)]
-    finally:
-        local_windows.clear()
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    statuses = [api.get("/api/v1/goals").status_code for _ in range(4)]
     assert statuses == [200, 200, 429, 429]
 
 
@@ -150,21 +140,9 @@ def test_a_burst_on_a_tiny_connection_pool_is_limited_exactly(settings, token):
     through unlimited because the pool ran out."""
     import threading
 
-    from config.api.throttles import local_windows
-
-    local_windows.clear()
     settings.API_THROTTLE_RATE = "25/min"
-    settings.CACHES = {
-        "default": {
-            **settings.CACHES["default"],
-            "KEY_PREFIX": f"burst-{token.key[:8]}",
-            "OPTIONS": {
-                **settings.CACHES["default"]["OPTIONS"],
-                "max_connections": 2,
-                "timeout": 10,
-            },
-        }
-    }
+    settings.CACHE_REDIS_MAX_CONNECTIONS = 2
+    settings.CACHE_REDIS_POOL_TIMEOUT_SECONDS = 10
     start = threading.Barrier(40)
     statuses: list[int] = []
 
@@ -179,7 +157,6 @@ def test_a_burst_on_a_tiny_connection_pool_is_limited_exactly(settings, token):
         thread.start()
     for thread in threads:
         thread.join(60)
-    local_windows.clear()
     assert sorted(statuses) == [200] * 25 + [429] * 15
 
 

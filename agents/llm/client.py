@@ -510,18 +510,8 @@ def chat(
 
 
 def _create_completion(client: openai.OpenAI, body: dict[str, Any], timeout: float) -> Any:
-    """POST the chat-completions body through the SDK's request machinery (auth, retries off,
-    errors, parsing into ChatCompletion), without `chat.completions.create`'s walk over the
-    typed parameters: our body is built as plain JSON already, and that walk cost about as much
-    CPU as the rest of a DAG node's bookkeeping."""
-    payload = dict(body)
-    payload.update(payload.pop("extra_body", None) or {})
-    return client.post(
-        "/chat/completions",
-        body=payload,
-        cast_to=openai.types.chat.ChatCompletion,
-        options={"timeout": timeout},
-    )
+    """One chat-completions request (extras for the provider ride in `extra_body`)."""
+    return client.chat.completions.create(**body, timeout=timeout)
 
 
 def _final(failure: LLMError, attempts: int) -> LLMError:

@@ -1,5 +1,5 @@
-"""Per-user request throttling, shared across web processes through the Redis cache; each
-process falls back to counting on its own while Redis cannot be reached."""
+"""Per-user request throttling, shared across web processes through Redis; each process falls
+back to counting on its own while Redis cannot be reached."""
 
 from __future__ import annotations
 
@@ -13,11 +13,18 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import UserRateThrottle
 
+from config.shared_redis import shared_redis
+
 if TYPE_CHECKING:
+    from redis import Redis
+
     # Not at run time: DRF imports this module while rest_framework.views is still loading.
     from rest_framework.views import APIView
 
 logger = logging.getLogger(__name__)
+
+# Prefix of the counters' keys in Redis.
+KEY_PREFIX = "aa:throttle:"
 
 
 class LocalWindows:
@@ -79,10 +86,7 @@ class PerUserThrottle(UserRateThrottle):
         if self.key is None:
             return True
         try:
-            redis = getattr(self.cache, "redis", None)
-            if redis is None:  # a cache without a Redis client: DRF's own bookkeeping
-                return super().allow_request(request, view)
-            return self._hit(redis())
+            return self._hit(shared_redis())
         except Exception as error:  # Redis is away: limit within this process instead
             _warn_degraded(error)
             return self._hit_locally()
@@ -96,11 +100,11 @@ class PerUserThrottle(UserRateThrottle):
             self._wait_seconds = self._seconds_until_allowed(current, previous, offset)
         return allowed
 
-    def _hit(self, redis) -> bool:
+    def _hit(self, redis: Redis) -> bool:
         now = self.timer()
         window, offset = divmod(now, self.duration)
-        current_key = self.cache.make_key(f"{self.key}:{int(window)}")
-        previous_key = self.cache.make_key(f"{self.key}:{int(window) - 1}")
+        current_key = f"{KEY_PREFIX}{self.key}:{int(window)}"
+        previous_key = f"{KEY_PREFIX}{self.key}:{int(window) - 1}"
         pipe = redis.pipeline(transaction=False)
         pipe.incr(current_key)
         pipe.expire(current_key, 2 * self.duration)
