@@ -8,7 +8,6 @@ from django.db.models import Count, F, Max, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from agents.models import Agent
-from config.db import read_instances
 from config.errors import NotFound
 
 
@@ -29,17 +28,8 @@ def agent_get(*, agent_id: str) -> Agent:
 
 
 def agent_get_active(*, name: str) -> Agent | None:
-    """The active agent of that name (at most one: a partial unique index says so).
-
-    Every inference node looks its agent up, so this is SQL: the ORM's query compiler cost
-    several times the lookup itself (see `dags.execution.statements`).
-    """
-    rows = read_instances(
-        Agent,
-        f"SELECT {{columns}} FROM {Agent._meta.db_table} WHERE name = %s AND active = %s LIMIT 1",
-        [name, True],
-    )
-    return rows[0] if rows else None
+    """The active agent of that name (at most one: a partial unique index says so)."""
+    return Agent.objects.filter(name=name, active=True).first()
 
 
 def agent_require_active(*, name: str) -> Agent:

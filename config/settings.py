@@ -205,7 +205,12 @@ SCHEDULER_REQUIRED = env.bool("SCHEDULER_REQUIRED", default=True)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 * 60)
 CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", default="threads")
-CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=16)
+# Threads per worker process. Nodes and runs spend nearly all their time waiting on LLM and HTTP
+# calls, so threads are cheap and a 20-wide fan-out should not wait for a free one. Each busy
+# thread holds one database connection: two such workers plus web and beat stay under
+# PostgreSQL's default max_connections (100); see docs/operations.md before raising it there.
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=32)
+# One message per thread at a time: a long node cannot hold others back in this worker's buffer.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Celery's Django fixup would close each thread's database connection around every task;
 # config/celery.py applies CONN_MAX_AGE instead (this only turns the fixup's closing off).
@@ -250,7 +255,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- DAG execution ------------------------------------------------------------------------------
-EXECUTION_MAX_PARALLEL_NODES = env.int("EXECUTION_MAX_PARALLEL_NODES", default=16)
+# Nodes of one execution running or queued at once. A fairness bound between executions, not a
+# copy of the pool size: nodes beyond the workers' free threads simply wait in the queue.
+EXECUTION_MAX_PARALLEL_NODES = env.int("EXECUTION_MAX_PARALLEL_NODES", default=64)
 # A running node's lease is renewed every heartbeat by its worker; a node whose lease lapsed
 # lost its worker and is sent to another one by the next dispatcher pass (so within about
 # NODE_LEASE_SECONDS + DISPATCH_INTERVAL_SECONDS of the worker's death).
@@ -475,6 +482,7 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 # `text` for people, `json` (one object per line) for log collectors. Both carry the id of the
 # request or task each line comes from (config/logs.py).
 LOG_FORMAT = env.str("LOG_FORMAT", default="text").lower()
+_TASK_LOG_LEVEL = "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"
 if LOG_FORMAT not in ("text", "json"):
     raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
 LOGGING = {
@@ -504,6 +512,10 @@ LOGGING = {
         # pages and webhook URLs, whose query strings may carry secrets.
         "httpx": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
+        # Celery's "Task ... received" and "... succeeded" lines: two per DAG node at INFO. The
+        # execution's events already record every node; LOG_LEVEL=DEBUG shows them again.
+        "celery.worker.strategy": {"level": _TASK_LOG_LEVEL},
+        "celery.app.trace": {"level": _TASK_LOG_LEVEL},
     },
 }
 

@@ -8,7 +8,7 @@ Tools report progress through `tool_progress_callback`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from config.live_events import EventLayout, EventStore
@@ -95,6 +95,13 @@ def task_number(task_id: str | None) -> int | None:
         return None
 
 
+def _with_task_number(type: str, payload: dict | None) -> dict:
+    data = dict(payload or {})
+    if type in (SUBSTEP_STARTED, SUBSTEP_COMPLETED, SUBSTEP_FAILED) and "taskId" not in data:
+        data["taskId"] = task_number(data.get("subStepId"))
+    return data
+
+
 def emit_execution_event(
     *, execution_id: str, type: str, payload: dict | None = None
 ) -> ExecutionEvent:
@@ -105,10 +112,22 @@ def emit_execution_event(
     task id (e.g. "001"); `taskId` defaults to its number. Raises ValueError for an unknown
     type and config.errors.NotFound for an unknown execution.
     """
-    data = dict(payload or {})
-    if type in (SUBSTEP_STARTED, SUBSTEP_COMPLETED, SUBSTEP_FAILED) and "taskId" not in data:
-        data["taskId"] = task_number(data.get("subStepId"))
-    return EXECUTION_EVENTS.emit(subject_id=execution_id, event_type=type, payload=data)
+    return EXECUTION_EVENTS.emit(
+        subject_id=execution_id, event_type=type, payload=_with_task_number(type, payload)
+    )
+
+
+def emit_execution_events(
+    *, execution_id: str, events: Sequence[tuple[str, dict | None]], last_seq: int | None = None
+) -> list[ExecutionEvent]:
+    """`emit_execution_event` for several events in order, stored with one INSERT. With
+    `last_seq`, the caller's own update of the execution took their sequence numbers (see
+    EventStore.emit_many)."""
+    return EXECUTION_EVENTS.emit_many(
+        subject_id=execution_id,
+        events=[(type, _with_task_number(type, payload)) for type, payload in events],
+        last_seq=last_seq,
+    )
 
 
 def tool_progress_callback(execution_id: str, task_id: str, tool_name: str) -> Callable[..., None]:

@@ -20,6 +20,7 @@ from django.utils.timezone import now
 
 from agents.llm.usage import Spend, Usage
 from config.broker import SEND_RETRY_POLICY
+from config.claims import claim_one
 from config.errors import Conflict, DomainError, NotFound
 from runs import events, leases
 from runs.models import Output, Run, Step
@@ -123,15 +124,17 @@ def run_claim(*, run_id: str) -> Run | None:
     already ended (a duplicate or late delivery)."""
     stamp = now()
     with transaction.atomic():
-        claimed = Run.objects.filter(pk=run_id, status=Run.Status.PENDING).update(
-            status=Run.Status.RUNNING,
-            started_at=stamp,
-            lease_expires_at=leases.lease_deadline(),
-            attempts=1,
+        run = claim_one(
+            Run.objects.filter(pk=run_id, status=Run.Status.PENDING),
+            changes={
+                "status": Run.Status.RUNNING,
+                "started_at": stamp,
+                "lease_expires_at": leases.lease_deadline(),
+                "attempts": 1,
+            },
         )
-        if not claimed:
+        if run is None:
             return None
-        run = Run.objects.select_related("goal", "goal__agent").get(pk=run_id)
         events.emit_run_event(
             run_id=run.id,
             type=events.RUN_STARTED,

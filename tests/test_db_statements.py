@@ -1,6 +1,5 @@
-"""The ORM-free statements of the node hot path (`config.db`): `update_row` stores values as
-the ORM stores them, and its extra conditions decide whether a row changes; `read_instances`
-reads rows back as the ORM reads them."""
+"""Claims (`config.claims`): the ORM's own UPDATE with RETURNING. A claim changes only rows that
+still match, returns them as the ORM would read them, and takes nothing twice."""
 
 from __future__ import annotations
 
@@ -8,89 +7,83 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from django.db.models import F
 
-from config.db import read_instances, update_row
+from config.claims import claim, claim_one
 from dags.models import DagExecution, SubStep
-from tests.factories import SubStepFactory
+from runs.models import Run
+from runs.services import run_claim
+from tests.factories import GoalFactory, SubStepFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def test_values_read_back_as_the_orm_wrote_them():
-    sub_step = SubStepFactory(status=SubStep.Status.RUNNING)
+def test_a_claim_returns_the_row_as_changed_converted_as_orm_reads_are():
+    sub_step = SubStepFactory(status=SubStep.Status.PENDING, attempts=0)
     stamp = datetime(2026, 11, 29, 10, 11, 12, 345678, tzinfo=UTC)
-    changed = update_row(
-        SubStep,
-        sub_step.pk,
-        {
-            "status": SubStep.Status.COMPLETED,  # a choices member, stored as its value
+
+    taken = claim_one(
+        SubStep.objects.filter(pk=sub_step.pk, status=SubStep.Status.PENDING),
+        changes={
+            "status": SubStep.Status.RUNNING,  # a choices member, stored as its value
+            "started_at": stamp,
+            "attempts": F("attempts") + 1,
             "result": {"rows": [1, "two"], "ok": True},
-            "usage": None,
             "cost_usd": Decimal("0.000123"),
-            "completed_at": stamp,
-            "duration_ms": 42,
         },
     )
-    assert changed == 1
-    stored = SubStep.objects.get(pk=sub_step.pk)
-    assert stored.status == "completed"
-    assert stored.result == {"rows": [1, "two"], "ok": True}
-    assert stored.usage is None
-    assert stored.cost_usd == Decimal("0.000123")
-    assert stored.completed_at == stamp
-    assert stored.duration_ms == 42
-    # The ORM finds the row by the values update_row wrote.
-    assert SubStep.objects.filter(completed_at=stamp, status="completed").count() == 1
 
-
-def test_extra_conditions_leave_a_row_that_does_not_match_unchanged():
-    sub_step = SubStepFactory(status=SubStep.Status.RUNNING, attempts=2)
-    stale = update_row(
-        SubStep,
-        sub_step.pk,
-        {"status": SubStep.Status.FAILED},
-        where="status = %s AND attempts = %s",
-        params=["running", 1],  # another worker took the node over meanwhile
-    )
-    assert stale == 0
-    assert SubStep.objects.get(pk=sub_step.pk).status == "running"
-    current = update_row(
-        SubStep,
-        sub_step.pk,
-        {"status": SubStep.Status.FAILED},
-        where="status = %s AND attempts = %s",
-        params=["running", 2],
-    )
-    assert current == 1
-    assert SubStep.objects.get(pk=sub_step.pk).status == "failed"
-
-
-def test_read_instances_converts_like_the_orm_and_defers_what_it_does_not_read():
-    sub_step = SubStepFactory(
-        status=SubStep.Status.COMPLETED,
-        result={"answer": [1, 2]},
-        cost_usd=Decimal("0.5"),
-        completed_at=datetime(2026, 11, 29, 9, 0, 1, 250000, tzinfo=UTC),
-        dependencies=["001"],
-    )
-    sub_step.execution.total_cost_usd = Decimal("1.25")
-    sub_step.execution.save()
-
-    (read,) = read_instances(
-        SubStep, "SELECT {columns} FROM sub_steps WHERE id = %s", [sub_step.pk]
-    )
+    assert taken is not None
     orm = SubStep.objects.get(pk=sub_step.pk)
     for field in SubStep._meta.concrete_fields:
-        assert getattr(read, field.attname) == getattr(orm, field.attname), field.name
+        assert getattr(taken, field.attname) == getattr(orm, field.attname), field.name
+    assert taken.status == "running"
+    assert taken.attempts == 1  # the value after the change
+    assert taken.started_at == stamp
+    assert taken.result == {"rows": [1, "two"], "ok": True}
+    assert taken.cost_usd == Decimal("0.000123")
 
-    (partial,) = read_instances(
-        DagExecution,
-        "SELECT {columns} FROM dag_executions WHERE id = %s",
-        [sub_step.execution_id],
-        fields=["total_cost_usd", "id", "status"],  # any order: read in the model's order
+
+def test_a_row_that_no_longer_matches_is_not_taken_again():
+    sub_step = SubStepFactory(status=SubStep.Status.PENDING)
+    pending = SubStep.objects.filter(pk=sub_step.pk, status=SubStep.Status.PENDING)
+
+    first = claim_one(pending, changes={"status": SubStep.Status.RUNNING})
+    second = claim_one(pending, changes={"status": SubStep.Status.RUNNING})
+
+    assert first is not None
+    assert second is None
+    assert claim(SubStep.objects.filter(pk="missing"), changes={"attempts": 1}) == []
+
+
+def test_fields_not_returned_are_deferred():
+    sub_step = SubStepFactory()
+    execution = sub_step.execution
+    execution.total_cost_usd = Decimal("1.25")
+    execution.save()
+
+    (counter,) = claim(
+        DagExecution.objects.filter(pk=execution.pk),
+        changes={"last_event_seq": F("last_event_seq") + 3},
+        returning=["last_event_seq", "total_cost_usd", "id"],  # any order
     )
-    assert partial.total_cost_usd == Decimal("1.25")
-    assert partial.get_deferred_fields() >= {"plan_context", "final_result"}
-    assert partial.plan_context == sub_step.execution.plan_context  # loads on access
 
-    assert read_instances(SubStep, "SELECT {columns} FROM sub_steps WHERE id = %s", ["no"]) == []
+    assert counter.last_event_seq == execution.last_event_seq + 3
+    assert counter.total_cost_usd == Decimal("1.25")
+    assert counter.get_deferred_fields() >= {"plan_context", "final_result"}
+    assert counter.plan_context == execution.plan_context  # loads on access
+    with pytest.raises(ValueError, match="no fields"):
+        claim(DagExecution.objects.filter(pk=execution.pk), changes={}, returning=["nope"])
+
+
+def test_goal_runs_and_nodes_claim_the_same_way(user):
+    run = Run.objects.create(goal=GoalFactory(owner=user), owner=user, step_budget=3)
+
+    claimed = run_claim(run_id=run.id)
+    assert claimed is not None and claimed.status == "running" and claimed.attempts == 1
+    assert run_claim(run_id=run.id) is None  # a duplicate delivery takes nothing
+
+
+def test_a_sliced_queryset_cannot_be_claimed():
+    with pytest.raises(TypeError):
+        claim(SubStep.objects.all()[:1], changes={"attempts": 1})

@@ -8,21 +8,23 @@ import contextlib
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from django.db import connection, models, transaction
+from django.db.models import F
 from django.utils.timezone import now
 
 import config.live_events.publisher as publisher
 from config.access import acting_user, visible_to
 from config.api.formatting import epoch_ms
 from config.api.renderers import dumps
-from config.db import insert_row, write_transaction
+from config.claims import claim_one
+from config.db import write_transaction
 from config.errors import NotFound
 
 logger = logging.getLogger(__name__)
@@ -132,69 +134,84 @@ class EventStore:
         Runs inside the caller's transaction when there is one (the event then becomes visible,
         and is published, only if that transaction commits), otherwise in its own.
         """
-        if event_type not in self.layouts:
-            raise ValueError(f"unknown {self.name} event type {event_type!r}")
-        given = dict(payload or {})
-        layout = self.layouts[event_type]
-        missing = [key for key in (*layout.leading, *layout.trailing) if key not in given]
-        if missing:
-            logger.warning("%s event %s emitted without %s", self.name, event_type, missing)
+        return self.emit_many(subject_id=subject_id, events=[(event_type, payload)])[0]
+
+    def emit_many(
+        self,
+        *,
+        subject_id: str,
+        events: Sequence[tuple[str, Mapping[str, Any] | None]],
+        last_seq: int | None = None,
+    ) -> list[Any]:
+        """Store several events of one subject, in order, with consecutive sequence numbers and
+        one INSERT; publish each on commit (as `emit`).
+
+        `last_seq`: the caller already took the numbers, by raising the subject's
+        `last_event_seq` by `len(events)` in its own update (in this transaction), which left it
+        at `last_seq`. Otherwise they are taken here.
+        """
+        for event_type, _payload in events:
+            if event_type not in self.layouts:
+                raise ValueError(f"unknown {self.name} event type {event_type!r}")
+        if not events:
+            return []
         # Inside the caller's transaction the statements simply join it: a savepoint would only
         # add two statements per event, and an error here fails the caller's change anyway.
         scope = contextlib.nullcontext() if connection.in_atomic_block else write_transaction()
         with scope:
-            seq = self._next_seq(subject_id)
-            if seq is None:
-                raise NotFound(self.not_found_message(subject_id))
+            if last_seq is None:
+                last_seq = self._next_seq(subject_id, len(events))
+                if last_seq is None:
+                    raise NotFound(self.not_found_message(subject_id))
+            first_seq = last_seq - len(events) + 1
             created_at = now()
-            given.update(
-                {
-                    "type": event_type,
-                    self.subject_key: subject_id,
-                    "timestamp": epoch_ms(created_at),
-                }
-            )
-            # Through JSON once, so live and replayed copies are identical (Decimal, datetime...).
-            data = self.wire(event_type, orjson.loads(dumps(given)))
-            event = self._insert(subject_id, seq, event_type, data, created_at)
-            message = {"seq": seq, "event": event_type, "data": data}
-            transaction.on_commit(partial(publisher.publish, self.group_name(subject_id), message))
-        return event
+            timestamp = epoch_ms(created_at)
+            rows, messages = [], []
+            for seq, (event_type, payload) in enumerate(events, start=first_seq):
+                given = dict(payload or {})
+                layout = self.layouts[event_type]
+                missing = [key for key in (*layout.leading, *layout.trailing) if key not in given]
+                if missing:
+                    logger.warning("%s event %s emitted without %s", self.name, event_type, missing)
+                given.update(
+                    {"type": event_type, self.subject_key: subject_id, "timestamp": timestamp}
+                )
+                # Through JSON once, so live and replayed copies are identical (Decimal,
+                # datetime...).
+                data = self.wire(event_type, orjson.loads(dumps(given)))
+                rows.append(
+                    self.event_model(
+                        **{f"{self.subject_field}_id": subject_id},
+                        seq=seq,
+                        type=event_type,
+                        payload=data,
+                        created_at=created_at,
+                    )
+                )
+                messages.append(
+                    {"seq": seq, "event": event_type, "data": data}
+                )
+            stored = self.event_model.objects.bulk_create(rows)  # type: ignore[attr-defined]
+            group = self.group_name(subject_id)
+            for message in messages:
+                transaction.on_commit(partial(publisher.publish, group, message))
+        return stored
 
-    def _insert(
-        self, subject_id: str, seq: int, event_type: str, data: dict[str, Any], created_at
-    ) -> Any:
-        """Store the event in SQL: the ORM's create cost ten times the statement itself, and
-        every DAG node stores two events."""
-        values = {
-            f"{self.subject_field}_id": subject_id,
-            "seq": seq,
-            "type": event_type,
-            "payload": data,
-            "created_at": created_at,
-        }
-        pk = insert_row(self.event_model, values)
-        return self.event_model(pk=pk, **values)
+    def _next_seq(self, subject_id: str, count: int = 1) -> int | None:
+        """Take the subject's next `count` sequence numbers; the last of them, or None when the
+        subject does not exist.
 
-    def _next_seq(self, subject_id: str) -> int | None:
-        """Take the subject's next sequence number (None when the subject does not exist).
-
-        One statement that increments and returns, so it also locks the row until commit
-        (UPDATE ... RETURNING: SQLite 3.35+ and PostgreSQL). Events are stored for every step
-        of every node, so the usual read-then-update pair was worth folding.
+        A claim (config.claims): one statement raises the counter and returns it, so two
+        processes never take the same number, and the row stays locked until commit, so events
+        commit in the order of their numbers (a reader bounded by the subject's `last_event_seq`
+        never misses one that commits later with a lower number).
         """
-        meta = self.subject_model._meta
-        quote = connection.ops.quote_name
-        # Concrete columns (cast: the stubs allow fields without one).
-        table, key = quote(meta.db_table), quote(cast(Any, meta.pk).column)
-        seq = quote(cast(Any, meta.get_field("last_event_seq")).column)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} SET {seq} = {seq} + 1 WHERE {key} = %s RETURNING {seq}",
-                [subject_id],
-            )
-            row = cursor.fetchone()
-        return None if row is None else row[0]
+        subject = claim_one(
+            self.subject_model.objects.filter(pk=subject_id),  # type: ignore[attr-defined]
+            changes={"last_event_seq": F("last_event_seq") + count},
+            returning=["last_event_seq"],
+        )
+        return None if subject is None else subject.last_event_seq
 
     # --- reading --------------------------------------------------------------------------------
 

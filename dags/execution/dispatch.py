@@ -76,9 +76,8 @@ def nodes_hand_over(*, sub_step_ids: Sequence[str], stamp: datetime) -> list[str
 def execution_dispatch_ready(*, execution: DagExecution, keep_one: bool = False) -> Dispatched:
     """Dispatch what can run now (call inside a transaction holding the execution's row lock).
 
-    With `keep_one`, a single newly ready node is marked taken and returned as `kept` instead
-    of queued, for the caller to run at once (its state is in the database, so a crash loses
-    nothing)."""
+    With `keep_one`, a single newly ready node is returned as `kept` instead of queued, for the
+    caller to claim and run at once (its state is in the database, so a crash loses nothing)."""
     if execution.status != DagExecution.Status.RUNNING:
         return Dispatched()
     stamp = now()
@@ -116,6 +115,6 @@ def execution_dispatch_ready(*, execution: DagExecution, keep_one: bool = False)
                 return Dispatched()
             ready = ready[:capacity]
     if keep_one and len(ready) == 1:
-        statements.mark_dispatched(ready, stamp, None)
+        # Marked dispatched by the caller's claim of it (statements.claim_node, kept=True).
         return Dispatched(kept=ready[0])
     return Dispatched(queued=nodes_hand_over(sub_step_ids=ready, stamp=stamp))

@@ -20,9 +20,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils.timezone import now
 
-from agents.llm.usage import Spend
 from agents.templating import current_date_text
-from config.db import update_row, write_transaction
+from config.db import write_transaction
 from config.errors import Conflict, InvalidInput
 from config.workers import worker_stopping
 from dags import events
@@ -167,25 +166,31 @@ def sub_step_claim(*, sub_step_id: str) -> SubStep | None:
     cancelled, deleted). This is what makes redelivery harmless.
     """
     with write_transaction():
-        return _claim(sub_step_id)
+        return _claim({"pk": sub_step_id})
 
 
-def _claim(sub_step_id: str) -> SubStep | None:
-    """`sub_step_claim` inside the caller's transaction."""
-    sub_step = statements.claim(
-        sub_step_id,
+def _claim(lookup: dict[str, str], *, kept: bool = False) -> SubStep | None:
+    """`sub_step_claim` inside the caller's transaction (see statements.claim_node); `kept` for
+    a node the caller's transaction found ready, holding its execution's row."""
+    sub_step = statements.claim_node(
+        lookup,
         stamp=now(),
         lease_until=leases.lease_deadline(),
         max_attempts=settings.NODE_MAX_ATTEMPTS,
+        kept=kept,
+        running_execution=kept,
     )
-    if sub_step is None:
-        return None
-    events.emit_execution_event(
-        execution_id=sub_step.execution_id,
-        type=events.SUBSTEP_STARTED,
-        payload={"subStepId": sub_step.task_id, "description": sub_step.description},
-    )
+    if sub_step is not None:
+        events.emit_execution_event(
+            execution_id=sub_step.execution_id,
+            type=events.SUBSTEP_STARTED,
+            payload=_started(sub_step),
+        )
     return sub_step
+
+
+def _started(sub_step: SubStep) -> dict[str, Any]:
+    return {"subStepId": sub_step.task_id, "description": sub_step.description}
 
 
 def sub_step_give_up(*, sub_step_id: str) -> None:
@@ -194,27 +199,9 @@ def sub_step_give_up(*, sub_step_id: str) -> None:
         sub_step = SubStep.objects.filter(pk=sub_step_id).first()
         if sub_step is None:
             return
-        execution = statements.lock_execution(sub_step.execution_id)
         _record_failure(
-            execution,
-            sub_step,
-            f"The worker running this task stopped {sub_step.attempts} times; giving up.",
+            sub_step, f"The worker running this task stopped {sub_step.attempts} times; giving up."
         )
-
-
-# The node is still this worker's: running, and not taken over after its lease lapsed.
-_STILL_OURS = "status = %s AND attempts = %s"
-
-
-def _save(execution: DagExecution, fields: list[str]) -> None:
-    update_row(DagExecution, execution.pk, {name: getattr(execution, name) for name in fields})
-
-
-def _add_costs(execution: DagExecution, outcome: NodeOutcome) -> None:
-    spend = Spend.of(execution.total_usage, execution.total_cost_usd).plus(
-        outcome.usage or None, outcome.cost_usd
-    )
-    execution.total_usage, execution.total_cost_usd = spend.usage_dict(), spend.cost_usd
 
 
 def sub_step_complete(
@@ -226,118 +213,151 @@ def sub_step_complete(
     same transaction and returned, to run next without a round trip through the queue (its
     state is in the database, so a crash loses nothing: the lease lapses and the sweep
     re-queues it). Without it (a worker that is stopping), every ready node goes to the queue.
+
+    A node whose one dependant waited only on it hands its slot straight to that dependant:
+    the claim of the dependant consumes the dependency, and no ready nodes are looked for.
     """
     with write_transaction():
-        execution = statements.lock_execution(sub_step.execution_id)
         stamp = now()
         duration = _duration_ms(sub_step.started_at, stamp)
-        recorded = update_row(
-            SubStep,
-            sub_step.pk,
-            {
-                "status": NodeStatus.COMPLETED.value,
-                "result": outcome.result,
-                "completed_at": stamp,
-                "duration_ms": duration,
-                "usage": outcome.usage,
-                "cost_usd": outcome.cost_usd,
-                "generation_stats": outcome.generation_stats,
-                "lease_expires_at": None,
-                "error": None,
-                "updated_at": stamp,
-            },
-            where=_STILL_OURS,
-            params=[NodeStatus.RUNNING.value, sub_step.attempts],
+        recorded = statements.still_ours(sub_step).update(
+            status=NodeStatus.COMPLETED,
+            result=outcome.result,
+            completed_at=stamp,
+            duration_ms=duration,
+            usage=outcome.usage,
+            cost_usd=outcome.cost_usd,
+            generation_stats=outcome.generation_stats,
+            lease_expires_at=None,
+            updated_at=stamp,
         )
         if not recorded:  # another worker took it over after our lease lapsed
             return None
-        _add_costs(execution, outcome)
-        execution.updated_at = stamp
-        fields = ["total_usage", "total_cost_usd", "updated_at"]
-        if sub_step.task_id != SYNTHESIS_TASK_ID:
-            execution.completed_tasks += 1  # safe: the row is locked
-            fields.append("completed_tasks")
-            if sub_step.dependants:
-                statements.unblock(execution.id, sub_step.dependants)
-        elif execution.status == Status.RUNNING:
-            execution.status = Status.COMPLETED
-            execution.final_result = outcome.result
-            execution.synthesis_result = outcome.result
-            execution.completed_at = stamp
-            execution.duration_ms = _duration_ms(execution.started_at, stamp)
-            fields += ["status", "final_result", "synthesis_result", "completed_at", "duration_ms"]
-        _save(execution, fields)
-        events.emit_execution_event(
-            execution_id=execution.id,
-            type=events.SUBSTEP_COMPLETED,
-            payload={
-                "subStepId": sub_step.task_id,
-                "durationMs": duration,
-                "result": outcome.result,
-            },
+        completed = (
+            events.SUBSTEP_COMPLETED,
+            {"subStepId": sub_step.task_id, "durationMs": duration, "result": outcome.result},
         )
-        if execution.status == Status.COMPLETED:
-            events.emit_execution_event(
-                execution_id=execution.id,
-                type=events.EXECUTION_COMPLETED,
-                payload={
-                    "status": execution.status,
-                    "completedTasks": execution.completed_tasks,
-                    "failedTasks": execution.failed_tasks,
-                    "durationMs": execution.duration_ms,
-                    "finalResult": execution.final_result,
-                },
-            )
-            logger.info(
-                "execution completed id=%s duration_ms=%s", execution.id, execution.duration_ms
-            )
+        if sub_step.task_id == SYNTHESIS_TASK_ID:
+            _finish(sub_step, outcome, stamp, completed)
             return None
-        next_id = dispatch.execution_dispatch_ready(execution=execution, keep_one=keep_next).kept
-        return _claim(next_id) if next_id else None
+        dependants = sorted(set(sub_step.dependants or []))
+        hand_over = keep_next and len(dependants) == 1
+        # Numbers for this node's event and, when its slot goes to its dependant, that one's.
+        execution = statements.execution_progress(
+            sub_step.execution_id, stamp=stamp, events=2 if hand_over else 1, completed=1
+        )
+        running = execution.status == Status.RUNNING
+        following = None
+        if hand_over and running:
+            following = statements.claim_node(
+                {"execution_id": sub_step.execution_id, "task_id": dependants[0]},
+                stamp=stamp,
+                lease_until=leases.lease_deadline(),
+                max_attempts=settings.NODE_MAX_ATTEMPTS,
+                kept=True,
+                last_dependency=True,
+                running_execution=True,
+            )
+        if following is not None:
+            events.emit_execution_events(
+                execution_id=execution.id,
+                events=[completed, (events.SUBSTEP_STARTED, _started(following))],
+                last_seq=execution.last_event_seq,
+            )
+            return following
+        last_seq = execution.last_event_seq
+        if hand_over:  # the dependant waits on other nodes too, or the execution stopped
+            statements.return_event_seqs(execution.id, 1)
+            last_seq -= 1
+        events.emit_execution_events(
+            execution_id=execution.id, events=[completed], last_seq=last_seq
+        )
+        statements.unblock(execution.id, dependants)
+        if not running:  # completed after a cancel or a suspension: its spend still counts
+            _record_spend(execution.id)
+            return None
+        kept = dispatch.execution_dispatch_ready(execution=execution, keep_one=keep_next).kept
+        return _claim({"pk": kept}, kept=True) if kept else None
 
 
-def _record_failure(execution: DagExecution, sub_step: SubStep, message: str) -> bool:
+def _record_spend(execution_id: str, **changes: Any) -> None:
+    """Store the execution's usage and cost totals (summed over its nodes) with `changes`."""
+    spend = statements.execution_spend(execution_id)
+    DagExecution.objects.filter(pk=execution_id).update(
+        total_usage=spend.usage_dict(), total_cost_usd=spend.cost_usd, **changes
+    )
+
+
+def _finish(
+    sub_step: SubStep, outcome: NodeOutcome, stamp: datetime, completed: tuple[str, dict[str, Any]]
+) -> None:
+    """Record the synthesis's result as the execution's, and complete a running execution."""
+    execution = statements.execution_progress(sub_step.execution_id, stamp=stamp, events=1)
+    events.emit_execution_events(
+        execution_id=execution.id, events=[completed], last_seq=execution.last_event_seq
+    )
+    if execution.status != Status.RUNNING:
+        _record_spend(execution.id)
+        return
+    duration = _duration_ms(execution.started_at, stamp)
+    _record_spend(
+        execution.id,
+        status=Status.COMPLETED,
+        final_result=outcome.result,
+        synthesis_result=outcome.result,
+        completed_at=stamp,
+        duration_ms=duration,
+    )
+    events.emit_execution_event(
+        execution_id=execution.id,
+        type=events.EXECUTION_COMPLETED,
+        payload={
+            "status": Status.COMPLETED,
+            "completedTasks": execution.completed_tasks,
+            "failedTasks": execution.failed_tasks,
+            "durationMs": duration,
+            "finalResult": outcome.result,
+        },
+    )
+    logger.info("execution completed id=%s duration_ms=%s", execution.id, duration)
+
+
+def _record_failure(sub_step: SubStep, message: str) -> bool:
     """Mark the node failed and suspend the execution (inside the caller's transaction)."""
     stamp = now()
-    failed = update_row(
-        SubStep,
-        sub_step.pk,
-        {
-            "status": NodeStatus.FAILED.value,
-            "error": message,
-            "completed_at": stamp,
-            "duration_ms": _duration_ms(sub_step.started_at, stamp),
-            "lease_expires_at": None,
-            "updated_at": stamp,
-        },
-        where=_STILL_OURS,
-        params=[NodeStatus.RUNNING.value, sub_step.attempts],
+    failed = statements.still_ours(sub_step).update(
+        status=NodeStatus.FAILED,
+        error=message,
+        completed_at=stamp,
+        duration_ms=_duration_ms(sub_step.started_at, stamp),
+        lease_expires_at=None,
+        updated_at=stamp,
     )
     if not failed:
         return False
-    fields = ["updated_at"]
-    execution.updated_at = stamp
-    if sub_step.task_id != SYNTHESIS_TASK_ID:
-        execution.failed_tasks += 1
-        fields.append("failed_tasks")
-    events.emit_execution_event(
+    execution = statements.execution_progress(
+        sub_step.execution_id,
+        stamp=stamp,
+        events=1,
+        failed=0 if sub_step.task_id == SYNTHESIS_TASK_ID else 1,
+    )
+    events.emit_execution_events(
         execution_id=execution.id,
-        type=events.SUBSTEP_FAILED,
-        payload={"subStepId": sub_step.task_id, "error": message},
+        events=[(events.SUBSTEP_FAILED, {"subStepId": sub_step.task_id, "error": message})],
+        last_seq=execution.last_event_seq,
     )
     if execution.status == Status.RUNNING:
         label = "Synthesis" if sub_step.task_id == SYNTHESIS_TASK_ID else f"Task {sub_step.task_id}"
-        execution.status = Status.SUSPENDED
-        execution.suspended_reason = f"{label} failed: {message}"
-        execution.suspended_at = stamp
-        fields += ["status", "suspended_reason", "suspended_at"]
+        reason = f"{label} failed: {message}"
+        _record_spend(
+            execution.id, status=Status.SUSPENDED, suspended_reason=reason, suspended_at=stamp
+        )
         events.emit_execution_event(
             execution_id=execution.id,
             type=events.EXECUTION_SUSPENDED,
-            payload={"reason": execution.suspended_reason},
+            payload={"reason": reason},
         )
         logger.info("execution suspended id=%s task=%s", execution.id, sub_step.task_id)
-    _save(execution, fields)
     return True
 
 
@@ -346,18 +366,12 @@ def sub_step_hand_back(*, sub_step: SubStep) -> bool:
     stopping. The claim does not count as an attempt. False when it is no longer ours."""
     with write_transaction():
         stamp = now()
-        returned = update_row(
-            SubStep,
-            sub_step.pk,
-            {
-                "status": NodeStatus.PENDING.value,
-                "started_at": None,
-                "lease_expires_at": None,
-                "attempts": max(0, sub_step.attempts - 1),
-                "updated_at": stamp,
-            },
-            where=_STILL_OURS,
-            params=[NodeStatus.RUNNING.value, sub_step.attempts],
+        returned = statements.still_ours(sub_step).update(
+            status=NodeStatus.PENDING,
+            started_at=None,
+            lease_expires_at=None,
+            attempts=max(0, sub_step.attempts - 1),
+            updated_at=stamp,
         )
         if returned:
             dispatch.nodes_hand_over(sub_step_ids=[sub_step.id], stamp=stamp)
@@ -370,8 +384,7 @@ def sub_step_hand_back(*, sub_step: SubStep) -> bool:
 
 def sub_step_fail(*, sub_step: SubStep, message: str) -> None:
     with write_transaction():
-        execution = statements.lock_execution(sub_step.execution_id)
-        _record_failure(execution, sub_step, message[: settings.NODE_ERROR_MAX_CHARS])
+        _record_failure(sub_step, message[: settings.NODE_ERROR_MAX_CHARS])
 
 
 def node_run(*, sub_step_id: str) -> None:
@@ -380,13 +393,14 @@ def node_run(*, sub_step_id: str) -> None:
     Once the worker's shutdown began, the node in hand is finished and the rest of the chain
     goes back to the queue, for the next worker."""
     sub_step = sub_step_claim(sub_step_id=sub_step_id)
+    known: dict[str, str] = {}  # the result of the node just run, which its successor reads
     while sub_step is not None:
         leases.hold(sub_step.id)
         started = time.perf_counter()
         following: SubStep | None = None
         try:
             try:
-                outcome = run_node_work(sub_step)
+                outcome = run_node_work(sub_step, known_results=known)
             except NodeFailure as failure:
                 sub_step_fail(sub_step=sub_step, message=str(failure))
                 return
@@ -410,6 +424,7 @@ def node_run(*, sub_step_id: str) -> None:
             leases.release(following.id)
             sub_step_hand_back(sub_step=following)
             return
+        known = {sub_step.task_id: outcome.result}
         sub_step = following
 
 
@@ -513,6 +528,7 @@ def execution_cancel(*, execution_id: str, reason: str = "Cancelled by request")
         execution.completed_at = stamp
         execution.updated_at = stamp
         execution.save(update_fields=["status", "completed_at", "updated_at"])
+        _record_spend(execution.id)
         events.emit_execution_event(
             execution_id=execution.id,
             type=events.EXECUTION_CANCELLED,

@@ -1,174 +1,237 @@
-"""The statements every DAG node runs, written in SQL.
+"""The statements the node lifecycle runs, in one place so that their number per node stays
+small and visible (a test counts them).
 
-Claiming a node, storing its events, recording its result and finding its successors take
-about fifteen statements per node. Built by the ORM, each cost 200-550 us of CPU to compile
-(measured: the conditional claim 540 us, the same statement in SQL 20 us), which made the ORM
-most of a node's overhead and, under one GIL, what kept twenty parallel nodes from starting
-together. The SQL here is plain and the same for SQLite and PostgreSQL; values are adapted by
-the model fields (`config.db.update_row`) and rows are converted by the fields' own converters
-(`config.db.read_instances`), exactly as ORM reads are. Everything else stays with the ORM.
+Claims (`claim_node`, `execution_progress`) are conditional `UPDATE … RETURNING` statements
+(config.claims); everything else is a plain ORM query.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
+from django.db.models import (
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+)
+from django.db.models.functions import Concat
 
-from config.db import read_instances
+from agents.llm.usage import Spend
+from config.claims import claim_one
 from dags.models import SYNTHESIS_TASK_ID, DagExecution, SubStep
 
 Status = DagExecution.Status
 NodeStatus = SubStep.Status
 
-# The execution columns the node lifecycle reads and changes (not the large plan and results).
-_COUNTER_FIELDS = (
+# What the lifecycle reads back when it records a node's progress on its execution.
+PROGRESS_FIELDS = (
     "id",
     "status",
+    "started_at",
     "total_tasks",
     "completed_tasks",
     "failed_tasks",
-    "total_usage",
-    "total_cost_usd",
+    "last_event_seq",
+)
+# What running a node reads of it (not its result, usage or error from an earlier attempt).
+NODE_FIELDS = (
+    "id",
+    "execution",
+    "task_id",
+    "description",
+    "thought",
+    "action_type",
+    "tool_or_prompt_name",
+    "tool_or_prompt_params",
+    "dependencies",
+    "dependants",
+    "status",
     "started_at",
+    "attempts",
 )
 
 
-def _timestamp(value: datetime | None):
-    return connection.ops.adapt_datetimefield_value(value)
+def _execution_running() -> Exists:
+    return Exists(DagExecution.objects.filter(pk=OuterRef("execution_id"), status=Status.RUNNING))
 
 
-def _placeholders(values: Sequence) -> str:
-    return ", ".join(["%s"] * len(values))
-
-
-def claim(
-    sub_step_id: str, *, stamp: datetime, lease_until: datetime, max_attempts: int
+def claim_node(
+    lookup: Mapping[str, str],
+    *,
+    stamp: datetime,
+    lease_until: datetime,
+    max_attempts: int,
+    kept: bool = False,
+    last_dependency: bool = False,
+    running_execution: bool = False,
 ) -> SubStep | None:
-    """Take a node that is pending, or running with a lapsed lease, of a running execution.
+    """Take the node named by `lookup` (`pk`, or `execution_id` and `task_id`) for this worker,
+    if its execution is running and the node is free.
 
-    One conditional UPDATE ... RETURNING (SQLite 3.35+, PostgreSQL): a duplicate delivery or a
-    second worker finds nothing to take.
+    Free means pending, or running with a lapsed lease (its worker died) and attempts left. A
+    node `kept` by the worker that made it ready (not sent through the queue) must be pending
+    and undispatched, and is marked dispatched by the same statement; with `last_dependency`
+    the caller's node was its last unfinished dependency, which the claim consumes (so the
+    caller need not unblock it first). `running_execution`: the caller's transaction holds the
+    execution's row and saw it running, so that need not be checked again. A duplicate delivery
+    or a second worker gets None. Only the fields that running the node needs are read back.
     """
-    when = _timestamp(stamp)
-    rows = read_instances(
-        SubStep,
-        "UPDATE sub_steps SET status = %s, started_at = %s, completed_at = NULL, "
-        "lease_expires_at = %s, attempts = attempts + 1, updated_at = %s "
-        "WHERE id = %s AND (status = %s OR (status = %s AND lease_expires_at < %s "
-        "AND attempts < %s)) AND EXISTS (SELECT 1 FROM dag_executions "
-        "WHERE dag_executions.id = sub_steps.execution_id AND dag_executions.status = %s) "
-        "RETURNING {columns}",
-        [
-            NodeStatus.RUNNING.value,
-            when,
-            _timestamp(lease_until),
-            when,
-            sub_step_id,
-            NodeStatus.PENDING.value,
-            NodeStatus.RUNNING.value,
-            when,
-            max_attempts,
-            Status.RUNNING.value,
-        ],
+    # (A node waiting on a dependency was never dispatched, and a pending node has no
+    # completion time or queue task id: resume, hand-back and a failed send clear them.)
+    conditions: dict[str, Any] = dict(lookup)
+    changes: dict[str, Any] = {
+        "status": NodeStatus.RUNNING,
+        "started_at": stamp,
+        "lease_expires_at": lease_until,
+        "attempts": F("attempts") + 1,
+        "updated_at": stamp,
+    }
+    if kept:
+        conditions.update(status=NodeStatus.PENDING, remaining_dependencies=int(last_dependency))
+        changes["dispatched_at"] = stamp
+        if last_dependency:
+            changes["remaining_dependencies"] = 0
+        else:
+            conditions["dispatched_at__isnull"] = True
+        nodes = SubStep.objects.filter(**conditions)
+    else:
+        nodes = SubStep.objects.filter(
+            Q(status=NodeStatus.PENDING)
+            | Q(status=NodeStatus.RUNNING, lease_expires_at__lt=stamp, attempts__lt=max_attempts),
+            **conditions,
+        )
+    if not running_execution:
+        nodes = nodes.filter(_execution_running())
+    return claim_one(nodes, changes=changes, returning=NODE_FIELDS)
+
+
+def still_ours(sub_step: SubStep) -> QuerySet[SubStep]:
+    """The node, if it is still this worker's: running, and not taken over by another worker
+    after its lease lapsed (which counts an attempt)."""
+    return SubStep.objects.filter(
+        pk=sub_step.pk, status=NodeStatus.RUNNING, attempts=sub_step.attempts
     )
-    return rows[0] if rows else None
 
 
-def lock_execution(execution_id: str) -> DagExecution:
-    """The execution's status and counters, its row locked until commit (DoesNotExist if gone).
-
-    Only those columns are read; the others load on access, as with `QuerySet.only()`.
-    """
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    rows = read_instances(
-        DagExecution,
-        "SELECT {columns} FROM dag_executions WHERE id = %s" + lock,
-        [execution_id],
-        fields=_COUNTER_FIELDS,
+def execution_progress(
+    execution_id: str, *, stamp: datetime, events: int, completed: int = 0, failed: int = 0
+) -> DagExecution:
+    """Count a node's outcome on its execution and take `events` event sequence numbers, in one
+    statement that also locks the row until commit: what follows in the transaction (claiming
+    a successor, dispatching ready nodes) happens one transaction at a time per execution, and
+    sees a status that cannot change before it commits. Returns PROGRESS_FIELDS as they are
+    after the change; DoesNotExist if the execution is gone."""
+    changes: dict[str, Any] = {"updated_at": stamp}
+    if events:
+        changes["last_event_seq"] = F("last_event_seq") + events
+    if completed:
+        changes["completed_tasks"] = F("completed_tasks") + completed
+    if failed:
+        changes["failed_tasks"] = F("failed_tasks") + failed
+    execution = claim_one(
+        DagExecution.objects.filter(pk=execution_id), changes=changes, returning=PROGRESS_FIELDS
     )
-    if not rows:
+    if execution is None:
         raise DagExecution.DoesNotExist(f"execution {execution_id} does not exist")
-    return rows[0]
+    return execution
 
 
-def execution_plan(execution_id: str) -> DagExecution:
-    """The execution's plan context and task count (what node prompts are built from)."""
-    rows = read_instances(
-        DagExecution,
-        "SELECT {columns} FROM dag_executions WHERE id = %s",
-        [execution_id],
-        fields=("id", "plan_context", "total_tasks"),
+def return_event_seqs(execution_id: str, count: int) -> None:
+    """Give back sequence numbers taken by `execution_progress` in this transaction and not
+    used (the row is still locked by it, so no later number was taken meanwhile)."""
+    DagExecution.objects.filter(pk=execution_id).update(last_event_seq=F("last_event_seq") - count)
+
+
+def execution_spend(execution_id: str) -> Spend:
+    """The usage and cost of all the execution's nodes (the synthesis included), summed once
+    when the execution stops rather than on every node."""
+    spend = Spend()
+    for usage, cost in SubStep.objects.filter(execution_id=execution_id).values_list(
+        "usage", "cost_usd"
+    ):
+        spend = spend.plus(usage or None, cost)
+    return spend
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What node prompts are built from; fixed when the execution is created."""
+
+    context: dict[str, Any]
+    total_tasks: int
+
+
+@functools.lru_cache(maxsize=64)
+def execution_plan(execution_id: str) -> Plan:
+    """The execution's plan context and task count, read once per process and execution (they
+    never change, and every node of the execution needs them). DoesNotExist if it is gone."""
+    context, total = (
+        DagExecution.objects.filter(pk=execution_id)
+        .values_list("plan_context", "total_tasks")
+        .get()
     )
-    if not rows:
-        raise DagExecution.DoesNotExist(f"execution {execution_id} does not exist")
-    return rows[0]
+    return Plan(context=context or {}, total_tasks=total)
 
 
 def completed_results(execution_id: str, task_ids: Sequence[str] | None) -> list[tuple[str, Any]]:
     """(task id, stored result) of the completed tasks, all or only those named, in task order."""
     if task_ids is not None and not task_ids:
         return []
-    only = "" if task_ids is None else f" AND task_id IN ({_placeholders(task_ids)})"
-    rows = read_instances(
-        SubStep,
-        "SELECT {columns} FROM sub_steps WHERE execution_id = %s AND status = %s "
-        f"AND task_id <> %s{only} ORDER BY task_id",
-        [execution_id, NodeStatus.COMPLETED.value, SYNTHESIS_TASK_ID, *(task_ids or [])],
-        fields=("task_id", "result"),
+    rows = SubStep.objects.filter(execution_id=execution_id, status=NodeStatus.COMPLETED).exclude(
+        task_id=SYNTHESIS_TASK_ID
     )
-    return [(row.task_id, row.result) for row in rows]
+    if task_ids is not None:
+        rows = rows.filter(task_id__in=task_ids)
+    return list(rows.order_by("task_id").values_list("task_id", "result"))
 
 
 def unblock(execution_id: str, task_ids: Sequence[str]) -> None:
     """One dependency fewer for each of these tasks (they waited on a task that completed)."""
-    if not task_ids:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE sub_steps SET remaining_dependencies = remaining_dependencies - 1 "
-            f"WHERE execution_id = %s AND task_id IN ({_placeholders(task_ids)}) "
-            "AND remaining_dependencies > 0",
-            [execution_id, *task_ids],
-        )
+    if task_ids:
+        SubStep.objects.filter(
+            execution_id=execution_id, task_id__in=task_ids, remaining_dependencies__gt=0
+        ).update(remaining_dependencies=F("remaining_dependencies") - 1)
 
 
 def ready_ids(execution_id: str, limit: int) -> list[str]:
     """Undispatched pending tasks whose dependencies are all done, in task order."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id FROM sub_steps WHERE execution_id = %s AND status = %s "
-            "AND dispatched_at IS NULL AND remaining_dependencies = 0 AND task_id <> %s "
-            "ORDER BY task_id LIMIT %s",
-            [execution_id, NodeStatus.PENDING.value, SYNTHESIS_TASK_ID, limit],
+    return list(
+        SubStep.objects.filter(
+            execution_id=execution_id,
+            status=NodeStatus.PENDING,
+            dispatched_at__isnull=True,
+            remaining_dependencies=0,
         )
-        return [row[0] for row in cursor.fetchall()]
+        .exclude(task_id=SYNTHESIS_TASK_ID)
+        .order_by("task_id")
+        .values_list("id", flat=True)[:limit]
+    )
 
 
 def in_flight_count(execution_id: str) -> int:
     """Nodes running or handed to the queue and not yet started."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT COUNT(*) FROM sub_steps WHERE execution_id = %s AND (status = %s "
-            "OR (status = %s AND dispatched_at IS NOT NULL))",
-            [execution_id, NodeStatus.RUNNING.value, NodeStatus.PENDING.value],
-        )
-        return cursor.fetchone()[0]
+    return SubStep.objects.filter(
+        Q(status=NodeStatus.RUNNING) | Q(status=NodeStatus.PENDING, dispatched_at__isnull=False),
+        execution_id=execution_id,
+    ).count()
 
 
-def mark_dispatched(ids: Sequence[str], stamp: datetime, queue_suffix: str | None) -> None:
-    """Mark nodes as handed over: to the queue as task `<id>:<suffix>`, or with no suffix to a
-    worker that runs them at once."""
-    if not ids:
-        return
-    queue_task_id = "NULL" if queue_suffix is None else "id || ':' || %s"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE sub_steps SET dispatched_at = %s, queue_task_id = {queue_task_id} "
-            f"WHERE id IN ({_placeholders(ids)})",
-            [_timestamp(stamp), *([] if queue_suffix is None else [queue_suffix]), *ids],
+def _queue_task_id(queue_suffix: str) -> Concat:
+    return Concat(F("id"), Value(f":{queue_suffix}"))
+
+
+def mark_dispatched(ids: Sequence[str], stamp: datetime, queue_suffix: str) -> None:
+    """Mark nodes as handed to the queue, as task `<id>:<suffix>`."""
+    if ids:
+        SubStep.objects.filter(pk__in=ids).update(
+            dispatched_at=stamp, queue_task_id=_queue_task_id(queue_suffix)
         )
 
 
@@ -177,11 +240,6 @@ def mark_undispatched(ids: Sequence[str], queue_suffix: str) -> int:
     undispatched again, for the dispatcher to send. A node a worker already took is left alone."""
     if not ids:
         return 0
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE sub_steps SET dispatched_at = NULL, queue_task_id = NULL "
-            f"WHERE id IN ({_placeholders(ids)}) AND status = %s "
-            "AND queue_task_id = id || ':' || %s",
-            [*ids, NodeStatus.PENDING.value, queue_suffix],
-        )
-        return cursor.rowcount
+    return SubStep.objects.filter(
+        pk__in=ids, status=NodeStatus.PENDING, queue_task_id=_queue_task_id(queue_suffix)
+    ).update(dispatched_at=None, queue_task_id=None)

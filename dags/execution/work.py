@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -61,27 +62,32 @@ def completed_results(execution_id: str, task_ids: list[str] | None = None) -> d
     }
 
 
-def run_node_work(sub_step: SubStep) -> NodeOutcome:
+def run_node_work(sub_step: SubStep, known_results: Mapping[str, str] | None = None) -> NodeOutcome:
+    """The node's outcome. `known_results` are stored results (by task id) of completed tasks
+    that this worker has at hand (the node it just ran): they are not read again."""
     if sub_step.task_id == SYNTHESIS_TASK_ID:
         return _synthesis(sub_step)
     name = sub_step.tool_or_prompt_name
+    known = known_results or {}
     if sub_step.action_type == SubStep.ActionType.TOOL and name != "inference":
-        return _tool(sub_step)
-    return _inference(sub_step)
+        return _tool(sub_step, known)
+    return _inference(sub_step, known)
 
 
-def _inputs_of(sub_step: SubStep) -> tuple[list[str], dict[str, Any]]:
+def _inputs_of(sub_step: SubStep, known: Mapping[str, str]) -> tuple[list[str], dict[str, Any]]:
     dependencies = real_dependencies(sub_step.dependencies or [])
     referenced = references_in(sub_step.tool_or_prompt_params or {})
     if not dependencies and not referenced:
         return dependencies, {}  # a root task with no references reads no results
+    if not referenced and all(dep in known for dep in dependencies):
+        return dependencies, {reference_key(dep): parse_result(known[dep]) for dep in dependencies}
     # References normally point at dependencies; any completed task is allowed.
     results = completed_results(sub_step.execution_id, None if referenced else dependencies)
     return dependencies, results
 
 
-def _tool(sub_step: SubStep) -> NodeOutcome:
-    dependencies, results = _inputs_of(sub_step)
+def _tool(sub_step: SubStep, known: Mapping[str, str]) -> NodeOutcome:
+    dependencies, results = _inputs_of(sub_step, known)
     name = sub_step.tool_or_prompt_name
     params = resolve_tool_params(
         tool_name=name,
@@ -120,24 +126,22 @@ def _outcome(reply: ChatResult) -> NodeOutcome:
     )
 
 
-def _inference(sub_step: SubStep) -> NodeOutcome:
+def _inference(sub_step: SubStep, known: Mapping[str, str]) -> NodeOutcome:
     name = sub_step.tool_or_prompt_name
     agent = agent_get_active(name=name)
     if agent is None:
         raise NodeFailure(f"No active agent named '{name}' for inference task {sub_step.task_id}.")
-    dependencies, results = _inputs_of(sub_step)
+    dependencies, results = _inputs_of(sub_step, known)
     params = sub_step.tool_or_prompt_params or {}
     instruction = params.get("prompt") if isinstance(params.get("prompt"), str) else None
-    execution = statements.execution_plan(sub_step.execution_id)
+    plan = statements.execution_plan(sub_step.execution_id)
     message = prompts.inference_prompt(
-        context=execution.plan_context,
+        context=plan.context,
         task_id=sub_step.task_id,
-        total_tasks=execution.total_tasks,
+        total_tasks=plan.total_tasks,
         description=sub_step.description,
         thought=sub_step.thought,
-        expected_output=execution.plan_context.get("expected_outputs", {}).get(
-            sub_step.task_id, ""
-        ),
+        expected_output=plan.context.get("expected_outputs", {}).get(sub_step.task_id, ""),
         instruction=instruction or sub_step.description,
         dependency_results=[
             (dep, results[reference_key(dep)])
@@ -153,10 +157,10 @@ def _inference(sub_step: SubStep) -> NodeOutcome:
 
 
 def _synthesis(sub_step: SubStep) -> NodeOutcome:
-    execution = statements.execution_plan(sub_step.execution_id)
+    plan = statements.execution_plan(sub_step.execution_id)
     rows = statements.completed_results(sub_step.execution_id, None)
     message = prompts.synthesis_prompt(
-        synthesis_plan=execution.plan_context.get("synthesis_plan", ""),
+        synthesis_plan=plan.context.get("synthesis_plan", ""),
         results=[(task_id, parse_result(result)) for task_id, result in rows],
     )
     user = {"role": "user", "content": message}

@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 from django.utils.timezone import now
 
-from dags.execution import dispatch, services
+from dags.execution import dispatch, services, statements
 from dags.execution.recovery import executions_recover
 from dags.models import DagExecution, SubStep
 from tests.factories import DagFactory, decomposer_job
@@ -91,10 +91,16 @@ def test_dispatch_says_what_it_handed_over_and_keeps_one_for_the_caller(enqueued
     first = SubStep.objects.get(execution=execution, task_id="001")
 
     kept = dispatch.execution_dispatch_ready(execution=execution, keep_one=True)
-    assert (kept.queued, kept.kept) == ([], first.id)  # taken by the caller, not queued
+    assert (kept.queued, kept.kept) == ([], first.id)  # for the caller to claim, not queued
+    stamp = now()
+    taken = statements.claim_node(
+        {"pk": first.id}, stamp=stamp, lease_until=stamp, max_attempts=3, kept=True
+    )
+    assert taken is not None and taken.status == "running"
+    assert SubStep.objects.get(pk=first.id).dispatched_at == stamp  # marked by the claim
     assert not dispatch.execution_dispatch_ready(execution=execution)  # nothing else is ready
 
-    SubStep.objects.filter(pk=first.id).update(dispatched_at=None)
+    SubStep.objects.filter(pk=first.id).update(status="pending", dispatched_at=None)
     queued = dispatch.execution_dispatch_ready(execution=execution)
     assert (queued.queued, queued.kept) == ([first.id], None)
     assert enqueued == [first.id]  # sent once the transaction committed
