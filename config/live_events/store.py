@@ -188,9 +188,7 @@ class EventStore:
                         created_at=created_at,
                     )
                 )
-                messages.append(
-                    {"seq": seq, "event": event_type, "data": data}
-                )
+                messages.append({"seq": seq, "event": event_type, "data": data})
             stored = self.event_model.objects.bulk_create(rows)  # type: ignore[attr-defined]
             group = self.group_name(subject_id)
             for message in messages:
