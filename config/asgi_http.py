@@ -1,25 +1,19 @@
-"""Django's ASGI handler, tuned for many small API reads in one daphne process.
+"""HTTP for the ASGI application: request body caps, then Django.
 
-Django runs each request's synchronous code (middleware, DRF views, the ORM) on a thread made
-for that request and discarded after it. That cost more than the work of a small API call:
-every request paid for a thread, a new database connection and a new Redis connection (both are
-per thread), and with a few requests in flight the threads fought over the GIL, so a process
-served fewer requests per second with eight clients than with one.
+Django's stock ASGI handler runs a synchronous view's request on a thread made for that request
+and thrown away after it, and in between hops back and forth between that thread and the event
+loop for every middleware (each `process_request`/`process_response` is a separate call on the
+request's thread). For the small API reads that make most of the traffic those hops, the new
+thread and the new database connection (connections are per thread) cost several times the
+view's own work.
 
-Two changes, both keeping Django's rule that one request's synchronous code runs on one thread:
-
-- *Quick* requests (GET/HEAD/OPTIONS of synchronous views not marked `runs_long` or
-  `never_queued`) take turns on a few long-lived threads per process (`ASGI_QUICK_THREADS`),
-  waiting for one to be free. Reads are short, so turns are short, and the threads keep their
-  connections.
-- Everything else (writes, async views such as the event streams, views marked `runs_long`
-  such as planning, which waits on an LLM for minutes, and views marked `never_queued` such as
-  the liveness probe, which must answer however busy the shared threads are) gets a thread of
-  its own at once, as with Django. Those threads are reused too: up to `ASGI_IDLE_THREADS`
-  wait for the next request.
-
-Connections kept by reused threads are still closed when older than CONN_MAX_AGE or broken,
-through Django's usual request signals.
+So requests for synchronous views (every view except the event streams) are served by Django's
+WSGI handler, the whole request (middleware, view, response) in one call on a thread of a
+process-wide pool of WEB_THREADS threads: one hop per request, and the pool's threads keep
+their database connections (closed by Django's request signals when older than CONN_MAX_AGE or
+broken, as under any WSGI server). Each request has a thread of its own while it runs; a
+request waits only when all WEB_THREADS are busy. Asynchronous views (the SSE streams) go to
+Django's stock ASGI handler.
 
 Request bodies are capped before Django reads them (`request_body_limit`): a declared
 Content-Length over the cap is answered 413 at once, and a body without one (chunked) is cut
@@ -30,18 +24,22 @@ fills memory or a temporary file.
 from __future__ import annotations
 
 import asyncio
-import threading
-import weakref
-from collections.abc import Mapping
+import io
+import sys
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from tempfile import SpooledTemporaryFile
 from typing import Any
 
-from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction
+from asgiref.sync import iscoroutinefunction
 from django.conf import settings
-from django.core.handlers.asgi import ASGIHandler
 from django.urls import Resolver404, resolve
 
-QUICK_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[Any]]
+Send = Callable[[Any], Awaitable[None]]
+AsgiApp = Callable[[Scope, Any, Any], Awaitable[None]]
+
 # Multipart framing (boundaries, part headers) on top of the task endpoint's own upload limit.
 MULTIPART_OVERHEAD_BYTES = 1024 * 1024
 
@@ -64,7 +62,7 @@ class BodyTooLarge(Exception):
         self.limit = limit
 
 
-def declared_length(scope: dict[str, Any]) -> int | None:
+def declared_length(scope: Scope) -> int | None:
     for name, value in scope.get("headers") or []:
         if name.lower() == b"content-length":
             try:
@@ -74,7 +72,7 @@ def declared_length(scope: dict[str, Any]) -> int | None:
     return None
 
 
-def capped_receive(receive: Any, limit: int) -> Any:
+def capped_receive(receive: Receive, limit: int) -> Receive:
     """`receive`, raising BodyTooLarge once the body's chunks add up to more than `limit`."""
     received = 0
 
@@ -90,7 +88,7 @@ def capped_receive(receive: Any, limit: int) -> Any:
     return receive_capped
 
 
-async def send_too_large(send: Any, limit: int) -> None:
+async def send_too_large(send: Send, limit: int) -> None:
     from config.api.exceptions import framework_body
     from config.api.renderers import dumps
 
@@ -114,116 +112,200 @@ async def send_too_large(send: Any, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def is_quick_request(scope: dict[str, Any]) -> bool:
-    """A read served by a synchronous view that declares neither `runs_long = True` nor
-    `never_queued = True`."""
-    if scope.get("method") not in QUICK_METHODS:
-        return False
-    path = scope.get("path") or "/"
-    root = scope.get("root_path") or ""
-    if root and path.startswith(root):
-        path = path[len(root) :] or "/"
-    try:
-        view = resolve(path).func
-    except Resolver404:
-        return True  # answered by the JSON 404 handler
-    except Exception:  # an odd path: let Django deal with it on a thread of its own
-        return False
-    if iscoroutinefunction(view):
-        return False
-    view_class = getattr(view, "view_class", None) or getattr(view, "cls", None)
-    return not (
-        getattr(view_class, "runs_long", False) or getattr(view_class, "never_queued", False)
-    )
+class RequestBodyLimit:
+    """ASGI middleware answering 413 to a request whose body is over its path's limit, before
+    the application reads more of it than the limit."""
 
+    def __init__(self, app: AsgiApp) -> None:
+        self.app = app
 
-class ApiASGIHandler(ASGIHandler):
-    def __init__(self) -> None:
-        super().__init__()
-        self._idle: list[ThreadPoolExecutor] = []
-        self._idle_lock = threading.Lock()
-        # One set of quick threads per event loop (daphne has one; tests may run several).
-        self._quick: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Queue] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    # --- requests -------------------------------------------------------------------------------
-    def create_request(self, scope: Mapping[str, Any], body_file: Any):
-        """Django's request, with CONTENT_LENGTH set for a body sent without one (chunked):
-        the body is read in full by now, so its size is known, and the form parsers (which
-        read exactly CONTENT_LENGTH bytes, and so saw an empty form) and the upload limits
-        work on it as on any other body."""
-        request, error_response = super().create_request(scope, body_file)
-        if request is not None and "CONTENT_LENGTH" not in request.META:
-            size = body_file.seek(0, 2)
-            body_file.seek(0)
-            if size:
-                request.META["CONTENT_LENGTH"] = str(size)
-        return request, error_response
-
-    # --- threads of their own, reused ----------------------------------------------------------
-    def _borrow_own(self) -> ThreadPoolExecutor:
-        with self._idle_lock:
-            if self._idle:
-                return self._idle.pop()  # the most recently used: its connections are warm
-        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
-
-    def _give_back_own(self, executor: ThreadPoolExecutor) -> None:
-        with self._idle_lock:
-            if len(self._idle) < settings.ASGI_IDLE_THREADS:
-                self._idle.append(executor)
-                return
-        executor.shutdown(wait=False)
-
-    # --- quick threads, shared in turn ----------------------------------------------------------
-    def _quick_threads(self) -> asyncio.Queue:
-        loop = asyncio.get_running_loop()
-        threads = self._quick.get(loop)
-        if threads is None:
-            threads = asyncio.Queue()
-            for _ in range(max(1, settings.ASGI_QUICK_THREADS)):
-                threads.put_nowait(
-                    ThreadPoolExecutor(max_workers=1, thread_name_prefix="quick-request")
-                )
-            self._quick[loop] = threads
-        return threads
-
-    async def _handle_on(self, executor: ThreadPoolExecutor, scope, receive, send) -> None:
-        limit = request_body_limit(scope.get("path") or "/")
-        # Every thread-sensitive call of the request runs on this executor's one thread.
-        async with ThreadSensitiveContext(executor=executor):
-            try:
-                await self.handle(scope, capped_receive(receive, limit), send)
-            except BodyTooLarge:
-                # Raised while Django reads the body, before anything was sent.
-                await send_too_large(send, limit)
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+            await self.app(scope, receive, send)
+            return
         limit = request_body_limit(scope.get("path") or "/")
         length = declared_length(scope)
         if length is not None and length > limit:
             await send_too_large(send, limit)
             return
-        if is_quick_request(scope):
-            threads = self._quick_threads()
-            executor = await threads.get()
-            try:
-                await self._handle_on(executor, scope, receive, send)
-            finally:
-                threads.put_nowait(executor)
-            return
-        executor = self._borrow_own()
+        started = False
+
+        async def send_tracked(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
         try:
-            await self._handle_on(executor, scope, receive, send)
+            await self.app(scope, capped_receive(receive, limit), send_tracked)
+        except BodyTooLarge:
+            # Raised while the body is read, which every handler does before it answers.
+            if not started:
+                await send_too_large(send, limit)
+
+
+def is_async_view(scope: Scope) -> bool:
+    """Whether the request's path is served by an asynchronous view (the event streams)."""
+    path = scope.get("path") or "/"
+    root = scope.get("root_path") or ""
+    if root and path.startswith(root):
+        path = path[len(root) :] or "/"
+    try:
+        return iscoroutinefunction(resolve(path).func)
+    except Resolver404:
+        return False
+    except Exception:  # an odd path: Django's own handler deals with it
+        return True
+
+
+async def read_body(receive: Receive) -> tuple[Any, int] | None:
+    """The request body as a file and its size, or None when the client went away."""
+    body: Any = None
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body") or b""
+        if chunk:
+            if body is None:
+                body = SpooledTemporaryFile(  # noqa: SIM115 (closed by the caller)
+                    max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b"
+                )
+            body.write(chunk)
+            size += len(chunk)
+        if not message.get("more_body"):
+            break
+    if body is None:
+        return io.BytesIO(), 0
+    body.seek(0)
+    return body, size
+
+
+def wsgi_environ(scope: Scope, body: Any, size: int) -> dict[str, Any]:
+    """The WSGI environ (PEP 3333) of an ASGI HTTP request whose body was read into `body`."""
+    script_name = (scope.get("root_path") or "").encode("utf-8").decode("latin-1")
+    path_info = scope["path"].encode("utf-8").decode("latin-1")
+    if script_name and path_info.startswith(script_name):
+        path_info = path_info[len(script_name) :]
+    server = scope.get("server") or ("localhost", 80)
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": script_name,
+        "PATH_INFO": path_info,
+        "QUERY_STRING": (scope.get("query_string") or b"").decode("latin-1"),
+        "SERVER_NAME": str(server[0]),
+        "SERVER_PORT": str(server[1] if server[1] is not None else 0),
+        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": body,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    if scope.get("client"):
+        environ["REMOTE_ADDR"] = scope["client"][0]
+    for raw_name, raw_value in scope.get("headers") or []:
+        name = raw_name.decode("latin-1").upper().replace("-", "_")
+        key = name if name in ("CONTENT_LENGTH", "CONTENT_TYPE") else f"HTTP_{name}"
+        value = raw_value.decode("latin-1")
+        # Repeated headers are joined with commas (RFC 9110), as WSGI servers do.
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    if size and "CONTENT_LENGTH" not in environ:
+        # A body sent without a length (chunked) has been read in full: its size is known, and
+        # Django's parsers read exactly CONTENT_LENGTH bytes.
+        environ["CONTENT_LENGTH"] = str(size)
+    return environ
+
+
+def response_start(status: str, headers: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    return {
+        "type": "http.response.start",
+        "status": int(status.split(" ", 1)[0]),
+        "headers": [
+            (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers
+        ],
+    }
+
+
+class SyncViewsOnThreads:
+    """HTTP requests for synchronous views through Django's WSGI handler on a thread pool (see
+    the module docstring); the rest through Django's ASGI handler."""
+
+    def __init__(self, *, asgi_app: AsgiApp, wsgi_app: Any, threads: int) -> None:
+        self.asgi_app = asgi_app
+        self.wsgi_app = wsgi_app
+        self.pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="request")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or is_async_view(scope):
+            await self.asgi_app(scope, receive, send)
+            return
+        read = await read_body(receive)
+        if read is None:
+            return  # the client went away before sending its request
+        body, size = read
+        loop = asyncio.get_running_loop()
+        try:
+            answer = await loop.run_in_executor(
+                self.pool, self.respond, wsgi_environ(scope, body, size), send, loop
+            )
         finally:
-            self._give_back_own(executor)
+            body.close()
+        if answer is not None:
+            start, content = answer
+            await send(start)
+            await send({"type": "http.response.body", "body": content})
+
+    def respond(
+        self, environ: dict[str, Any], send: Send, loop: asyncio.AbstractEventLoop
+    ) -> tuple[dict[str, Any], bytes] | None:
+        """Runs the request on this pool thread. A response held in memory is returned for the
+        event loop to send (no further hop); a streaming one (file downloads) is sent from here
+        chunk by chunk, and None is returned."""
+        started: list[Any] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
+            started[:] = [status, headers]
+
+        result = self.wsgi_app(environ, start_response)
+        try:
+            if getattr(result, "streaming", True) is False:  # Django's in-memory response
+                content = b"".join(result)
+                return response_start(*started), content
+
+            async def deliver(message: dict[str, Any]) -> None:
+                await send(message)
+
+            def send_now(message: dict[str, Any]) -> None:
+                asyncio.run_coroutine_threadsafe(deliver(message), loop).result()
+
+            head_sent = False
+            for chunk in result:
+                if not head_sent:
+                    send_now(response_start(*started))
+                    head_sent = True
+                if chunk:
+                    send_now({"type": "http.response.body", "body": chunk, "more_body": True})
+            if not head_sent:
+                send_now(response_start(*started))
+            send_now({"type": "http.response.body", "body": b""})
+            return None
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()  # Django's request_finished signal: closes stale DB connections
 
 
-def get_api_asgi_application() -> ApiASGIHandler:
-    """Like django.core.asgi.get_asgi_application(), with the thread policy above."""
-    import django
+def http_application() -> AsgiApp:
+    """The ASGI application for HTTP: body caps around Django (see the module docstring)."""
+    from django.core.asgi import get_asgi_application
+    from django.core.wsgi import get_wsgi_application
 
-    django.setup(set_prefix=False)
-    return ApiASGIHandler()
+    asgi_app = get_asgi_application()  # sets Django up
+    return RequestBodyLimit(
+        SyncViewsOnThreads(
+            asgi_app=asgi_app, wsgi_app=get_wsgi_application(), threads=settings.WEB_THREADS
+        )
+    )

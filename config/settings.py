@@ -405,12 +405,12 @@ WORKER_HEARTBEAT_STALE_SECONDS = env.float("WORKER_HEARTBEAT_STALE_SECONDS", def
 WORKER_HEARTBEAT_KEEP_SECONDS = env.float("WORKER_HEARTBEAT_KEEP_SECONDS", default=3600.0)
 # Idle SSE streams send a `: heartbeat` comment this often, so proxies keep them open.
 SSE_HEARTBEAT_SECONDS = env.float("SSE_HEARTBEAT_SECONDS", default=15.0)
-# Threads per web process (config/asgi_http.py): quick reads take turns on ASGI_QUICK_THREADS;
-# other requests get a thread each, and up to ASGI_IDLE_THREADS of those wait for the next one.
-ASGI_QUICK_THREADS = env.int("ASGI_QUICK_THREADS", default=1)
+# Requests a web process runs at once (config/asgi_http.py): each has a thread of the process's
+# pool while it runs, and the threads keep their database connections. The event streams do
+# not count (they run on the event loop).
+WEB_THREADS = env.int("WEB_THREADS", default=32)
 # daphne processes that ./scripts/start runs on the one port (one core each; at most 4 by default).
 WEB_PROCESSES = env.int("WEB_PROCESSES", default=max(1, min(os.cpu_count() or 1, 4)))
-ASGI_IDLE_THREADS = env.int("ASGI_IDLE_THREADS", default=16)
 
 # --- LLM providers (agents/llm) -------------------------------------------------------------------
 # Each provider is reached through its OpenAI-compatible endpoint with the `openai` SDK.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -11,7 +10,7 @@ from rest_framework import serializers
 
 from agents.serializers import AGENT_SHAPE, AgentOut
 from config.api.formatting import wire_shape
-from config.api.validation import BoundedJSONField, StrictCharField
+from config.api.validation import BoundedJSONField, PageQuery, StrictCharField
 from config.cron import CronError, normalize_cron, validate_timezone
 from goals.models import Goal, Schedule
 
@@ -106,7 +105,9 @@ class GoalUpdateIn(serializers.Serializer):
     status = serializers.ChoiceField(choices=Goal.Status.values, required=False)
 
 
-class GoalListQuery(serializers.Serializer):
+class GoalListQuery(PageQuery):
+    # Larger pages than other lists: clients of the first version read every goal in one call.
+    limit = serializers.IntegerField(min_value=1, max_value=500, default=100)
     status = serializers.CharField(required=False, allow_blank=True)
 
 
@@ -160,15 +161,6 @@ GOAL_SHAPE = wire_shape(GoalOut)
 
 def schedule_payload(schedule: Schedule) -> dict[str, Any]:
     return SCHEDULE_SHAPE.of(schedule)
-
-
-def goal_list_item_payload(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A row of `goals.selectors.goal_list`: the goal with its schedules and agent (rows)."""
-    payload = GOAL_SHAPE.of_row(row)
-    payload["schedules"] = [SCHEDULE_SHAPE.of_row(schedule) for schedule in row["schedules"]]
-    agent = row["agent"]
-    payload["agent"] = AGENT_SHAPE.of_row(agent) if agent is not None else None
-    return payload
 
 
 def goal_payload(

@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.access import acting_user, owner_for_new_row
+from config.api.pagination import add_page_headers
 from config.api.validation import validated, validated_query
 from goals import selectors, services
 from goals.serializers import (
@@ -17,7 +18,6 @@ from goals.serializers import (
     GoalWithSchedulesOut,
     MessageOut,
     RunTriggeredOut,
-    goal_list_item_payload,
     goal_payload,
 )
 from runs.services import run_trigger
@@ -36,11 +36,26 @@ class GoalListCreateApi(APIView):
         parameters=[GoalListQuery],
         responses=GoalListItemOut(many=True),
         tags=["goals"],
+        description=(
+            "Goals, newest first, optionally filtered by status; `limit` (1-500, default 100) "
+            "and `offset` page through them. The body stays a bare array (clients of the first "
+            "version read it so); the page is described in headers: `X-Total-Count` (goals "
+            "matching the filter), `X-Limit`, `X-Offset`, and a `Link` header with "
+            '`rel="next"` while more remain.'
+        ),
     )
     def get(self, request: Request) -> Response:
         query = validated_query(GoalListQuery, request.query_params)
-        rows = selectors.goal_list(viewer=acting_user(request.user), status=query.get("status"))
-        return Response([goal_list_item_payload(row) for row in rows])
+        limit, offset = query["limit"], query["offset"]
+        page = selectors.goal_list(
+            viewer=acting_user(request.user),
+            status=query.get("status"),
+            limit=limit,
+            offset=offset,
+        )
+        return add_page_headers(
+            Response(page.rows), request, total=page.total, limit=limit, offset=offset
+        )
 
     @extend_schema(
         operation_id="create_goal", request=GoalCreateIn, responses={201: GoalOut}, tags=["goals"]

@@ -16,9 +16,6 @@ from ops import health
 
 
 class HealthApi(APIView):
-    # Answered on a thread of its own, never queued behind other reads (config/asgi_http.py):
-    # a probe must answer promptly however busy the shared request threads are.
-    never_queued = True
     authentication_classes: list = []
     permission_classes: list = []
     throttle_classes: list = []
@@ -52,9 +49,6 @@ READINESS = inline_serializer(
 
 
 class ReadinessApi(APIView):
-    # Its checks wait on Redis, the database and the LLM check with timeouts: not a quick read
-    # (config/asgi_http.py), so it never holds up the shared request threads.
-    runs_long = True
     # Anyone may ask whether the service is ready; only staff (token or session) see why.
     permission_classes: list = []
     throttle_classes: list = []

@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.access import acting_user
+from config.api.pagination import add_page_headers
 from config.api.validation import validated_query
 from runs import selectors, services
 from runs.serializers import (
@@ -45,16 +46,7 @@ class RunListApi(APIView):
         response = Response(
             [run_payload(run, with_goal=True) for run in runs[offset : offset + limit]]
         )
-        response["X-Total-Count"] = str(total)
-        response["X-Limit"] = str(limit)
-        response["X-Offset"] = str(offset)
-        if offset + limit < total:
-            params = request.query_params.copy()
-            params["offset"] = str(offset + limit)
-            params["limit"] = str(limit)
-            next_url = request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
-            response["Link"] = f'<{next_url}>; rel="next"'
-        return response
+        return add_page_headers(response, request, total=total, limit=limit, offset=offset)
 
 
 class RunDetailApi(APIView):

@@ -16,7 +16,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from config.asgi_http import get_api_asgi_application, request_body_limit
+from config.asgi_http import http_application, request_body_limit
 from config.daphne_server import largest_body_limit
 from config.embedded_redis import free_port, wait_for_port
 from tests.processes import child_database_env
@@ -138,7 +138,7 @@ def test_small_bodies_still_reach_the_application(web_server):
 
 def run_asgi(scope_path: str, headers: list, chunks: list[bytes]) -> tuple[int, dict, list]:
     """Calls the ASGI application; returns the status, body and how many chunks it read."""
-    application = get_api_asgi_application()
+    application = http_application()
     sent: list[dict] = []
     pending = [
         {"type": "http.request", "body": chunk, "more_body": index < len(chunks) - 1}
@@ -195,3 +195,17 @@ def test_the_application_stops_reading_a_body_past_its_path_limit(db):
     assert status == 413
     assert body["error"] == "Payload Too Large"
     assert len(read) == limit // len(chunk) + 1  # stopped at the first chunk past the limit
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_body_without_a_declared_length_reaches_the_view_whole(token):
+    # Chunked: no Content-Length header; the view must still parse the whole JSON body.
+    body = json.dumps({"objective": "a goal sent in chunks"}).encode()
+    status, reply, read = run_asgi(
+        "/api/v1/goals",
+        [(b"authorization", f"Token {token.key}".encode()), (b"content-type", b"application/json")],
+        [body[:10], body[10:]],
+    )
+    assert status == 201, reply
+    assert reply["objective"] == "a goal sent in chunks"
+    assert len(read) == 2

@@ -221,10 +221,52 @@ def test_list_filters_by_status(api):
 def test_list_uses_a_constant_number_of_queries(api, django_assert_max_num_queries):
     for _ in range(30):
         ScheduleFactory(goal=GoalFactory(agent=AgentFactory()))
-    # auth token, goals+agents join, schedules prefetch (+ session/user lookups)
-    with django_assert_max_num_queries(4):
+    # auth token, goals+agents join, their schedules (the whole list: nothing to count)
+    with django_assert_max_num_queries(3):
         response = api.get("/api/v1/goals")
     assert len(response.json()) == 30
+
+
+def test_list_pages_with_limit_and_offset_and_keeps_the_bare_array(api):
+    goals = [GoalFactory() for _ in range(5)]
+    newest_first = [goal.id for goal in reversed(goals)]
+    for goal in goals:
+        ScheduleFactory(goal=goal)
+
+    first = api.get("/api/v1/goals?status=active&limit=2")
+    second = api.get("/api/v1/goals?status=active&limit=2&offset=2")
+    last = api.get("/api/v1/goals?status=active&limit=2&offset=4")
+
+    assert [g["id"] for g in first.json()] == newest_first[:2]
+    assert [g["id"] for g in second.json()] == newest_first[2:4]
+    assert [g["id"] for g in last.json()] == newest_first[4:]
+    # Each goal keeps its own schedules on every page.
+    assert all(len(g["schedules"]) == 1 for g in second.json())
+    assert {g["id"] for g in second.json()} == {g["schedules"][0]["goalId"] for g in second.json()}
+    assert first["X-Total-Count"] == second["X-Total-Count"] == last["X-Total-Count"] == "5"
+    assert first["X-Limit"] == "2" and second["X-Offset"] == "2"
+    assert second["Link"].endswith('/api/v1/goals?status=active&limit=2&offset=4>; rel="next"')
+    assert "Link" not in last
+
+
+def test_list_answers_every_goal_up_to_100_by_default(api, django_assert_max_num_queries):
+    for _ in range(101):
+        GoalFactory()
+    with django_assert_max_num_queries(4):  # token, goals+agents, schedules, count
+        response = api.get("/api/v1/goals")
+    assert len(response.json()) == 100
+    assert response["X-Total-Count"] == "101"
+    assert response["Link"].endswith('offset=100&limit=100>; rel="next"')
+    assert len(api.get("/api/v1/goals?limit=500").json()) == 101
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=501", "limit=ten", "offset=-1", "offset=x", "limit=1&limit=2"]
+)
+def test_list_refuses_bad_paging_with_a_json_400(api, query):
+    response = api.get(f"/api/v1/goals?{query}")
+    assert response.status_code == 400
+    assert response.json()["validation_errors"]
 
 
 def test_get_includes_schedules_but_not_agent(api):
