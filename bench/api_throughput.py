@@ -31,6 +31,9 @@ def seed() -> str:
     from dags.models import Dag, DagExecution
     from goals.models import Goal, Schedule
 
+    # The goals and executions belong to the user the load runs as: a non-staff user sees only
+    # their own rows, and an unowned seed would measure an empty list.
+    user = get_user_model().objects.create_user("bench", password="bench-password-123")
     for index in range(100):
         agent = Agent.objects.create(
             name=f"agent-{index}", version="1.0.0", prompt_template="You help. " * 20, active=True
@@ -39,16 +42,18 @@ def seed() -> str:
             objective=f"Track the news about topic {index} and summarise it every morning.",
             params={"stepBudget": 10, "allowedTools": ["webSearch", "writeFile"]},
             agent=agent,
+            owner=user,
         )
         Schedule.objects.create(goal=goal, cron_expr="0 9 * * *", timezone="Europe/Paris")
     dags = [
-        Dag.objects.create(dag_title=f"Report {index}", result={"sub_tasks": []})
+        Dag.objects.create(dag_title=f"Report {index}", result={"sub_tasks": []}, owner=user)
         for index in range(10)
     ]
     for index in range(100):
         DagExecution.objects.create(
             dag=dags[index % 10],
             original_request=f"Write report {index}",
+            owner=user,
             primary_intent="report",
             status="completed",
             total_tasks=3,
@@ -56,7 +61,6 @@ def seed() -> str:
             final_result="# Report\n" + "text " * 100,
             total_usage={"promptTokens": 100, "completionTokens": 50, "totalTokens": 150},
         )
-    user = get_user_model().objects.create_user("bench", password="bench-password-123")
     return Token.objects.create(user=user).key
 
 

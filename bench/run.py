@@ -952,7 +952,7 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {}
-    for name in ("django", "celery", "channels", "channels-redis", "daphne", "psycopg", "openai"):
+    for name in ("django", "celery", "channels", "daphne", "psycopg", "openai"):
         with contextlib.suppress(PackageNotFoundError):
             found[name] = version(name)
     return found
