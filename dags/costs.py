@@ -15,12 +15,16 @@ from django.db.models.functions import Cast, Round, Substr, TruncDate
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import now
 
+from agents.llm.usage import Spend
 from config.access import visible_to
 from config.api.formatting import iso, money
 from config.errors import FieldInvalid
 from dags.models import SYNTHESIS_TASK_ID, Dag, DagExecution, SubStep
 
 ZERO = Decimal(0)
+UNSETTLED = frozenset(
+    {DagExecution.Status.PENDING, DagExecution.Status.RUNNING, DagExecution.Status.WAITING}
+)
 _RELATIVE = re.compile(r"^(\d{1,4})([dwm])$")
 
 
@@ -41,13 +45,21 @@ def execution_costs(*, execution: DagExecution) -> dict[str, Any]:
     synthesis = next((row for row in rows if row.task_id == SYNTHESIS_TASK_ID), None)
     dag = execution.dag
     planning_cost = dag.planning_total_cost_usd if dag else None
+    # The execution's stored totals are summed from its nodes when it stops; while it still runs
+    # they lag, and its nodes' own figures (the rows read here) are the current ones.
+    spend = Spend.of(execution.total_usage, execution.total_cost_usd)
+    if execution.status in UNSETTLED:
+        spend = Spend()
+        for row in rows:
+            spend = spend.plus(row.usage or None, row.cost_usd)
+    execution_cost = spend.cost_usd
     return {
         "dagId": execution.dag_id,
         "executionId": execution.id,
         "planning": _planning(dag) if dag else None,
         "execution": {
-            "totalUsage": execution.total_usage,
-            "totalCostUsd": money(execution.total_cost_usd),
+            "totalUsage": spend.usage_dict(),
+            "totalCostUsd": money(execution_cost),
             "subSteps": [
                 {
                     "id": row.id,
@@ -68,10 +80,8 @@ def execution_costs(*, execution: DagExecution) -> dict[str, Any]:
         },
         "totals": {
             "planningCostUsd": money(planning_cost or ZERO),
-            "executionCostUsd": money(execution.total_cost_usd or ZERO),
-            "grandTotalCostUsd": money(
-                (planning_cost or ZERO) + (execution.total_cost_usd or ZERO)
-            ),
+            "executionCostUsd": money(execution_cost or ZERO),
+            "grandTotalCostUsd": money((planning_cost or ZERO) + (execution_cost or ZERO)),
         },
     }
 
