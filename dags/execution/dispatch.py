@@ -120,7 +120,17 @@ def nodes_dispatch_after_response(sub_step_ids: Sequence[str]) -> None:
 def _hand_over_job(ids: list[str]) -> Callable[[], None]:
     def hand_over() -> None:
         with write_transaction():
-            nodes_hand_over(sub_step_ids=ids, stamp=now())
+            # Only those still waiting: the dispatcher may have sent them meanwhile, or the
+            # execution may have been cancelled.
+            unsent = list(
+                SubStep.objects.filter(
+                    pk__in=ids,
+                    status=SubStep.Status.PENDING,
+                    dispatched_at__isnull=True,
+                    execution__status=DagExecution.Status.RUNNING,
+                ).values_list("id", flat=True)
+            )
+            nodes_hand_over(sub_step_ids=unsent, stamp=now())
 
     return hand_over
 
