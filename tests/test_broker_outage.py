@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from dags.execution import dispatch
 from dags.models import DagExecution, SubStep
 from tests import bootstrap
 from tests.bootstrap import PrivateRedis
@@ -209,6 +210,7 @@ def test_redis_restarted_empty_mid_chain_loses_no_node(api, fake_llm, outage_red
         stop_all([worker])
     # 3 nodes and a synthesis, 1 node and a synthesis: each called the model once
     assert fake_llm.call_count == 6
+
     attempts = SubStep.objects.filter(execution_id__in=[chain_id, other_id]).values_list(
         "attempts", flat=True
     )
@@ -225,6 +227,13 @@ def test_execute_dag_while_redis_is_down_answers_202_and_runs_when_it_is_back(
     try:
         wait_for_workers(1)
         outage_redis.kill()
+        # The first start after the outage began answers at once and sends its node after the
+        # answer; that send fails, leaving the node stored, ready and unsent.
+        first = api.post("/api/v1/execute-dag", {"dagId": dag.id}, format="json")
+        assert first.status_code == 202, first.content
+        first_id = first.json()["executionId"]
+        wait_for(dispatch.broker_seems_away, message="the send after the answer finding Redis away")
+        # From then on this process sends before answering, and says the queue is away.
         started = time.monotonic()
         response = api.post("/api/v1/execute-dag", {"dagId": dag.id}, format="json")
         answered_in = time.monotonic() - started
@@ -232,19 +241,25 @@ def test_execute_dag_while_redis_is_down_answers_202_and_runs_when_it_is_back(
         body = response.json()
         assert "task queue is unreachable" in body["message"]
         assert answered_in < 5  # the request does not hang on the missing broker
-        execution = DagExecution.objects.get(pk=body["executionId"])
-        assert execution.status == "running"
-        root = SubStep.objects.get(execution=execution, task_id="001")
-        assert (root.status, root.dispatched_at) == ("pending", None)
+        for execution_id in (first_id, body["executionId"]):
+            execution = DagExecution.objects.get(pk=execution_id)
+            assert execution.status == "running"
+            root = SubStep.objects.get(execution=execution, task_id="001")
+            assert (root.status, root.dispatched_at) == ("pending", None)
 
         time.sleep(2)
         assert fake_llm.call_count == 0
         outage_redis.start()
         back = time.monotonic()
         wait_for(
-            lambda: DagExecution.objects.filter(pk=execution.pk, status="completed").exists(),
+            lambda: (
+                DagExecution.objects.filter(
+                    pk__in=[first_id, execution.pk], status="completed"
+                ).count()
+                == 2
+            ),
             timeout=RESUME_DEADLINE_SECONDS,
-            message="the execution completing once Redis is back",
+            message="both executions completing once Redis is back",
         )
         logger.warning("execute-dag: Redis back -> completed in %.1f s", time.monotonic() - back)
 
@@ -261,4 +276,4 @@ def test_execute_dag_while_redis_is_down_answers_202_and_runs_when_it_is_back(
         )
     finally:
         stop_all([worker])
-    assert fake_llm.call_count == 6
+    assert fake_llm.call_count == 9  # three executions of two tasks and a synthesis

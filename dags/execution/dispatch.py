@@ -10,17 +10,22 @@ tasks call the services, which call in here.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.core.signals import request_finished
+from django.db import close_old_connections, transaction
+from django.dispatch import receiver
 from django.utils.timezone import now
 
 from config.broker import SEND_RETRY_POLICY
+from config.db import write_transaction
 from dags.execution import statements
 from dags.models import SYNTHESIS_TASK_ID, DagExecution, SubStep
 
@@ -41,9 +46,28 @@ class Dispatched:
         return bool(self.queued) or self.kept is not None
 
 
+# Whether this process's last attempt to send a node failed (and none succeeded since): what
+# a start answers about the queue without asking it, since its own nodes go after the answer.
+_broker_away = threading.Event()
+
+
+def broker_seems_away() -> bool:
+    """Whether the last node this process tried to send could not be sent."""
+    return _broker_away.is_set()
+
+
 def nodes_send(sub_step_ids: Sequence[str], queue_suffix: str) -> int:
     """Send the nodes' messages; returns how many were sent. Those the broker cannot take are
     marked undispatched again, for the dispatcher (config.dispatcher) to send once it is back."""
+    sent = _send(sub_step_ids, queue_suffix)
+    if sent < len(sub_step_ids):
+        _broker_away.set()
+    elif sent:
+        _broker_away.clear()
+    return sent
+
+
+def _send(sub_step_ids: Sequence[str], queue_suffix: str) -> int:
     for index, sub_step_id in enumerate(sub_step_ids):
         try:
             current_app.send_task(
@@ -51,6 +75,9 @@ def nodes_send(sub_step_ids: Sequence[str], queue_suffix: str) -> int:
                 args=[sub_step_id],
                 task_id=f"{sub_step_id}:{queue_suffix}",
                 retry_policy=SEND_RETRY_POLICY,
+                # Sent by name, so Celery does not know the task stores no result: without
+                # this it subscribes to each node's result channel on the result backend.
+                ignore_result=True,
             )
         except Exception as error:  # kombu and redis raise many kinds; all mean "not sent"
             unsent = list(sub_step_ids[index:])
@@ -71,6 +98,65 @@ def nodes_hand_over(*, sub_step_ids: Sequence[str], stamp: datetime) -> list[str
     statements.mark_dispatched(ids, stamp, suffix)
     transaction.on_commit(lambda: nodes_send(ids, suffix), robust=True)
     return ids
+
+
+# Work a request left to do once its response is finished, per request thread; done by one
+# background thread, so the answer waits neither for it nor for the broker.
+_after_response = threading.local()
+_background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="after-response")
+
+
+def nodes_dispatch_after_response(sub_step_ids: Sequence[str]) -> None:
+    """Hand committed, ready nodes to the queue once the current request's response is done.
+
+    They are committed as ready and undispatched, so if the process dies before this runs the
+    dispatcher sends them (recovery.executions_dispatch); if both send, claiming keeps it to
+    one run."""
+    ids = list(sub_step_ids)
+    if ids:
+        _pending_after_response().append(_hand_over_job(ids))
+
+
+def _hand_over_job(ids: list[str]) -> Callable[[], None]:
+    def hand_over() -> None:
+        with write_transaction():
+            # Only those still waiting: the dispatcher may have sent them meanwhile, or the
+            # execution may have been cancelled.
+            unsent = list(
+                SubStep.objects.filter(
+                    pk__in=ids,
+                    status=SubStep.Status.PENDING,
+                    dispatched_at__isnull=True,
+                    execution__status=DagExecution.Status.RUNNING,
+                ).values_list("id", flat=True)
+            )
+            nodes_hand_over(sub_step_ids=unsent, stamp=now())
+
+    return hand_over
+
+
+def _pending_after_response() -> list[Callable[[], None]]:
+    pending = getattr(_after_response, "pending", None)
+    if pending is None:
+        pending = _after_response.pending = []
+    return pending
+
+
+@receiver(request_finished, dispatch_uid="dags.dispatch.after_response")
+def _run_after_response(**_kwargs: object) -> None:
+    pending = getattr(_after_response, "pending", None)
+    if pending:
+        _after_response.pending = []
+        for job in pending:
+            _background.submit(_run_in_background, job)
+
+
+def _run_in_background(job: Callable[[], None]) -> None:
+    close_old_connections()  # this thread's connection, as a request would (age, health)
+    try:
+        job()
+    except Exception:  # the nodes stay ready and unsent: the dispatcher sends them
+        logger.warning("sending nodes after the response failed", exc_info=True)
 
 
 def execution_dispatch_ready(*, execution: DagExecution, keep_one: bool = False) -> Dispatched:

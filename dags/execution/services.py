@@ -70,19 +70,24 @@ def executable_job(dag: Dag) -> DecomposerJob:
     return job
 
 
-@transaction.atomic
-def execution_create(
-    *, dag: Dag, owner: Any = None, original_request: str | None = None
-) -> DagExecution:
-    """A pending execution of the DAG with one pending sub-step per task.
-
-    It belongs to `owner` when given (a staff user running someone else's DAG), else to the
-    DAG's owner (schedules, and owners running their own DAGs).
-    """
+def _execution_insert(
+    *, dag: Dag, owner: Any, original_request: str | None, started: datetime | None
+) -> tuple[DagExecution, list[SubStep]]:
+    """Insert the execution (pending, or running since `started` with its `execution.started`
+    event's number taken) and one pending sub-step per task: two INSERTs."""
     job = executable_job(dag)
     if job.clarification_needed:
         raise ClarificationNeeded(job)
     params = dag.params if isinstance(dag.params, dict) else {}
+    fields: dict[str, Any] = {}
+    if started is not None:
+        fields = {
+            "status": Status.RUNNING,
+            "started_at": started,
+            "created_at": started,
+            "updated_at": started,
+            "last_event_seq": 1,
+        }
     execution = DagExecution.objects.create(
         dag=dag,
         owner=owner if owner is not None else dag.owner,
@@ -93,12 +98,13 @@ def execution_create(
         primary_intent=job.intent.primary,
         total_tasks=len(job.sub_tasks),
         plan_context=plan_context(job_dict(job)),
+        **fields,
     )
     dependants: dict[str, list[str]] = {task.id: [] for task in job.sub_tasks}
     for task in job.sub_tasks:
         for dep in real_dependencies(task.dependencies):
             dependants[dep].append(task.id)
-    SubStep.objects.bulk_create(
+    sub_steps = SubStep.objects.bulk_create(
         [
             SubStep(
                 execution=execution,
@@ -118,6 +124,21 @@ def execution_create(
     logger.info(
         "execution created id=%s dag=%s tasks=%d", execution.id, dag.id, execution.total_tasks
     )
+    return execution, sub_steps
+
+
+@transaction.atomic
+def execution_create(
+    *, dag: Dag, owner: Any = None, original_request: str | None = None
+) -> DagExecution:
+    """A pending execution of the DAG with one pending sub-step per task.
+
+    It belongs to `owner` when given (a staff user running someone else's DAG), else to the
+    DAG's owner (schedules, and owners running their own DAGs).
+    """
+    execution, _sub_steps = _execution_insert(
+        dag=dag, owner=owner, original_request=original_request, started=None
+    )
     return execution
 
 
@@ -135,21 +156,52 @@ def execution_start(*, execution_id: str) -> None:
         events.emit_execution_event(
             execution_id=execution.id,
             type=events.EXECUTION_STARTED,
-            payload={
-                "totalTasks": execution.total_tasks,
-                "originalRequest": execution.original_request,
-            },
+            payload=_started_payload(execution),
         )
         dispatch.execution_dispatch_ready(execution=execution)
 
 
+def _started_payload(execution: DagExecution) -> dict[str, Any]:
+    return {"totalTasks": execution.total_tasks, "originalRequest": execution.original_request}
+
+
 def execution_launch(
-    *, dag: Dag, owner: Any = None, original_request: str | None = None
+    *,
+    dag: Dag,
+    owner: Any = None,
+    original_request: str | None = None,
+    send_after_response: bool = False,
 ) -> DagExecution:
-    """Create and start an execution of a stored DAG (owner as in `execution_create`)."""
-    execution = execution_create(dag=dag, owner=owner, original_request=original_request)
-    execution_start(execution_id=execution.id)
-    execution.refresh_from_db()
+    """Create and start an execution of a stored DAG (owner as in `execution_create`).
+
+    One transaction stores it already running, with its `execution.started` event and its
+    sub-steps. Its first nodes (those without dependencies, within the per-execution cap) are
+    sent once it commits; with `send_after_response` (a view), only once the response is on its
+    way (`dispatch.nodes_dispatch_after_response`). Either way they are committed as ready and
+    unsent first, so if this process dies before sending them, the dispatcher of any worker
+    sends them (recovery.executions_dispatch).
+    """
+    with write_transaction():
+        stamp = now()
+        execution, sub_steps = _execution_insert(
+            dag=dag, owner=owner, original_request=original_request, started=stamp
+        )
+        events.emit_execution_events(
+            execution_id=execution.id,
+            events=[(events.EXECUTION_STARTED, _started_payload(execution))],
+            last_seq=1,
+        )
+        ready = [
+            sub_step.id
+            for sub_step in sorted(sub_steps, key=lambda sub_step: sub_step.task_id)
+            if sub_step.remaining_dependencies == 0
+        ][: settings.EXECUTION_MAX_PARALLEL_NODES]
+        if not sub_steps:  # nothing to run: the synthesis is due at once
+            dispatch.execution_dispatch_ready(execution=execution)
+        elif not send_after_response:
+            dispatch.nodes_hand_over(sub_step_ids=ready, stamp=stamp)
+    if send_after_response and ready:
+        dispatch.nodes_dispatch_after_response(ready)
     return execution
 
 

@@ -12,7 +12,7 @@ from config.access import acting_user, owner_for_new_row
 from config.api.exceptions import INPUT_LABEL, PARAMS_LABEL, ApiValidationError
 from config.api.validation import StrictCharField, validated, validated_query
 from dags import costs, selectors
-from dags.execution import services
+from dags.execution import dispatch, services
 from dags.plan import PlanError
 from dags.serializers import QUEUE_NOTE_DOC, with_queue_note
 
@@ -60,7 +60,12 @@ def _launch(request: Request) -> Response:
     viewer = acting_user(request.user)
     dag = selectors.dag_get(dag_id=data["dagId"], viewer=viewer)
     try:
-        execution = services.execution_launch(dag=dag, owner=owner_for_new_row(viewer))
+        # Nodes go after the answer, unless this process last found the queue away: then they
+        # are sent before it, so that the answer can say whether they got through.
+        queue_seen_away = dispatch.broker_seems_away()
+        execution = services.execution_launch(
+            dag=dag, owner=owner_for_new_row(viewer), send_after_response=not queue_seen_away
+        )
     except PlanError as error:
         raise ApiValidationError(
             {"result": [issue["message"] for issue in error.issues]}, INPUT_LABEL
@@ -81,7 +86,11 @@ def _launch(request: Request) -> Response:
             "dagId": dag.id,
             "originalRequest": execution.original_request,
             "totalTasks": execution.total_tasks,
-            "message": with_queue_note(STARTED_MESSAGE, execution.id),
+            "message": (
+                with_queue_note(STARTED_MESSAGE, execution.id)
+                if queue_seen_away
+                else STARTED_MESSAGE
+            ),
         },
         status=202,
     )

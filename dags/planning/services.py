@@ -480,27 +480,31 @@ def dag_plan(*, request: PlanRequest, owner: Any, dag_id: str | None = None) -> 
     job = renumbered(job)
     job = job.model_copy(update={"original_request": request.goal_text})
     title = plan_title(goal_text=request.goal_text, attempt=attempts, ledger=ledger)
-    with transaction.atomic():
-        dag = Dag.objects.create(
-            id=dag_id or new_dag_id(),
-            owner=owner,
-            status="success",
-            result=job_dict(job),
-            usage=reply.usage.as_dict() if reply.usage else None,
-            generation_stats=reply.generation_stats,
-            attempts=attempts,
-            params=request.params(),
-            agent_name=request.agent_name,
-            dag_title=title,
-            cron_schedule=cron,
-            schedule_active=bool(cron)
-            and (request.schedule_active is None or request.schedule_active),
-            timezone=zone,
-            planning_total_usage=ledger.total_usage,
-            planning_total_cost_usd=ledger.total_cost,
-            planning_attempts=ledger.entries,
-        )
-        dag_schedule_sync(dag=dag)
+    fields: dict[str, Any] = dict(
+        id=dag_id or new_dag_id(),
+        owner=owner,
+        status="success",
+        result=job_dict(job),
+        usage=reply.usage.as_dict() if reply.usage else None,
+        generation_stats=reply.generation_stats,
+        attempts=attempts,
+        params=request.params(),
+        agent_name=request.agent_name,
+        dag_title=title,
+        cron_schedule=cron,
+        schedule_active=bool(cron) and (request.schedule_active is None or request.schedule_active),
+        timezone=zone,
+        planning_total_usage=ledger.total_usage,
+        planning_total_cost_usd=ledger.total_cost,
+        planning_attempts=ledger.entries,
+    )
+    if not cron and dag_id is None:
+        # A new id without a schedule: no beat row can exist to update, so one INSERT suffices.
+        dag = Dag.objects.create(**fields)
+    else:
+        with transaction.atomic():
+            dag = Dag.objects.create(**fields)
+            dag_schedule_sync(dag=dag)
     logger.info(
         "dag planned id=%s agent=%s attempts=%d tasks=%d",
         dag.id,

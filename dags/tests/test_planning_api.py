@@ -7,6 +7,8 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django_celery_beat.models import PeriodicTask
 
 from agents.seeding import agents_seed
@@ -602,3 +604,21 @@ def test_bare_json_and_other_fences_are_accepted(api, fake_llm):
     assert post(api, body()).status_code == 200
     assert len(fake_llm.requests) == 2
     assert Dag.objects.count() == 2
+
+
+def test_create_dag_without_a_schedule_stores_the_dag_with_one_insert(api, fake_llm):
+    """Token, planner agent, the plan's agent-name check, TitleMaster, the INSERT: a new DAG
+    without a cron has no beat row to update, so no transaction or schedule statements."""
+    planner_agents(title=True)
+    fake_llm.responder = lambda request: (
+        ChatReply(content="Battery news")
+        if "TITLER" in system_text(request)
+        else reply(good_plan())
+    )
+    with CaptureQueriesContext(connection) as queries:
+        response = post(api, body())
+    assert response.status_code == 200, response.content
+    statements = [query["sql"] for query in queries.captured_queries]
+    assert len(statements) <= 5, statements
+    assert not any("periodictask" in sql for sql in statements)
+    assert Dag.objects.get(pk=response.json()["dagId"]).dag_title == "Battery news"
