@@ -45,11 +45,10 @@ class Publisher:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[str, dict[str, Any]] | threading.Event] = (
+            queue.SimpleQueue()
+        )
         self._pid: int | None = None
-        # Guards `_unsent`; signalled when everything handed over has been sent (or failed).
-        self._idle = threading.Condition()
-        self._unsent = 0
 
     def _ensure_thread(self) -> None:
         if self._pid == os.getpid():
@@ -59,8 +58,6 @@ class Publisher:
                 return
             # Events of a parent process (before a fork) are not ours to send.
             self._queue = queue.SimpleQueue()
-            with self._idle:
-                self._unsent = 0
             client = redis.Redis.from_url(
                 settings.REDIS_URL,
                 socket_timeout=PUBLISH_TIMEOUT_SECONDS,
@@ -75,28 +72,29 @@ class Publisher:
             self._pid = os.getpid()
 
     def send(self, group: str, message: dict[str, Any]) -> None:
+        # Only a put on a lock-free queue: this runs in every node's commit.
         self._ensure_thread()
-        with self._idle:
-            self._unsent += 1
         self._queue.put((group, message))
 
     def _run(self, pending: queue.SimpleQueue, client: redis.Redis) -> None:
         while True:
-            batch = [pending.get()]
+            taken = [pending.get()]
             while True:
                 try:
-                    batch.append(pending.get_nowait())
+                    taken.append(pending.get_nowait())
                 except queue.Empty:
                     break
+            batch = [item for item in taken if not isinstance(item, threading.Event)]
             try:
-                self.send_batch(client, batch)
+                if batch:
+                    self.send_batch(client, batch)
             except Exception:  # never let the thread die: later events would wait forever
                 logger.warning("could not publish %d live events", len(batch), exc_info=True)
             finally:
-                with self._idle:
-                    self._unsent -= len(batch)
-                    if self._unsent <= 0:
-                        self._idle.notify_all()
+                # Flush markers: everything handed over before them has been sent (or failed).
+                for item in taken:
+                    if isinstance(item, threading.Event):
+                        item.set()
 
     @staticmethod
     def send_batch(client: redis.Redis, batch: list[tuple[str, dict[str, Any]]]) -> None:
@@ -107,8 +105,11 @@ class Publisher:
 
     def flush(self, timeout: float = 2.0) -> bool:
         """Wait until every event handed over so far has been sent (or failed)."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self._unsent <= 0, timeout)
+        if self._pid != os.getpid():
+            return True  # nothing was handed over in this process
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
 
 
 _publisher = Publisher()
