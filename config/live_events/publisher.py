@@ -45,7 +45,8 @@ class Publisher:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[tuple[str, dict[str, Any]] | threading.Event] = (
+        # (group, the messages of one commit) in order, or a flush marker.
+        self._queue: queue.SimpleQueue[tuple[str, tuple[dict[str, Any], ...]] | threading.Event] = (
             queue.SimpleQueue()
         )
         self._pid: int | None = None
@@ -71,10 +72,11 @@ class Publisher:
             ).start()
             self._pid = os.getpid()
 
-    def send(self, group: str, message: dict[str, Any]) -> None:
-        # Only a put on a lock-free queue: this runs in every node's commit.
+    def send(self, group: str, messages: tuple[dict[str, Any], ...]) -> None:
+        # Only one put on a lock-free queue per commit (each put may wake the thread): this runs
+        # in every node's commit.
         self._ensure_thread()
-        self._queue.put((group, message))
+        self._queue.put((group, messages))
 
     def _run(self, pending: queue.SimpleQueue, client: redis.Redis) -> None:
         while True:
@@ -84,7 +86,11 @@ class Publisher:
                     taken.append(pending.get_nowait())
                 except queue.Empty:
                     break
-            batch = [item for item in taken if not isinstance(item, threading.Event)]
+            batch: list[tuple[str, dict[str, Any]]] = []
+            for item in taken:
+                if not isinstance(item, threading.Event):
+                    group, messages = item
+                    batch.extend((group, message) for message in messages)
             try:
                 if batch:
                     self.send_batch(client, batch)
@@ -117,14 +123,15 @@ _publisher = Publisher()
 atexit.register(_publisher.flush)
 
 
-def publish(group: str, message: dict[str, Any]) -> None:
-    """Hand a stored event (`seq`, `event`, `data`) over for publishing to its subject's group;
-    never blocks on Redis. A failure is logged, never raised: the event is in the database and
-    followers pick it up on their next gap check or heartbeat."""
+def publish(group: str, *messages: dict[str, Any]) -> None:
+    """Hand stored events (`seq`, `event`, `data`) of one subject over for publishing to its
+    group, in order; never blocks on Redis. A failure is logged, never raised: the events are in
+    the database and followers pick them up on their next gap check or heartbeat."""
     try:
-        _publisher.send(group, message)
+        _publisher.send(group, messages)
     except Exception:
-        logger.warning("could not publish event %s to %s", message.get("seq"), group, exc_info=True)
+        seqs = [message.get("seq") for message in messages]
+        logger.warning("could not publish events %s to %s", seqs, group, exc_info=True)
 
 
 def flush_published(timeout: float = 2.0) -> bool:
