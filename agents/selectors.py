@@ -29,7 +29,10 @@ def agent_get(*, agent_id: str) -> Agent:
 
 def agent_get_active(*, name: str) -> Agent | None:
     """The active agent of that name (at most one: a partial unique index says so)."""
-    return Agent.objects.filter(name=name, active=True).first()
+    # A slice, not `first()`: with at most one row there is nothing to order (every DAG node
+    # runs this, and the ORDER BY was a good part of building the statement).
+    found = list(Agent.objects.filter(name=name, active=True)[:1])
+    return found[0] if found else None
 
 
 def agent_require_active(*, name: str) -> Agent:

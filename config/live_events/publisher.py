@@ -45,11 +45,11 @@ class Publisher:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
+        # (group, the messages of one commit) in order, or a flush marker.
+        self._queue: queue.SimpleQueue[tuple[str, tuple[dict[str, Any], ...]] | threading.Event] = (
+            queue.SimpleQueue()
+        )
         self._pid: int | None = None
-        # Guards `_unsent`; signalled when everything handed over has been sent (or failed).
-        self._idle = threading.Condition()
-        self._unsent = 0
 
     def _ensure_thread(self) -> None:
         if self._pid == os.getpid():
@@ -59,8 +59,6 @@ class Publisher:
                 return
             # Events of a parent process (before a fork) are not ours to send.
             self._queue = queue.SimpleQueue()
-            with self._idle:
-                self._unsent = 0
             client = redis.Redis.from_url(
                 settings.REDIS_URL,
                 socket_timeout=PUBLISH_TIMEOUT_SECONDS,
@@ -74,29 +72,35 @@ class Publisher:
             ).start()
             self._pid = os.getpid()
 
-    def send(self, group: str, message: dict[str, Any]) -> None:
+    def send(self, group: str, messages: tuple[dict[str, Any], ...]) -> None:
+        # Only one put on a lock-free queue per commit (each put may wake the thread): this runs
+        # in every node's commit.
         self._ensure_thread()
-        with self._idle:
-            self._unsent += 1
-        self._queue.put((group, message))
+        self._queue.put((group, messages))
 
     def _run(self, pending: queue.SimpleQueue, client: redis.Redis) -> None:
         while True:
-            batch = [pending.get()]
+            taken = [pending.get()]
             while True:
                 try:
-                    batch.append(pending.get_nowait())
+                    taken.append(pending.get_nowait())
                 except queue.Empty:
                     break
+            batch: list[tuple[str, dict[str, Any]]] = []
+            for item in taken:
+                if not isinstance(item, threading.Event):
+                    group, messages = item
+                    batch.extend((group, message) for message in messages)
             try:
-                self.send_batch(client, batch)
+                if batch:
+                    self.send_batch(client, batch)
             except Exception:  # never let the thread die: later events would wait forever
                 logger.warning("could not publish %d live events", len(batch), exc_info=True)
             finally:
-                with self._idle:
-                    self._unsent -= len(batch)
-                    if self._unsent <= 0:
-                        self._idle.notify_all()
+                # Flush markers: everything handed over before them has been sent (or failed).
+                for item in taken:
+                    if isinstance(item, threading.Event):
+                        item.set()
 
     @staticmethod
     def send_batch(client: redis.Redis, batch: list[tuple[str, dict[str, Any]]]) -> None:
@@ -107,8 +111,11 @@ class Publisher:
 
     def flush(self, timeout: float = 2.0) -> bool:
         """Wait until every event handed over so far has been sent (or failed)."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self._unsent <= 0, timeout)
+        if self._pid != os.getpid():
+            return True  # nothing was handed over in this process
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
 
 
 _publisher = Publisher()
@@ -116,14 +123,15 @@ _publisher = Publisher()
 atexit.register(_publisher.flush)
 
 
-def publish(group: str, message: dict[str, Any]) -> None:
-    """Hand a stored event (`seq`, `event`, `data`) over for publishing to its subject's group;
-    never blocks on Redis. A failure is logged, never raised: the event is in the database and
-    followers pick it up on their next gap check or heartbeat."""
+def publish(group: str, *messages: dict[str, Any]) -> None:
+    """Hand stored events (`seq`, `event`, `data`) of one subject over for publishing to its
+    group, in order; never blocks on Redis. A failure is logged, never raised: the events are in
+    the database and followers pick them up on their next gap check or heartbeat."""
     try:
-        _publisher.send(group, message)
+        _publisher.send(group, messages)
     except Exception:
-        logger.warning("could not publish event %s to %s", message.get("seq"), group, exc_info=True)
+        seqs = [message.get("seq") for message in messages]
+        logger.warning("could not publish events %s to %s", seqs, group, exc_info=True)
 
 
 def flush_published(timeout: float = 2.0) -> bool:

@@ -191,8 +191,8 @@ class EventStore:
                 messages.append({"seq": seq, "event": event_type, "data": data})
             stored = self.event_model.objects.bulk_create(rows)  # type: ignore[attr-defined]
             group = self.group_name(subject_id)
-            for message in messages:
-                transaction.on_commit(partial(publisher.publish, group, message))
+            # One hand-over per commit, not per event.
+            transaction.on_commit(partial(publisher.publish, group, *messages))
         return stored
 
     def _next_seq(self, subject_id: str, count: int = 1) -> int | None:
