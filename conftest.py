@@ -22,9 +22,9 @@ from tests.fakes.openai_server import FakeChatCompletions  # noqa: E402
 def _fresh_list_pages() -> None:
     """Retire cached list pages before each test: a test's rows are rolled back without the
     commit that would have retired the pages built from them."""
-    from config.list_cache import lists_changed
+    from config.list_cache import pages_retire
 
-    lists_changed()
+    pages_retire()
 
 
 @pytest.fixture

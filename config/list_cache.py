@@ -62,6 +62,12 @@ def lists_changed(*, using: str = "default") -> None:
     transaction.on_commit(lambda: _bump(using), using=using)
 
 
+def pages_retire(*, using: str = "default") -> None:
+    """Retire every cached list page now, outside any transaction's life (tests whose rows are
+    rolled back, operators)."""
+    _bump(using)
+
+
 def page_get(key: str, *, using: str = "default") -> tuple[int | None, bytes | None]:
     """(the current version, the page stored under it or None); (None, None) when Redis
     cannot be reached, and the caller must not store what it builds."""
