@@ -18,6 +18,15 @@ from tests.fakes.http import LocalHttpServer  # noqa: E402
 from tests.fakes.openai_server import FakeChatCompletions  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _fresh_list_pages() -> None:
+    """Retire cached list pages before each test: a test's rows are rolled back without the
+    commit that would have retired the pages built from them."""
+    from config.list_cache import pages_retire
+
+    pages_retire()
+
+
 @pytest.fixture
 def user(db):
     return UserFactory(username="alice")

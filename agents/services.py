@@ -11,6 +11,7 @@ from django.utils.timezone import now
 
 from agents.models import Agent
 from config.errors import Conflict, InvalidInput
+from config.list_cache import lists_changed
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ def agent_create(
                 raise Conflict(DUPLICATE_MESSAGE)
             if active:
                 Agent.objects.filter(name=name, active=True).update(active=False, updated_at=now())
+                lists_changed()  # goals show their agent
             agent = Agent.objects.create(
                 name=name,
                 version=version,
@@ -87,6 +89,7 @@ def agent_activate(*, agent: Agent) -> Agent:
             active=False, updated_at=stamp
         )
         Agent.objects.filter(pk=agent.pk).update(active=True, updated_at=stamp)
+        lists_changed()  # goals show their agent
     agent.refresh_from_db()
     logger.info("agent activated id=%s name=%s version=%s", agent.id, agent.name, agent.version)
     return agent

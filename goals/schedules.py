@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils.timezone import now
 from django_celery_beat.models import PeriodicTask
 
+from config.list_cache import lists_changed
 from config.periodic_tasks import periodic_task_remove, periodic_task_sync
 from dags.models import Dag
 from dags.schedules import (
@@ -74,6 +75,7 @@ def goal_schedules_remove(*, goal: Goal) -> None:
 def _goal_schedule_error_set(schedule: Schedule, error: str) -> None:
     schedule.error, schedule.error_at = error[:2000], now()
     Schedule.objects.filter(pk=schedule.pk).update(error=schedule.error, error_at=schedule.error_at)
+    lists_changed()
 
 
 @transaction.atomic

@@ -1,17 +1,21 @@
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from agents.models import Agent
 from agents.serializers import AGENT_SHAPE
-from config.access import visible_to
+from config.access import sees_everything, visible_to
 from config.api.formatting import WireShape
+from config.api.renderers import dumps
 from config.db import IsoTimestampText
 from config.errors import NotFound
+from config.list_cache import page_get, page_put
 from goals.models import Goal, Schedule, SchedulerHeartbeat
 from goals.serializers import GOAL_SHAPE, SCHEDULE_SHAPE
 
@@ -91,6 +95,45 @@ def goal_list(
     # A first page shorter than the limit is the whole list: no need to count.
     total = len(rows) if offset == 0 and len(rows) < limit else goals.count()
     return GoalPage(rows=rows, total=total)
+
+
+# Pages stored by code that wrote other fields must not be served by this code.
+_LIST_FORMAT = zlib.crc32(
+    repr((GOAL_SHAPE.columns, AGENT_SHAPE.columns, SCHEDULE_SHAPE.columns)).encode()
+)
+
+
+def _list_scope(viewer: Any) -> str | None:
+    """Which goals `viewer` sees, as part of a cache key (the rule of `visible_to`); None when
+    it sees none (nothing worth caching)."""
+    if sees_everything(viewer):
+        return "all"
+    if viewer is not None and getattr(viewer, "is_authenticated", False):
+        return f"user{viewer.pk}"
+    if not settings.API_AUTH_REQUIRED:
+        return "unowned"
+    return None
+
+
+def goal_list_json(
+    *, viewer: Any, status: str | None = None, limit: int = 100, offset: int = 0
+) -> tuple[bytes, int]:
+    """`goal_list`'s page as the response body (JSON bytes), and its total.
+
+    Served from the shared page cache while no row the list shows has changed since the page
+    was built (`config.list_cache`); built from the database otherwise, or when Redis is away.
+    """
+    scope = _list_scope(viewer)
+    key = f"goals:{_LIST_FORMAT}:{scope}:{status or ''}:{limit}:{offset}"
+    version, stored = page_get(key) if scope is not None else (None, None)
+    if stored is not None:
+        total, _, body = stored.partition(b"\n")
+        return body, int(total)
+    page = goal_list(viewer=viewer, status=status, limit=limit, offset=offset)
+    body = dumps(page.rows)
+    if version is not None:
+        page_put(key, version, b"%d\n%s" % (page.total, body))
+    return body, page.total
 
 
 def goal_get(*, goal_id: str, viewer: Any, with_schedules: bool = False) -> Goal:

@@ -12,6 +12,7 @@ from agents.models import Agent
 from agents.selectors import agent_get_active
 from config.cron import require_cron, require_timezone
 from config.errors import Conflict, InvalidInput
+from config.list_cache import lists_changed
 from goals.models import Goal, Schedule
 from goals.schedules import (
     goal_schedule_remove,
@@ -131,6 +132,7 @@ def goal_pause(*, goal: Goal) -> Goal:
     goal.updated_at = now()
     goal.save(update_fields=["status", "updated_at"])
     goal.schedules.update(active=False)
+    lists_changed()
     goal_schedules_sync(goal=goal)
     logger.info("goal paused id=%s", goal.id)
     return goal
@@ -142,6 +144,7 @@ def goal_resume(*, goal: Goal) -> Goal:
     goal.updated_at = now()
     goal.save(update_fields=["status", "updated_at"])
     goal.schedules.update(active=True)
+    lists_changed()
     goal_schedules_sync(goal=goal)
     logger.info("goal resumed id=%s", goal.id)
     return goal

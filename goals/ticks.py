@@ -19,6 +19,7 @@ from django.utils.timezone import now
 
 from config.cron import CronError, previous_run_time
 from config.errors import DomainError
+from config.list_cache import lists_changed
 from dags.schedules import dag_schedule_remove, dag_schedule_sync
 from goals.models import Goal, Schedule, ScheduleTick
 from goals.schedules import goal_schedule_remove, goal_schedule_sync
@@ -44,7 +45,10 @@ def _period_taken(last_run_at: datetime | None, period_start: datetime) -> bool:
 def _claim_period(model, pk: str, period_start: datetime, stamp: datetime) -> bool:
     """Set `last_run_at` to `stamp` unless a tick of this period already did."""
     not_yet = Q(last_run_at__isnull=True) | Q(last_run_at__lt=period_start)
-    return bool(model.objects.filter(not_yet, pk=pk).update(last_run_at=stamp))
+    claimed = bool(model.objects.filter(not_yet, pk=pk).update(last_run_at=stamp))
+    if claimed:
+        lists_changed()  # goal schedules show `last_run_at`
+    return claimed
 
 
 def _record(**fields) -> ScheduleTick:
@@ -102,6 +106,7 @@ def goal_schedule_fire(*, schedule_id: str) -> ScheduleTick | None:
         run = run_trigger(goal_id=goal.id, trigger=Run.Trigger.SCHEDULE)
     except DomainError as error:
         Schedule.objects.filter(pk=schedule.pk).update(last_run_at=schedule.last_run_at)
+        lists_changed()
         return _record(schedule=schedule, outcome=Outcome.SKIPPED, reason=error.message)
     return _record(schedule=schedule, outcome=Outcome.STARTED, run=run)
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,6 +22,8 @@ from goals.serializers import (
     goal_payload,
 )
 from runs.services import run_trigger
+
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"  # as the JSON renderer sends it
 
 GOAL_FIELDS = {
     "objective": "objective",
@@ -44,18 +47,18 @@ class GoalListCreateApi(APIView):
             '`rel="next"` while more remain.'
         ),
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         query = validated_query(GoalListQuery, request.query_params)
         limit, offset = query["limit"], query["offset"]
-        page = selectors.goal_list(
+        body, total = selectors.goal_list_json(
             viewer=acting_user(request.user),
             status=query.get("status"),
             limit=limit,
             offset=offset,
         )
-        return add_page_headers(
-            Response(page.rows), request, total=page.total, limit=limit, offset=offset
-        )
+        # Already JSON (often straight from the page cache): nothing left for a renderer to do.
+        response = HttpResponse(body, content_type=JSON_CONTENT_TYPE)
+        return add_page_headers(response, request, total=total, limit=limit, offset=offset)
 
     @extend_schema(
         operation_id="create_goal", request=GoalCreateIn, responses={201: GoalOut}, tags=["goals"]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+from django.http import HttpResponse
 from rest_framework.request import Request
-from rest_framework.response import Response
+
+R = TypeVar("R", bound=HttpResponse)
 
 
-def add_page_headers(
-    response: Response, request: Request, *, total: int, limit: int, offset: int
-) -> Response:
+def add_page_headers(response: R, request: Request, *, total: int, limit: int, offset: int) -> R:
     """`X-Total-Count` (rows matching the filters), `X-Limit`, `X-Offset`, and while more rows
     remain a `Link` header with `rel="next"` (the same query with the next offset)."""
     response["X-Total-Count"] = str(total)
