@@ -1,12 +1,9 @@
-"""Shared bench helpers: an isolated environment (temp SQLite, private Redis) and a
-small keep-alive HTTP load generator that measures requests/s and latency percentiles."""
+"""Shared helpers of the component benchmarks: an isolated environment (temp SQLite, private
+Redis) and daphne started as `./scripts/start` starts it. The load generator is in client.py."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -93,110 +90,3 @@ def _wait_until_every_process_serves(port: int, processes: int, timeout: float =
             in_a_row = 0
         finally:
             connection.close()
-
-
-async def _worker(
-    port: int, request: bytes, deadline: float, latencies: list[float], errors: list[int]
-) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head.split(b" ", 2)[1])
-            length = 0
-            chunked = False
-            for line in head.split(b"\r\n"):
-                name, _, value = line.partition(b":")
-                if name.lower() == b"content-length":
-                    length = int(value)
-                elif name.lower() == b"transfer-encoding" and b"chunked" in value.lower():
-                    chunked = True
-            if chunked:
-                while True:
-                    size = int((await reader.readline()).strip(), 16)
-                    await reader.readexactly(size + 2)
-                    if size == 0:
-                        break
-            else:
-                await reader.readexactly(length)
-            latencies.append(time.perf_counter() - started)
-            if status != 200:
-                errors.append(status)
-    finally:
-        writer.close()
-
-
-def load_with_wrk(port: int, path: str, token: str, *, seconds: float, connections: int) -> dict:
-    """The same measurement with wrk (Debian's `wrk`), which costs the server's cores far less
-    CPU than a Python client."""
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{max(1, round(seconds))}s",
-            "--latency",
-            "-H",
-            f"Authorization: Token {token}",
-            f"http://127.0.0.1:{port}{path}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-
-    def ms(text: str) -> float:
-        value = float(re.match(r"[\d.]+", text).group())
-        return round(value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[re.sub(r"[\d.]", "", text)], 2)
-
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "path": path,
-        "client": "wrk",
-        "connections": connections,
-        "seconds": seconds,
-        "requests": requests,
-        "errors": int(errors.group(1)) if errors else 0,
-        "requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50_ms": ms(re.search(r"\s50%\s+(\S+)", out).group(1)),
-        "p99_ms": ms(re.search(r"\s99%\s+(\S+)", out).group(1)),
-    }
-
-
-def load(port: int, path: str, token: str, *, seconds: float, connections: int) -> dict:
-    request = (
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {token}\r\n"
-        "Connection: keep-alive\r\n\r\n"
-    ).encode()
-    latencies: list[float] = []
-    errors: list[int] = []
-
-    async def run() -> float:
-        deadline = time.perf_counter() + seconds
-        started = time.perf_counter()
-        await asyncio.gather(
-            *(_worker(port, request, deadline, latencies, errors) for _ in range(connections))
-        )
-        return time.perf_counter() - started
-
-    elapsed = asyncio.run(run())
-    ordered = sorted(latencies)
-
-    def pct(p: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 2)
-
-    return {
-        "path": path,
-        "client": "python",
-        "connections": connections,
-        "seconds": round(elapsed, 2),
-        "requests": len(latencies),
-        "errors": len(errors),
-        "requests_per_second": round(len(latencies) / elapsed, 1),
-        "p50_ms": pct(0.50),
-        "p99_ms": pct(0.99),
-        "mean_ms": round(statistics.fmean(ordered) * 1000, 2),
-    }

@@ -20,7 +20,8 @@ import platform
 import shutil
 import subprocess
 
-from _support import isolated_environment, load, load_with_wrk, setup_django, start_daphne
+from _support import isolated_environment, setup_django, start_daphne
+from client import load_python, load_wrk
 
 
 def seed() -> str:
@@ -74,7 +75,7 @@ def main() -> None:
 
     env, services = isolated_environment()
     servers: list[subprocess.Popen] = []
-    measure = load if args.python_client or not shutil.which("wrk") else load_with_wrk
+    measure = load_python if args.python_client or not shutil.which("wrk") else load_wrk
     try:
         setup_django()
         from django.conf import settings

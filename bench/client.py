@@ -166,11 +166,11 @@ def load(port: int, path: str, token: str, *, seconds: float, connections: int) 
     """`connections` keep-alive clients sending GET `path` back to back for `seconds`: wrk when
     installed (it costs the server's cores far less CPU), else Python clients in this process."""
     if shutil.which("wrk"):
-        return _load_wrk(port, path, token, seconds=seconds, connections=connections)
-    return _load_python(port, path, token, seconds=seconds, connections=connections)
+        return load_wrk(port, path, token, seconds=seconds, connections=connections)
+    return load_python(port, path, token, seconds=seconds, connections=connections)
 
 
-def _load_wrk(port: int, path: str, token: str, *, seconds: float, connections: int) -> dict:
+def load_wrk(port: int, path: str, token: str, *, seconds: float, connections: int) -> dict:
     out = subprocess.run(
         [
             "wrk",
@@ -248,7 +248,7 @@ async def _python_client(
         writer.close()
 
 
-def _load_python(port: int, path: str, token: str, *, seconds: float, connections: int) -> dict:
+def load_python(port: int, path: str, token: str, *, seconds: float, connections: int) -> dict:
     request = (
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {token}\r\n"
         "Connection: keep-alive\r\n\r\n"

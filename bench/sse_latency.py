@@ -23,7 +23,6 @@ import asyncio
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,21 +33,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def summary_ms(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {}
-    return {
-        "median_ms": round(statistics.median(values) * 1000, 3),
-        "p95_ms": round(percentile(values, 0.95) * 1000, 3),
-        "max_ms": round(max(values) * 1000, 3),
-    }
+from client import summary_ms  # noqa: E402
 
 
 class SseReader:
