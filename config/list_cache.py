@@ -24,9 +24,11 @@ import time
 
 from django.db import connections, transaction
 
+from config.logs import OccasionalWarning
 from config.shared_redis import shared_redis
 
 logger = logging.getLogger(__name__)
+_warn = OccasionalWarning(logger)
 
 KEY_PREFIX = "aa:lists:"
 # The longest a page can outlive a bump Redis never received (see the module docstring).
@@ -98,15 +100,3 @@ def page_put(key: str, version: int, page: bytes, *, using: str = "default") -> 
         shared_redis().set(f"{namespace}page:{key}", b"%d\n%s" % (version, page), ex=PAGE_SECONDS)
     except Exception as error:
         _warn(f"cached lists unavailable ({type(error).__name__}: {error})")
-
-
-_last_warning = 0.0
-
-
-def _warn(message: str) -> None:
-    """At most every 30 s: under load every request would log it."""
-    global _last_warning
-    moment = time.monotonic()
-    if moment - _last_warning >= 30:
-        _last_warning = moment
-        logger.warning(message)

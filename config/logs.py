@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar, Token
@@ -95,3 +96,19 @@ def request_id_middleware(get_response: Handler | AsyncHandler) -> Handler | Asy
         return response
 
     return middleware
+
+
+class OccasionalWarning:
+    """Logs a warning at most once every `seconds` (per process): a failure that every request
+    meets, such as Redis being away, would otherwise write one line per request."""
+
+    def __init__(self, log: logging.Logger, seconds: float = 30.0) -> None:
+        self.log = log
+        self.seconds = seconds
+        self.last = float("-inf")
+
+    def __call__(self, message: str, *args: object) -> None:
+        moment = time.monotonic()
+        if moment - self.last >= self.seconds:
+            self.last = moment
+            self.log.warning(message, *args)

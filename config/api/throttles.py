@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
 from typing import TYPE_CHECKING, cast
 
 from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import UserRateThrottle
 
+from config.logs import OccasionalWarning
 from config.shared_redis import shared_redis
 
 if TYPE_CHECKING:
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from rest_framework.views import APIView
 
 logger = logging.getLogger(__name__)
+# Every request meets a Redis that is away: say so at most every 30 s.
+_warn_degraded = OccasionalWarning(logger)
 
 # Prefix of the counters' keys in Redis.
 KEY_PREFIX = "aa:throttle:"
@@ -88,7 +90,11 @@ class PerUserThrottle(UserRateThrottle):
         try:
             return self._hit(shared_redis())
         except Exception as error:  # Redis is away: limit within this process instead
-            _warn_degraded(error)
+            _warn_degraded(
+                "throttle store unavailable (%s: %s); rate limiting within this process",
+                type(error).__name__,
+                error,
+            )
             return self._hit_locally()
 
     def _hit_locally(self) -> bool:
@@ -129,19 +135,3 @@ class PerUserThrottle(UserRateThrottle):
     def wait(self) -> float | None:
         seconds = getattr(self, "_wait_seconds", None)
         return None if seconds is None else max(1, math.ceil(seconds))
-
-
-_last_warning = 0.0
-
-
-def _warn_degraded(error: Exception) -> None:
-    """Say so at most every 30 s: under load every request would log it."""
-    global _last_warning
-    moment = time.monotonic()
-    if moment - _last_warning >= 30:
-        _last_warning = moment
-        logger.warning(
-            "throttle store unavailable (%s: %s); rate limiting within this process",
-            type(error).__name__,
-            error,
-        )
