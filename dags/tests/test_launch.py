@@ -3,11 +3,13 @@ but never sent (the web process died right after answering) is still run."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from dags.execution import dispatch, services
+from dags.execution import services
 from dags.models import DagExecution, ExecutionEvent, SubStep
 from tests.factories import AgentFactory, DagFactory, decomposer_job
 from tests.fakes.openai_server import ChatReply
@@ -75,8 +77,15 @@ def test_a_start_committed_but_never_sent_is_run_by_the_dispatcher(fake_llm):
     dag = DagFactory(result=fan_out(2))
     fake_llm.responder = lambda request: ChatReply(content="done")
 
-    execution = services.execution_launch(dag=dag, send_after_response=True)
-    dispatch._after_response.pending.clear()  # the process died before its response finished
+    # Launched on a request thread that ends before its response is finished: the hand-over
+    # it left for after the answer never runs, as when the process dies at that moment.
+    launched = []
+    request_thread = threading.Thread(
+        target=lambda: launched.append(services.execution_launch(dag=dag, send_after_response=True))
+    )
+    request_thread.start()
+    request_thread.join(30)
+    execution = launched[0]
 
     assert DagExecution.objects.get(pk=execution.id).status == "running"
     assert list(
