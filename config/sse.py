@@ -151,6 +151,10 @@ async def follow(
         reminder: asyncio.TimerHandle | None = None
         try:
             while True:
+                if task is not None and task.cancelling():
+                    # Cancelled while a frame was being sent, and the CancelledError was
+                    # swallowed there: waiting on the inbox now would never end.
+                    raise asyncio.CancelledError
                 if subscription.live:
                     if reminder is None:
                         reminder = subscription.remind(next_heartbeat)
