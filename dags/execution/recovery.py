@@ -98,13 +98,8 @@ def _executions_to_advance(running_executions) -> list[str]:
         ).values_list("id", flat=True)
     )
     unsent = set(
-        SubStep.objects.filter(
-            execution__in=running_executions,
-            status=NodeStatus.PENDING,
-            dispatched_at__isnull=True,
-            remaining_dependencies=0,
-        )
-        .exclude(task_id=SYNTHESIS_TASK_ID)
+        statements.unsent_ready_nodes()
+        .filter(execution__in=running_executions)
         .values_list("execution_id", flat=True)
     )
     room = {

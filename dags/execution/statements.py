@@ -200,16 +200,19 @@ def unblock(execution_id: str, task_ids: Sequence[str]) -> None:
         ).update(remaining_dependencies=F("remaining_dependencies") - 1)
 
 
+def unsent_ready_nodes() -> QuerySet[SubStep]:
+    """Pending tasks (not the synthesis) whose dependencies are all done and that were never
+    handed to the queue: what the launch, the completion and recovery send next."""
+    return SubStep.objects.filter(
+        status=NodeStatus.PENDING, dispatched_at__isnull=True, remaining_dependencies=0
+    ).exclude(task_id=SYNTHESIS_TASK_ID)
+
+
 def ready_ids(execution_id: str, limit: int) -> list[str]:
     """Undispatched pending tasks whose dependencies are all done, in task order."""
     return list(
-        SubStep.objects.filter(
-            execution_id=execution_id,
-            status=NodeStatus.PENDING,
-            dispatched_at__isnull=True,
-            remaining_dependencies=0,
-        )
-        .exclude(task_id=SYNTHESIS_TASK_ID)
+        unsent_ready_nodes()
+        .filter(execution_id=execution_id)
         .order_by("task_id")
         .values_list("id", flat=True)[:limit]
     )
