@@ -20,11 +20,13 @@ from tests.fakes.openai_server import FakeChatCompletions  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _fresh_list_pages() -> None:
-    """Retire cached list pages before each test: a test's rows are rolled back without the
-    commit that would have retired the pages built from them."""
+    """Retire cached list pages and kept agents before each test: a test's rows are rolled back
+    (or flushed) without the commit that would have retired what was built from them."""
+    from agents.cache import agents_retire
     from config.list_cache import pages_retire
 
     pages_retire()
+    agents_retire()
 
 
 @pytest.fixture

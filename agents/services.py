@@ -9,6 +9,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils.timezone import now
 
+from agents.cache import agents_changed
 from agents.models import Agent
 from config.errors import Conflict, InvalidInput
 from config.list_cache import lists_changed
@@ -35,6 +36,7 @@ def agent_create(
             if active:
                 Agent.objects.filter(name=name, active=True).update(active=False, updated_at=now())
                 lists_changed()  # goals show their agent
+                agents_changed()
             agent = Agent.objects.create(
                 name=name,
                 version=version,
@@ -90,6 +92,7 @@ def agent_activate(*, agent: Agent) -> Agent:
         )
         Agent.objects.filter(pk=agent.pk).update(active=True, updated_at=stamp)
         lists_changed()  # goals show their agent
+        agents_changed()
     agent.refresh_from_db()
     logger.info("agent activated id=%s name=%s version=%s", agent.id, agent.name, agent.version)
     return agent

@@ -328,6 +328,15 @@ def sub_step_complete(
         if not running:  # completed after a cancel or a suspension: its spend still counts
             _record_spend(execution.id)
             return None
+        if (
+            not dependants
+            and execution.completed_tasks < execution.total_tasks
+            and execution.total_tasks <= settings.EXECUTION_MAX_PARALLEL_NODES
+        ):
+            # Nothing can have become ready: no node waited on this one, none was held back by
+            # the cap (the whole execution fits under it), and the synthesis is not due yet.
+            # (Nodes left unsent for any other reason are the dispatcher's.)
+            return None
         kept = dispatch.execution_dispatch_ready(execution=execution, keep_one=keep_next).kept
         return _claim({"pk": kept}, kept=True) if kept else None
 

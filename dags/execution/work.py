@@ -15,10 +15,10 @@ from typing import Any
 
 from django.conf import settings
 
+from agents.cache import agent_active
 from agents.llm.client import ChatResult, chat
 from agents.llm.errors import LLMError
 from agents.runtime import agent_chat
-from agents.selectors import agent_get_active
 from artifacts.selectors import artifact_access_check
 from artifacts.services import artifact_record_tool_write
 from dags.events import tool_progress_callback
@@ -128,7 +128,7 @@ def _outcome(reply: ChatResult) -> NodeOutcome:
 
 def _inference(sub_step: SubStep, known: Mapping[str, str]) -> NodeOutcome:
     name = sub_step.tool_or_prompt_name
-    agent = agent_get_active(name=name)
+    agent = agent_active(name=name)
     if agent is None:
         raise NodeFailure(f"No active agent named '{name}' for inference task {sub_step.task_id}.")
     dependencies, results = _inputs_of(sub_step, known)
@@ -164,7 +164,7 @@ def _synthesis(sub_step: SubStep) -> NodeOutcome:
         results=[(task_id, parse_result(result)) for task_id, result in rows],
     )
     user = {"role": "user", "content": message}
-    synthesizer = agent_get_active(name=settings.SYNTHESIS_AGENT_NAME)
+    synthesizer = agent_active(name=settings.SYNTHESIS_AGENT_NAME)
     try:
         if synthesizer is not None:
             reply = agent_chat(agent=synthesizer, messages=[user])

@@ -411,3 +411,46 @@ def test_cost_endpoints(api, fake_llm, celery_worker_thread, inference_agent):
     assert api.get("/api/v1/costs/summary?from=yesterday").status_code == 400
     assert api.get("/api/v1/costs/summary?groupBy=year").status_code == 400
     assert api.get("/api/v1/dag-executions/nope/costs").status_code == 404
+
+
+def test_an_agent_version_activated_mid_chain_is_used_by_the_very_next_node(
+    api, fake_llm, celery_worker_thread, inference_agent
+):
+    """The worker keeps agents between nodes (agents/cache.py): an activation that commits while
+    a node waits on its LLM call is seen by the node after it, which runs on the same thread."""
+    from django.db import connection
+
+    from agents.services import agent_activate
+
+    newer = AgentFactory(
+        name="InferenceAgent", version="2", prompt_template="You are newer.", active=False
+    )
+
+    def reply(request: dict) -> ChatReply:
+        if "Current Task [001/3]" in user_text(request):
+            try:
+                agent_activate(agent=newer)  # from another process's point of view: committed
+            finally:
+                connection.close()
+        return ChatReply(content="done")
+
+    fake_llm.responder = reply
+    dag = DagFactory(result=decomposer_job(3))
+
+    execution_id = api.post("/api/v1/execute-dag", {"dagId": dag.id}, format="json").json()[
+        "executionId"
+    ]
+
+    assert wait_status(execution_id, "completed", "suspended").status == "completed"
+    systems = {
+        task: next(
+            r["messages"][0]["content"]
+            for r in fake_llm.requests
+            if f"Current Task [{task}/3]" in user_text(r)
+        )
+        for task in ("001", "002", "003")
+    }
+    assert systems == {"001": "You are careful.", "002": "You are newer.", "003": "You are newer."}
+    # The three nodes ran in place, one after the other, on one worker thread.
+    steps = SubStep.objects.filter(execution_id=execution_id).exclude(task_id="__SYNTHESIS__")
+    assert all(step.queue_task_id is None for step in steps if step.task_id != "001")

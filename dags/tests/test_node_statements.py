@@ -3,8 +3,10 @@
 A node of a chain is recorded and its successor taken in one transaction of four statements:
 the node's result, the execution's counters and event numbers (one claim that also locks the
 row), the successor's claim, and the two events in one INSERT. Its successor's work then reads
-only its agent: the plan is read once per process and execution, and the result it depends on
-is the one this worker just produced.
+nothing: its agent is kept by the worker while no agent changes (agents/cache.py), the plan is
+read once per process and execution, and the result it depends on is the one this worker just
+produced. A node of a fan-out (no dependants) is recorded in three: it makes nothing ready, so
+no ready nodes are looked for.
 """
 
 from __future__ import annotations
@@ -93,6 +95,62 @@ def test_a_dependant_that_waits_on_another_node_is_not_taken():
     assert sorted(seqs) == list(range(1, execution.last_event_seq + 1))  # no number lost
 
 
+def test_a_node_without_dependants_is_recorded_in_three_statements():
+    job = decomposer_job(3)
+    for task in job["sub_tasks"]:
+        task["dependencies"] = ["none"]
+    execution = services.execution_create(dag=DagFactory(result=job))
+    DagExecution.objects.filter(pk=execution.pk).update(status="running", started_at=now())
+    first = services.sub_step_claim(
+        sub_step_id=SubStep.objects.get(execution=execution, task_id="001").id
+    )
+    assert first is not None
+
+    with CaptureQueriesContext(connection) as queries:
+        following = services.sub_step_complete(sub_step=first, outcome=NodeOutcome(result="a"))
+
+    assert len(_statements(queries)) == 3, "\n".join(_statements(queries))
+    assert following is None
+    assert SubStep.objects.get(pk=first.pk).status == "completed"
+
+
+def test_the_last_node_of_a_fan_out_still_starts_the_synthesis():
+    job = decomposer_job(2)
+    for task in job["sub_tasks"]:
+        task["dependencies"] = ["none"]
+    execution = services.execution_create(dag=DagFactory(result=job))
+    DagExecution.objects.filter(pk=execution.pk).update(status="running", started_at=now())
+    nodes = [
+        services.sub_step_claim(sub_step_id=row.id)
+        for row in SubStep.objects.filter(execution=execution).order_by("task_id")
+    ]
+
+    assert services.sub_step_complete(sub_step=nodes[0], outcome=NodeOutcome(result="a")) is None
+    following = services.sub_step_complete(sub_step=nodes[1], outcome=NodeOutcome(result="b"))
+
+    assert following is not None and following.task_id == "__SYNTHESIS__"
+
+
+def test_a_node_of_a_fan_out_wider_than_the_cap_sends_the_next_one(settings):
+    settings.EXECUTION_MAX_PARALLEL_NODES = 2
+    job = decomposer_job(3)
+    for task in job["sub_tasks"]:
+        task["dependencies"] = ["none"]
+    execution = services.execution_create(dag=DagFactory(result=job))
+    DagExecution.objects.filter(pk=execution.pk).update(status="running", started_at=now())
+    first, _second = (
+        services.sub_step_claim(sub_step_id=row.id)
+        for row in SubStep.objects.filter(execution=execution, task_id__in=["001", "002"]).order_by(
+            "task_id"
+        )
+    )
+    assert first is not None
+
+    following = services.sub_step_complete(sub_step=first, outcome=NodeOutcome(result="a"))
+
+    assert following is not None and following.task_id == "003"  # held back by the cap
+
+
 def test_the_successor_reads_only_its_agent(fake_llm):
     AgentFactory(name="InferenceAgent", prompt_template="Careful.", active=True)
     fake_llm.default = ChatReply(content="next")
@@ -104,5 +162,24 @@ def test_the_successor_reads_only_its_agent(fake_llm):
         outcome = run_node_work(second, known_results={"001": "first result"})
 
     assert outcome.result == "next"
-    assert len(_statements(queries)) == 1  # the active agent
+    assert len(_statements(queries)) == 1  # the active agent (nothing is kept in a transaction)
     assert "first result" in fake_llm.requests[-1]["messages"][-1]["content"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_that_ran_a_node_runs_the_next_one_without_a_statement(fake_llm):
+    """Outside a transaction, as a worker runs a node's work, the agent is kept."""
+    AgentFactory(name="InferenceAgent", prompt_template="Careful.", active=True)
+    fake_llm.default = ChatReply(content="next")
+    execution = _running_chain(3)
+    second, third = SubStep.objects.filter(
+        execution=execution, task_id__in=["002", "003"]
+    ).order_by("task_id")
+    run_node_work(second, known_results={"001": "first result"})
+
+    with CaptureQueriesContext(connection) as queries:
+        outcome = run_node_work(third, known_results={"002": "second result"})
+
+    assert outcome.result == "next"
+    assert _statements(queries) == []
+    assert fake_llm.requests[-1]["messages"][0]["content"] == "Careful."

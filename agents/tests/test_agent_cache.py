@@ -1,0 +1,167 @@
+"""The agents kept by each process (agents/cache.py): served while no agent changed, never after
+a change, from any process.
+
+Writes are committed (transactional database) and each read runs on another thread with its own
+database connection, outside any transaction, as a worker's node does.
+"""
+
+from __future__ import annotations
+
+import ast
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from agents.cache import agent_active
+from agents.models import Agent
+from agents.services import agent_activate, agent_create, agent_update
+from tests.factories import AgentFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def elsewhere(read: Callable[[], Any]) -> tuple[Any, int]:
+    """What `read` returns on another thread (its own connection, no transaction), and how
+    many statements it ran."""
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            with CaptureQueriesContext(connection) as queries:
+                result["value"] = read()
+            result["statements"] = len(queries.captured_queries)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(30)
+    return result["value"], result["statements"]
+
+
+def active(name: str = "writer") -> tuple[Agent | None, int]:
+    return elsewhere(lambda: agent_active(name=name))
+
+
+def test_a_repeated_read_runs_no_statement():
+    AgentFactory(name="writer", prompt_template="One.", active=True)
+
+    first, first_statements = active()
+    again, statements = active()
+
+    assert first is not None and first.prompt_template == "One."
+    assert first_statements == 1
+    assert again is first and statements == 0
+
+
+def test_activating_another_version_is_seen_by_the_very_next_read():
+    old = AgentFactory(name="writer", version="1", prompt_template="Old.", active=True)
+    new = AgentFactory(name="writer", version="2", prompt_template="New.", active=False)
+    assert active()[0].pk == old.pk
+
+    agent_activate(agent=new)
+
+    assert active()[0].pk == new.pk
+
+
+def test_a_new_active_version_an_edit_and_a_delete_are_each_seen_at_once():
+    agent = AgentFactory(name="writer", version="1", prompt_template="One.", active=True)
+    assert active()[0].prompt_template == "One."
+
+    agent_update(agent=agent, changes={"prompt_template": "Two."})
+    assert active()[0].prompt_template == "Two."
+
+    created = agent_create(name="writer", version="2", prompt_template="Three.", active=True)
+    assert active()[0].pk == created.pk
+
+    created.delete()  # the API refuses to delete an active version; a delete is seen all the same
+    assert active()[0] is None
+
+
+def test_a_missing_agent_is_kept_until_one_is_made():
+    assert active() == (None, 1)
+    assert active() == (None, 0)
+
+    AgentFactory(name="writer", active=True)
+
+    assert active()[0] is not None
+
+
+def test_nothing_is_kept_inside_a_transaction():
+    AgentFactory(name="writer", prompt_template="One.", active=True)
+
+    def inside() -> list[int]:
+        counts = []
+        with transaction.atomic():
+            for _ in range(2):
+                with CaptureQueriesContext(connection) as queries:
+                    agent_active(name="writer")
+                counts.append(len(queries.captured_queries))
+        return counts
+
+    assert elsewhere(inside)[0] == [1, 1]
+
+
+def test_without_redis_every_read_goes_to_the_database(settings):
+    AgentFactory(name="writer", active=True)
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens there
+
+    assert active()[1] == 1
+    assert active()[1] == 1
+
+
+def test_a_lost_version_key_is_a_miss():
+    from agents.cache import _version_key
+    from config.shared_redis import shared_redis
+
+    AgentFactory(name="writer", prompt_template="One.", active=True)
+    active()
+    Agent.objects.filter(name="writer").update(prompt_template="Changed behind its back.")
+    shared_redis().delete(_version_key("default"))  # as a Redis restart would
+
+    assert active()[0].prompt_template == "Changed behind its back."
+
+
+# --- the writes that send no signal -----------------------------------------------------------
+# Every `.update()` / `bulk_update()` / `bulk_create()` on agents outside tests must be in a
+# function that calls `agents_changed()`. A new one fails this test until it does.
+BULK = {"update", "bulk_update", "bulk_create"}
+SKIPPED_DIRS = {".venv", "tests", "migrations", "node_modules", "bench", ".git"}
+
+
+def test_every_bulk_write_to_agents_retires_the_kept_agents():
+    root = Path(django_settings.BASE_DIR)
+    found = []
+    for path in root.rglob("*.py"):
+        relative = path.relative_to(root)
+        if SKIPPED_DIRS & set(relative.parts) or relative.name.startswith("test_"):
+            continue
+        for function in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            writes = [
+                node
+                for node in ast.walk(function)
+                if isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in BULK
+                and "Agent.objects" in ast.unparse(node.func.value)
+            ]
+            if not writes:
+                continue
+            calls = {
+                node.func.id
+                for node in ast.walk(function)
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            }
+            found.append(f"{relative.as_posix()}:{function.name}")
+            assert "agents_changed" in calls, (
+                f"{relative}:{function.name} writes agents without agents_changed()"
+            )
+    assert sorted(found) == ["agents/services.py:agent_activate", "agents/services.py:agent_create"]
