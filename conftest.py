@@ -20,11 +20,13 @@ from tests.fakes.openai_server import FakeChatCompletions  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _fresh_list_pages() -> None:
-    """Retire cached list pages before each test: a test's rows are rolled back without the
-    commit that would have retired the pages built from them."""
-    from config.list_cache import pages_retire
+    """Retire cached list pages and token lookups before each test: a test's rows are rolled
+    back without the commit that would have retired the entries built from them."""
+    from config.api.authentication import TOKENS_VERSION
+    from config.list_cache import pages_retire, version_bump
 
     pages_retire()
+    version_bump(TOKENS_VERSION)  # the token lookups cached from rolled-back rows too
 
 
 @pytest.fixture
