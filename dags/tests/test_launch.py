@@ -11,6 +11,8 @@ from django.test.utils import CaptureQueriesContext
 
 from dags.execution import services
 from dags.models import DagExecution, ExecutionEvent, SubStep
+from dags.planning.views import EXECUTING_MESSAGE
+from dags.tests.planning_helpers import body, good_plan, planner_agents, reply
 from tests.factories import AgentFactory, DagFactory, decomposer_job
 from tests.fakes.openai_server import ChatReply
 from tests.processes import wait_for_workers, worker_process
@@ -111,3 +113,26 @@ def test_a_start_committed_but_never_sent_is_run_by_the_dispatcher(fake_llm):
         1,
         1,
     ]
+
+
+def test_create_and_execute_answers_before_sending_its_nodes(api, fake_llm):
+    """create-and-execute-dag starts its execution as execute-dag does: the answer's
+    transaction marks nothing as sent; the nodes are handed to the queue after it."""
+    planner_agents(title=True)
+    fake_llm.enqueue(reply(good_plan()))
+    fake_llm.enqueue(ChatReply(content="A title"))
+
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post("/api/v1/create-and-execute-dag", body(), format="json")
+
+    assert response.status_code == 202, response.content
+    data = response.json()
+    assert data["message"] == EXECUTING_MESSAGE  # the queue was not found away: no note
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    assert not any("sub_steps" in sql for sql in updates), updates
+    wait_for(
+        lambda: SubStep.objects.filter(
+            execution_id=data["executionId"], dispatched_at__isnull=False
+        ).exists(),
+        message="the roots handed to the queue after the answer",
+    )
