@@ -22,6 +22,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 # Token lookup, DAG read; one transaction: BEGIN, execution, sub-steps, started event, COMMIT.
 ANSWER_STATEMENTS = 7
+# A client's next start: its token's lookup comes from the token cache.
+NEXT_ANSWER_STATEMENTS = 6
 
 
 def fan_out(width: int) -> dict:
@@ -70,6 +72,21 @@ def test_start_answers_from_one_transaction_and_sends_after_the_answer(api, rout
         .order_by("task_id")
         .values_list("task_id", flat=True)
     ) == ["001", "002"]
+
+
+def test_a_clients_next_start_reads_only_the_dag_before_its_transaction(api):
+    AgentFactory(name="InferenceAgent", active=True)
+    dag = DagFactory(result=fan_out(2), planning_attempts=[{"raw": "x" * 10_000}])
+    assert api.post("/api/v1/execute-dag", {"dagId": dag.id}, format="json").status_code == 202
+
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post("/api/v1/execute-dag", {"dagId": dag.id}, format="json")
+
+    assert response.status_code == 202, response.content
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert len(statements) <= NEXT_ANSWER_STATEMENTS, statements
+    assert not any("authtoken" in sql for sql in statements)
+    assert "planning_attempts" not in statements[0]  # the plan, not the planning record
 
 
 def test_a_start_committed_but_never_sent_is_run_by_the_dispatcher(fake_llm):
