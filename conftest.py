@@ -20,12 +20,15 @@ from tests.fakes.openai_server import FakeChatCompletions  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _fresh_list_pages() -> None:
-    """Retire cached list pages and kept agents before each test: a test's rows are rolled back
-    (or flushed) without the commit that would have retired what was built from them."""
+    """Retire cached list pages, token lookups and kept agents before each test: a test's rows
+    are rolled back (or flushed) without the commit that would have retired what was built from
+    them."""
     from agents.cache import agents_retire
-    from config.list_cache import pages_retire
+    from config.api.authentication import TOKENS_VERSION
+    from config.list_cache import pages_retire, version_bump
 
     pages_retire()
+    version_bump(TOKENS_VERSION)
     agents_retire()
 
 

@@ -2,7 +2,7 @@
 number in Redis that every write to an agent bumps: a DAG node reads one Redis key instead of
 querying its agent.
 
-How it stays correct (the same rules as the goal list's page cache, config/list_cache.py):
+How it stays correct (the versioned entries of config/list_cache.py, under a version of their own):
 - Every write to an agent calls `agents_changed()`: saves and deletes through signals
   (agents/apps.py), `.update()` calls by hand (a test lists them). It bumps the version at once
   and again once the transaction commits, so an agent read before the commit, and kept under the
@@ -18,22 +18,17 @@ How it stays correct (the same rules as the goal list's page cache, config/list_
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from dataclasses import dataclass
 
-from django.db import connections, transaction
+from django.db import connections
 
 from agents.models import Agent
 from agents.selectors import agent_get_active
-from config.logs import OccasionalWarning
-from config.shared_redis import shared_redis
+from config.list_cache import version_bump, version_changed, version_now
 
-logger = logging.getLogger(__name__)
-_warn = OccasionalWarning(logger)
-
-KEY_PREFIX = "aa:agents:"
+AGENTS_VERSION = "agents-version"
 # The longest a kept agent can outlive a bump Redis never received.
 KEEP_SECONDS = 60.0
 
@@ -49,48 +44,16 @@ _kept: dict[tuple[str, str], _Kept] = {}
 _kept_lock = threading.Lock()
 
 
-def _version_key(using: str) -> str:
-    # Deployments (or test databases) sharing one Redis keep separate versions.
-    return f"{KEY_PREFIX}{connections[using].settings_dict['NAME']}:version"
-
-
-def _bump(using: str) -> None:
-    key = _version_key(using)
-    try:
-        pipe = shared_redis().pipeline(transaction=False)
-        pipe.set(key, time.time_ns(), nx=True)
-        pipe.incr(key)
-        pipe.execute()
-    except Exception as error:  # Redis away: kept agents expire on their own
-        _warn(f"kept agents not retired ({type(error).__name__}: {error})")
-
-
 def agents_changed(*, using: str = "default") -> None:
     """Retire every agent kept by any process: call after any write to an agent (saves and
     deletes are covered by signals; call it after `.update()`)."""
-    _bump(using)
-    transaction.on_commit(lambda: _bump(using), using=using)
+    version_changed(AGENTS_VERSION, using=using)
 
 
 def agents_retire(*, using: str = "default") -> None:
     """Retire every kept agent now, outside any transaction's life (tests whose rows are rolled
     back or flushed, operators)."""
-    _bump(using)
-
-
-def _current_version(using: str) -> int | None:
-    """The version now; None when Redis cannot be reached or had lost the key (then set)."""
-    key = _version_key(using)
-    try:
-        client = shared_redis()
-        version = client.get(key)
-        if version is None:
-            client.set(key, time.time_ns(), nx=True)
-            return None
-    except Exception as error:
-        _warn(f"kept agents unavailable ({type(error).__name__}: {error})")
-        return None
-    return int(version)
+    version_bump(AGENTS_VERSION, using=using)
 
 
 def agent_active(*, name: str, using: str = "default") -> Agent | None:
@@ -100,7 +63,7 @@ def agent_active(*, name: str, using: str = "default") -> Agent | None:
     it."""
     if connections[using].in_atomic_block:
         return agent_get_active(name=name)
-    version = _current_version(using)
+    version = version_now(AGENTS_VERSION, using=using)
     if version is None:
         return agent_get_active(name=name)
     key = (using, name)

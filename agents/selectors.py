@@ -35,6 +35,11 @@ def agent_get_active(*, name: str) -> Agent | None:
     return found[0] if found else None
 
 
+def agents_get_active(*, names: list[str]) -> dict[str, Agent]:
+    """The active agent of each name that has one, by name, in one statement."""
+    return {agent.name: agent for agent in Agent.objects.filter(name__in=names, active=True)}
+
+
 def agent_require_active(*, name: str) -> Agent:
     agent = agent_get_active(name=name)
     if agent is None:

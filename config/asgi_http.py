@@ -24,6 +24,7 @@ fills memory or a temporary file.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import sys
 from collections.abc import Awaitable, Callable, Iterable
@@ -149,8 +150,16 @@ def is_async_view(scope: Scope) -> bool:
     root = scope.get("root_path") or ""
     if root and path.startswith(root):
         path = path[len(root) :] or "/"
+    return path_is_async(path, settings.ROOT_URLCONF)
+
+
+# Resolving a path costs about as much as a small view's own work, and Django resolves it again
+# for the request: remember the answer for the paths seen last (the URLconf is fixed while a
+# process runs; it is part of the key for tests that swap it).
+@functools.lru_cache(maxsize=4096)
+def path_is_async(path: str, urlconf: str) -> bool:
     try:
-        return iscoroutinefunction(resolve(path).func)
+        return iscoroutinefunction(resolve(path, urlconf).func)
     except Resolver404:
         return False
     except Exception:  # an odd path: Django's own handler deals with it

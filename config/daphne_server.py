@@ -84,6 +84,11 @@ class BodyLimitedHTTPFactory(HTTPFactory):
         protocol.requestFactory = BodyLimitedRequest
         return protocol
 
+    def log(self, request: Any) -> None:
+        """Twisted's own access line is not written: daphne sends Twisted's log nowhere (at its
+        default verbosity) and writes its own access log, so formatting a second line for every
+        request only cost CPU (about a tenth of a small request's)."""
+
 
 class BodyLimitedServer(Server):
     """daphne's server, serving HTTP with BodyLimitedHTTPFactory."""

@@ -32,6 +32,20 @@ def dag_get(*, dag_id: str, viewer: Any) -> Dag:
     return dag
 
 
+# What starting an execution reads of its DAG (`execution_launch`): the plan, its parameters
+# and the owner; not the planning record (attempts, usage), which can be large.
+LAUNCH_FIELDS = ("id", "result", "params", "owner")
+
+
+def dag_for_launch(*, dag_id: str, viewer: Any) -> Dag:
+    """`dag_get` reading only what a start needs (LAUNCH_FIELDS; the rest loads if read)."""
+    dags = visible_to(Dag.objects.only(*LAUNCH_FIELDS), viewer).filter(pk=dag_id).order_by()
+    dag = next(iter(dags[:1]), None)
+    if dag is None:
+        raise dag_not_found(dag_id)
+    return dag
+
+
 def dag_list_scheduled(*, viewer: Any) -> QuerySet[Dag]:
     return (
         visible_to(Dag.objects.filter(cron_schedule__isnull=False), viewer)

@@ -6,3 +6,8 @@ class OpsConfig(AppConfig):
 
     name = "ops"
     verbose_name = "Operations"
+
+    def ready(self) -> None:
+        from config.api.authentication import token_cache_connect
+
+        token_cache_connect()

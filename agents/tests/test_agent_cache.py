@@ -7,20 +7,18 @@ database connection, outside any transaction, as a worker's node does.
 
 from __future__ import annotations
 
-import ast
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings as django_settings
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from agents.cache import agent_active
 from agents.models import Agent
 from agents.services import agent_activate, agent_create, agent_update
+from tests.bulk_writes import bulk_writes
 from tests.factories import AgentFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -117,51 +115,24 @@ def test_without_redis_every_read_goes_to_the_database(settings):
 
 
 def test_a_lost_version_key_is_a_miss():
-    from agents.cache import _version_key
+    from agents.cache import AGENTS_VERSION
     from config.shared_redis import shared_redis
 
     AgentFactory(name="writer", prompt_template="One.", active=True)
     active()
     Agent.objects.filter(name="writer").update(prompt_template="Changed behind its back.")
-    shared_redis().delete(_version_key("default"))  # as a Redis restart would
+    for key in shared_redis().scan_iter(f"*{AGENTS_VERSION}"):  # as a Redis restart would
+        shared_redis().delete(key)
 
     assert active()[0].prompt_template == "Changed behind its back."
 
 
 # --- the writes that send no signal -----------------------------------------------------------
-# Every `.update()` / `bulk_update()` / `bulk_create()` on agents outside tests must be in a
-# function that calls `agents_changed()`. A new one fails this test until it does.
-BULK = {"update", "bulk_update", "bulk_create"}
-SKIPPED_DIRS = {".venv", "tests", "migrations", "node_modules", "bench", ".git"}
-
-
 def test_every_bulk_write_to_agents_retires_the_kept_agents():
-    root = Path(django_settings.BASE_DIR)
-    found = []
-    for path in root.rglob("*.py"):
-        relative = path.relative_to(root)
-        if SKIPPED_DIRS & set(relative.parts) or relative.name.startswith("test_"):
-            continue
-        for function in ast.walk(ast.parse(path.read_text())):
-            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
-                continue
-            writes = [
-                node
-                for node in ast.walk(function)
-                if isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr in BULK
-                and "Agent.objects" in ast.unparse(node.func.value)
-            ]
-            if not writes:
-                continue
-            calls = {
-                node.func.id
-                for node in ast.walk(function)
-                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-            }
-            found.append(f"{relative.as_posix()}:{function.name}")
-            assert "agents_changed" in calls, (
-                f"{relative}:{function.name} writes agents without agents_changed()"
-            )
-    assert sorted(found) == ["agents/services.py:agent_activate", "agents/services.py:agent_create"]
+    writes = {key: site for key, site in bulk_writes().items() if "Agent" in site.models}
+    assert sorted(writes) == [
+        ("agents/services.py", "agent_activate"),
+        ("agents/services.py", "agent_create"),
+    ]
+    for site in writes.values():
+        assert "agents_changed" in site.calls, f"{site.path}:{site.function} writes without it"

@@ -5,6 +5,7 @@ from typing import Any
 import orjson
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from config.api.exceptions import INPUT_LABEL, QUERY_LABEL, ApiValidationError
 
@@ -54,7 +55,25 @@ def validated_query(
         for key, value in values.items()
         if not (isinstance(value, str) and not value.strip())
     }
+    if not present:
+        return dict(query_defaults(serializer_class))
     return validated(serializer_class, present, label=label)
+
+
+_DEFAULTS: dict[type, dict[str, Any]] = {}
+
+
+def query_defaults(serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
+    """What `validated_query` makes of no parameters at all (most list requests): built once
+    per serializer, where each fixed default stands (a callable default is asked every time)."""
+    defaults = _DEFAULTS.get(serializer_class)
+    if defaults is None:
+        defaults = validated(serializer_class, {}, label=QUERY_LABEL)
+        fields = serializer_class().fields.values()
+        if any(field.default is not empty and callable(field.default) for field in fields):
+            return defaults
+        _DEFAULTS[serializer_class] = defaults
+    return defaults
 
 
 class PageQuery(serializers.Serializer):

@@ -58,7 +58,7 @@ ClarificationOut = inline_serializer(
 def _launch(request: Request) -> Response:
     data = validated(DagIdIn, request.data)
     viewer = acting_user(request.user)
-    dag = selectors.dag_get(dag_id=data["dagId"], viewer=viewer)
+    dag = selectors.dag_for_launch(dag_id=data["dagId"], viewer=viewer)
     try:
         # Nodes go after the answer, unless this process last found the queue away: then they
         # are sent before it, so that the answer can say whether they got through.

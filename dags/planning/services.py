@@ -23,7 +23,7 @@ from agents.llm.providers import missing_configuration
 from agents.llm.usage import Spend, Usage
 from agents.models import Agent
 from agents.runtime import agent_chat
-from agents.selectors import agent_get_active
+from agents.selectors import agent_get_active, agents_get_active
 from agents.templating import current_date_text
 from config.cron import CronError, normalize_cron, validate_timezone
 from config.errors import DomainError, FieldInvalid, NotFound
@@ -159,8 +159,12 @@ def provider_checked(provider: str | None, model: str | None = None) -> tuple[st
 def planner_agent(name: str) -> Agent:
     agent = agent_get_active(name=name)
     if agent is None:
-        raise NotFound(f"Agent '{name}' not found OR not active")
+        raise NotFound(planner_missing(name))
     return agent
+
+
+def planner_missing(name: str) -> str:
+    return f"Agent '{name}' not found OR not active"
 
 
 def planning_preflight(request: PlanRequest) -> Agent:
@@ -434,9 +438,8 @@ def clean_title(text: str | None) -> str | None:
     return None
 
 
-def plan_title(*, goal_text: str, attempt: int, ledger: _Ledger) -> str | None:
-    """A title from the active TitleMaster agent; None when it is absent or fails."""
-    agent = agent_get_active(name=TITLE_AGENT_NAME)
+def plan_title(*, goal_text: str, attempt: int, ledger: _Ledger, agent: Agent | None) -> str | None:
+    """A title from `agent` (the active TitleMaster); None when there is none or it fails."""
     if agent is None:
         logger.warning("no active %s agent: the DAG gets no title", TITLE_AGENT_NAME)
         return None
@@ -470,7 +473,11 @@ def dag_plan(*, request: PlanRequest, owner: Any, dag_id: str | None = None) -> 
     """
     cron, zone = schedule_checked(request)
     provider_checked(request.provider, request.model)
-    agent = planner_agent(request.agent_name)
+    # The planner and the title agent in one read.
+    agents = agents_get_active(names=[request.agent_name, TITLE_AGENT_NAME])
+    agent = agents.get(request.agent_name)
+    if agent is None:
+        raise NotFound(planner_missing(request.agent_name))
     ledger = _Ledger()
     job, reply, attempts = _plan_attempts(agent, request, ledger)
     if job.clarification_needed:
@@ -479,7 +486,12 @@ def dag_plan(*, request: PlanRequest, owner: Any, dag_id: str | None = None) -> 
         )
     job = renumbered(job)
     job = job.model_copy(update={"original_request": request.goal_text})
-    title = plan_title(goal_text=request.goal_text, attempt=attempts, ledger=ledger)
+    title = plan_title(
+        goal_text=request.goal_text,
+        attempt=attempts,
+        ledger=ledger,
+        agent=agents.get(TITLE_AGENT_NAME),
+    )
     fields: dict[str, Any] = dict(
         id=dag_id or new_dag_id(),
         owner=owner,

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from config.access import acting_user, owner_for_new_row
 from config.api.validation import validated
 from config.errors import DomainError
+from dags.execution import dispatch
 from dags.execution.services import ClarificationNeeded, execution_launch
 from dags.plan import PlanError, job_dict
 from dags.planning.experiments import experiments_run
@@ -109,8 +110,16 @@ class CreateAndExecuteDagApi(APIView):
         if result.dag is None:
             return _clarification(result)
         dag = result.dag
+        # As execute-dag: nodes go after the answer (committed as ready and unsent first, so a
+        # worker's dispatcher sends them if this process dies), unless this process last found
+        # the queue away: then before it, so that the answer can say whether they got through.
+        queue_seen_away = dispatch.broker_seems_away()
         try:
-            execution = execution_launch(dag=dag, original_request=data[GOAL_TEXT])
+            execution = execution_launch(
+                dag=dag,
+                original_request=data[GOAL_TEXT],
+                send_after_response=not queue_seen_away,
+            )
         except (PlanError, ClarificationNeeded, DatabaseError) as error:
             raise PlanningError(
                 500,
@@ -127,7 +136,11 @@ class CreateAndExecuteDagApi(APIView):
             "totalTasks": execution.total_tasks,
             "usage": result.usage,
             "generation_stats": result.generation_stats,
-            "message": with_queue_note(EXECUTING_MESSAGE, execution.id),
+            "message": (
+                with_queue_note(EXECUTING_MESSAGE, execution.id)
+                if queue_seen_away
+                else EXECUTING_MESSAGE
+            ),
         }
         return Response(body, status=202)
 

@@ -11,6 +11,8 @@ from django.test.utils import CaptureQueriesContext
 
 from dags.execution import services
 from dags.models import DagExecution, ExecutionEvent, SubStep
+from dags.planning.views import EXECUTING_MESSAGE
+from dags.tests.planning_helpers import body, good_plan, planner_agents, reply
 from tests.factories import AgentFactory, DagFactory, decomposer_job
 from tests.fakes.openai_server import ChatReply
 from tests.processes import wait_for_workers, worker_process
@@ -20,6 +22,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 # Token lookup, DAG read; one transaction: BEGIN, execution, sub-steps, started event, COMMIT.
 ANSWER_STATEMENTS = 7
+# A client's next start: its token's lookup comes from the token cache.
+NEXT_ANSWER_STATEMENTS = 6
 
 
 def fan_out(width: int) -> dict:
@@ -70,6 +74,21 @@ def test_start_answers_from_one_transaction_and_sends_after_the_answer(api, rout
     ) == ["001", "002"]
 
 
+def test_a_clients_next_start_reads_only_the_dag_before_its_transaction(api):
+    AgentFactory(name="InferenceAgent", active=True)
+    dag = DagFactory(result=fan_out(2), planning_attempts=[{"raw": "x" * 10_000}])
+    assert api.post("/api/v1/execute-dag", {"dagId": dag.id}, format="json").status_code == 202
+
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post("/api/v1/execute-dag", {"dagId": dag.id}, format="json")
+
+    assert response.status_code == 202, response.content
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert len(statements) <= NEXT_ANSWER_STATEMENTS, statements
+    assert not any("authtoken" in sql for sql in statements)
+    assert "planning_attempts" not in statements[0]  # the plan, not the planning record
+
+
 def test_a_start_committed_but_never_sent_is_run_by_the_dispatcher(fake_llm):
     """The web process dies right after answering: its nodes were never sent. A worker's
     dispatcher finds them (running execution, ready nodes without a message) and runs them."""
@@ -111,3 +130,26 @@ def test_a_start_committed_but_never_sent_is_run_by_the_dispatcher(fake_llm):
         1,
         1,
     ]
+
+
+def test_create_and_execute_answers_before_sending_its_nodes(api, fake_llm):
+    """create-and-execute-dag starts its execution as execute-dag does: the answer's
+    transaction marks nothing as sent; the nodes are handed to the queue after it."""
+    planner_agents(title=True)
+    fake_llm.enqueue(reply(good_plan()))
+    fake_llm.enqueue(ChatReply(content="A title"))
+
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post("/api/v1/create-and-execute-dag", body(), format="json")
+
+    assert response.status_code == 202, response.content
+    data = response.json()
+    assert data["message"] == EXECUTING_MESSAGE  # the queue was not found away: no note
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    assert not any("sub_steps" in sql for sql in updates), updates
+    wait_for(
+        lambda: SubStep.objects.filter(
+            execution_id=data["executionId"], dispatched_at__isnull=False
+        ).exists(),
+        message="the roots handed to the queue after the answer",
+    )
