@@ -41,6 +41,8 @@ RECONNECT_DELAY_MAX_SECONDS = 5.0
 # A follower's inbox; when full, later messages are dropped and the follower catches up from
 # the database instead.
 INBOX_SIZE = 1000
+# Direct writes to followers between two passes of the event loop (see Hub._deliver).
+WRITE_BATCH = 16
 
 
 class _Resync:
@@ -221,51 +223,55 @@ class Hub:
                 continue
             delay = RECONNECT_DELAY_SECONDS
             if message is not None:
-                writes = self._dispatch(message)
-                if writes:
-                    await self._write(writes)
+                delivery = self._dispatch(message)
+                if delivery is not None:
+                    await self._deliver(*delivery)
 
-    async def _write(self, writes: list[tuple[Listener, Awaitable[object]]]) -> None:
-        """Await the writers' writes in turn (an ASGI server's `send` hands the bytes to its
-        transport and returns; it does not wait for the client)."""
-        pending = iter(writes)
-        try:
-            for listener, write in pending:
-                try:
-                    await write
-                except Exception:
-                    # The client is most likely gone: its follower finds out on its own task.
-                    logger.debug("direct write to a follower of %s failed", listener.group)
-                    listener.put(RESYNC)
-        finally:
-            for _listener, write in pending:  # cancelled midway: nothing left unawaited
-                close = getattr(write, "close", None)
-                if close is not None:
-                    close()
+    async def _deliver(self, event: StoredEvent, listeners: list[Listener]) -> None:
+        """Hand a published event to each listener: written through its writer when it has
+        lent one, else put in its inbox.
 
-    def _lost(self) -> None:
-        """Every follower may miss events until the channels are subscribed again."""
-        self.connected = False
-        self._stale.update(self._listeners)
+        Each write is awaited as soon as it is offered, so it leaves while the writer still
+        stands for a waiting follower (an ASGI server's `send` queues the bytes on its
+        transport and returns; it does not wait for the client). The server puts queued bytes
+        on the wire on the event loop's next pass: passing every WRITE_BATCH writes lets the
+        first clients have the event while the rest are still being queued.
+        """
+        written = 0
+        for listener in listeners:
+            writer = listener.writer
+            if writer is None:
+                listener.put(event)
+                continue
+            write = writer.offer(event)
+            if write is None:
+                continue
+            try:
+                await write
+            except Exception:
+                # The client is most likely gone: its follower finds out on its own task.
+                logger.debug("direct write to a follower of %s failed", listener.group)
+                listener.put(RESYNC)
+            written += 1
+            if written % WRITE_BATCH == 0:
+                # Whoever needs the stream meanwhile takes the writer back through the inbox;
+                # a follower that catches up from the database then drops this event as a copy.
+                await asyncio.sleep(0)
 
-    def _dispatch(self, message: dict[str, Any]) -> list[tuple[Listener, Awaitable[object]]]:
-        """Hand the message to its channel's listeners; the direct writes to await."""
+    def _dispatch(self, message: dict[str, Any]) -> tuple[StoredEvent, list[Listener]] | None:
+        """A published event and the listeners of its channel (to `_deliver` it to); other
+        messages (subscription confirmations) are handled here."""
         kind = message["type"]
         channel = message["channel"]
         if isinstance(channel, bytes):
             channel = channel.decode()
-        writes: list[tuple[Listener, Awaitable[object]]] = []
         if kind == "message":
             members = self._listeners.get(channel)
             if members:
                 event = decode(message["data"])
                 if event is not None:
-                    for listener in members:
-                        writer = listener.writer
-                        if writer is None:
-                            listener.put(event)
-                        elif (write := writer.offer(event)) is not None:
-                            writes.append((listener, write))
+                    # A copy: followers may join or leave while the writes are on their way.
+                    return event, list(members)
         elif kind == "subscribe":
             self.connected = True
             waiting = self._confirming.get(channel)
@@ -279,7 +285,12 @@ class Hub:
                 self._stale.discard(channel)
                 for listener in self._listeners.get(channel, ()):
                     listener.put(RESYNC)
-        return writes
+        return None
+
+    def _lost(self) -> None:
+        """Every follower may miss events until the channels are subscribed again."""
+        self.connected = False
+        self._stale.update(self._listeners)
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
