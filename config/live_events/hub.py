@@ -41,8 +41,6 @@ RECONNECT_DELAY_MAX_SECONDS = 5.0
 # A follower's inbox; when full, later messages are dropped and the follower catches up from
 # the database instead.
 INBOX_SIZE = 1000
-# Direct writes to followers between two passes of the event loop (see Hub._deliver).
-WRITE_BATCH = 16
 
 
 class _Resync:
@@ -233,11 +231,10 @@ class Hub:
 
         Each write is awaited as soon as it is offered, so it leaves while the writer still
         stands for a waiting follower (an ASGI server's `send` queues the bytes on its
-        transport and returns; it does not wait for the client). The server puts queued bytes
-        on the wire on the event loop's next pass: passing every WRITE_BATCH writes lets the
-        first clients have the event while the rest are still being queued.
+        transport and returns; it does not wait for the client). Letting the event loop pass
+        every few writes, so that the first clients' bytes leave sooner, lowered no latency
+        measurably with 200 clients and cost CPU.
         """
-        written = 0
         for listener in listeners:
             writer = listener.writer
             if writer is None:
@@ -252,11 +249,6 @@ class Hub:
                 # The client is most likely gone: its follower finds out on its own task.
                 logger.debug("direct write to a follower of %s failed", listener.group)
                 listener.put(RESYNC)
-            written += 1
-            if written % WRITE_BATCH == 0:
-                # Whoever needs the stream meanwhile takes the writer back through the inbox;
-                # a follower that catches up from the database then drops this event as a copy.
-                await asyncio.sleep(0)
 
     def _dispatch(self, message: dict[str, Any]) -> tuple[StoredEvent, list[Listener]] | None:
         """A published event and the listeners of its channel (to `_deliver` it to); other
