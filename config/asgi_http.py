@@ -15,6 +15,10 @@ broken, as under any WSGI server). Each request has a thread of its own while it
 request waits only when all WEB_THREADS are busy. Asynchronous views (the SSE streams) go to
 Django's stock ASGI handler.
 
+The server's `send` of each request is kept in a context variable (`RequestSend`) for the event
+streams, which write live events through it without going through Django's response handling
+(config/sse.py).
+
 Request bodies are capped before Django reads them (`request_body_limit`): a declared
 Content-Length over the cap is answered 413 at once, and a body without one (chunked) is cut
 off with a 413 as soon as it passes the cap, so an oversized body, authenticated or not, never
@@ -29,6 +33,7 @@ import io
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from tempfile import SpooledTemporaryFile
 from typing import Any
 
@@ -40,6 +45,9 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[Any]]
 Send = Callable[[Any], Awaitable[None]]
 AsgiApp = Callable[[Scope, Any, Any], Awaitable[None]]
+
+# The server's own `send` for the HTTP request being handled (see RequestSend).
+request_send: ContextVar[Send | None] = ContextVar("request_send", default=None)
 
 # Multipart framing (boundaries, part headers) on top of the task endpoint's own upload limit.
 MULTIPART_OVERHEAD_BYTES = 1024 * 1024
@@ -142,6 +150,25 @@ class RequestBodyLimit:
             # Raised while the body is read, which every handler does before it answers.
             if not started:
                 await send_too_large(send, limit)
+
+
+class RequestSend:
+    """ASGI middleware making the server's `send` of each HTTP request available to the code
+    handling it (`request_send`), past the wrappers in between: an event stream writes live
+    events through it directly (config/sse.py)."""
+
+    def __init__(self, app: AsgiApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        token = request_send.set(send)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            request_send.reset(token)
 
 
 def is_async_view(scope: Scope) -> bool:
@@ -313,8 +340,10 @@ def http_application() -> AsgiApp:
     from django.core.wsgi import get_wsgi_application
 
     asgi_app = get_asgi_application()  # sets Django up
-    return RequestBodyLimit(
-        SyncViewsOnThreads(
-            asgi_app=asgi_app, wsgi_app=get_wsgi_application(), threads=settings.WEB_THREADS
+    return RequestSend(
+        RequestBodyLimit(
+            SyncViewsOnThreads(
+                asgi_app=asgi_app, wsgi_app=get_wsgi_application(), threads=settings.WEB_THREADS
+            )
         )
     )

@@ -1,4 +1,5 @@
-"""The web server: daphne, refusing an oversized request body before it is sent.
+"""The web server: daphne, refusing an oversized request body before it is sent, with
+TCP_NODELAY on its connections (`no_delay`).
 
 daphne (through Twisted) reads a request's whole body before it hands the request to the
 application, so the application's own cap (config/asgi_http.py) would answer only after a
@@ -46,6 +47,15 @@ def too_large_response(limit: int) -> bytes:
     return head.encode("ascii") + body
 
 
+def no_delay(transport: Any) -> None:
+    """Turn Nagle's algorithm off on a TCP connection, as most HTTP servers do. With it on, a
+    small write (an event stream's frame) waits while an earlier one is still unacknowledged,
+    and a client delays its acknowledgement by up to 40 ms: live events would arrive late."""
+    set_no_delay = getattr(transport, "setTcpNoDelay", None)  # not on a UNIX socket
+    if set_no_delay is not None:
+        set_no_delay(True)
+
+
 class BodyLimitedRequest(WebRequest):
     """daphne's request, refusing a body over `largest_body_limit()` while it arrives."""
 
@@ -53,6 +63,7 @@ class BodyLimitedRequest(WebRequest):
     body_bytes = 0
 
     def gotLength(self, length: int | None) -> None:
+        no_delay(self.channel.transport if self.channel else None)
         self.body_limit = largest_body_limit()
         if length is not None and length > self.body_limit:
             super().gotLength(0)

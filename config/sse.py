@@ -8,13 +8,20 @@ anywhere) and ends once nothing more can happen (the store's final event or stat
 reconnect then, with nothing left to send, gets 204, which tells EventSource
 to stop. The async generator ends as soon as the client disconnects (Django cancels it) and
 always leaves its group.
+
+Live events normally skip the stream's own task: while a stream is caught up and waits, it lends
+its follower's position and the request's ASGI `send` to its subscription (`DirectWriter`), and
+the process's hub writes each published event, framed once, straight to every such client
+(config/live_events/hub.py). Anything else (a gap, a terminal event, a reconnect of the hub, a
+heartbeat) lands in the stream's inbox, which takes the writer back, and the stream goes on as
+an ordinary async iterator under Django's response handling.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -25,6 +32,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from config.api.exceptions import PARAMS_LABEL
 from config.api.renderers import dumps
 from config.api.stream_auth import StreamAuthError, authenticate_http
+from config.asgi_http import Send, request_send
 from config.live_events import TICK, EventStore, Follower, StoredEvent, Subscription
 
 logger = logging.getLogger(__name__)
@@ -39,19 +47,55 @@ def sse_frame(event_type: str, data: dict[str, Any], seq: int | None = None) -> 
     return f"{head}event: {event_type}\n".encode() + b"data: " + dumps(data) + b"\n\n"
 
 
-# The frame of the event last framed: a published event reaches every follower in the process
-# as the same object, so it is serialized once, not once per client.
-_last_framed: tuple[StoredEvent, bytes] | None = None
+# The frame of the event last framed, and its ASGI body message: a published event reaches
+# every follower in the process as the same object, so it is serialized once, not once per
+# client.
+_last_framed: tuple[StoredEvent, bytes, dict[str, Any]] | None = None
 
 
-def _event_frame(event: StoredEvent) -> bytes:
+def _framed(event: StoredEvent) -> tuple[StoredEvent, bytes, dict[str, Any]]:
     global _last_framed
     last = _last_framed
     if last is not None and last[0] is event:
-        return last[1]
+        return last
     frame = sse_frame(event.type, event.data, event.seq)
-    _last_framed = (event, frame)
-    return frame
+    last = _last_framed = (
+        event,
+        frame,
+        {"type": "http.response.body", "body": frame, "more_body": True},
+    )
+    return last
+
+
+def _event_frame(event: StoredEvent) -> bytes:
+    return _framed(event)[1]
+
+
+class DirectWriter:
+    """A waiting stream's stand-in for the hub (config/live_events/hub.py's `Writer`): the next
+    event in sequence is sent at once through the request's ASGI `send`; a copy already sent is
+    dropped; anything else (a gap, a terminal event) goes to the stream's inbox, which wakes it."""
+
+    __slots__ = ("clock", "follower", "last_write", "put", "send", "terminal_types")
+
+    def __init__(self, send: Send, follower: Follower, subscription: Subscription) -> None:
+        self.send = send
+        self.follower = follower
+        self.terminal_types = follower.store.terminal_types
+        self.put = subscription.put
+        self.clock = asyncio.get_running_loop().time
+        # Event loop time of the last direct write (it moves the next heartbeat on).
+        self.last_write = 0.0
+
+    def offer(self, event: StoredEvent) -> Awaitable[None] | None:
+        follower = self.follower
+        if event.seq == follower.position + 1 and event.type not in self.terminal_types:
+            follower.position = event.seq
+            self.last_write = self.clock()
+            return self.send(_framed(event)[2])
+        if event.seq > follower.position:
+            self.put(event)  # a gap or the end: the stream's own task handles it
+        return None
 
 
 def json_response(body: dict[str, Any], status: int, **headers: str) -> HttpResponse:
@@ -112,7 +156,7 @@ async def stream_events(request: HttpRequest, *, store: EventStore, subject_id: 
     start = min(position or 0, state.last_seq)
 
     response = StreamingHttpResponse(
-        follow(store, subject_id, start, heartbeat=heartbeat_seconds()),
+        follow(store, subject_id, start, heartbeat=heartbeat_seconds(), send=request_send.get()),
         content_type="text/event-stream",
     )
     response["Cache-Control"] = "no-cache"
@@ -121,9 +165,17 @@ async def stream_events(request: HttpRequest, *, store: EventStore, subject_id: 
 
 
 async def follow(
-    store: EventStore, subject_id: str, position: int, *, heartbeat: float
+    store: EventStore,
+    subject_id: str,
+    position: int,
+    *,
+    heartbeat: float,
+    send: Send | None = None,
 ) -> AsyncIterator[bytes]:
-    """Frames for one subscriber: snapshot, replay after `position`, then live events."""
+    """Frames for one subscriber: snapshot, replay after `position`, then live events.
+
+    `send`: the request's ASGI send, through which the hub writes live events while the stream
+    waits (see DirectWriter); without it every frame is yielded."""
     subscription = Subscription(store.group_name(subject_id))
     try:
         # Subscribe first, then read: an event committed after the read is published after the
@@ -145,6 +197,9 @@ async def follow(
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         next_heartbeat = loop.time() + heartbeat
+        # Everything yielded so far has been sent by the time the stream waits again (Django
+        # sends each part before it asks for the next), so direct writes follow it in order.
+        writer = DirectWriter(send, follower, subscription) if send is not None else None
         # While live, the stream waits on its inbox alone; the heartbeat comes as a TICK from one
         # timer per heartbeat period rather than a timeout around every wait (the wait for each
         # event is the hot path of every stream).
@@ -158,9 +213,14 @@ async def follow(
                 if subscription.live:
                     if reminder is None:
                         reminder = subscription.remind(next_heartbeat)
+                    if writer is not None:
+                        subscription.lend(writer)
                     # A plain await keeps the cancellation when the client disconnects just as
                     # a message arrives (asyncio.wait_for on Python 3.11 dropped it).
                     message = await subscription.inbox.get()
+                    if writer is not None:
+                        subscription.take_back()
+                        next_heartbeat = max(next_heartbeat, writer.last_write + heartbeat)
                 else:
                     await asyncio.sleep(max(0.0, min(next_heartbeat - loop.time(), POLL_SECONDS)))
                     message = None
@@ -198,6 +258,7 @@ async def follow(
                 if follower.ends_with_terminal(events) or follower.finished:
                     return
         finally:
+            subscription.take_back()
             if reminder is not None:
                 reminder.cancel()
     finally:

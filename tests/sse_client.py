@@ -329,11 +329,12 @@ class HttpSseClient:
         self.connection.close()
 
 
-def group_member_count(group: str) -> int:
-    """Followers of a group in this process (the in-process ASGI clients and consumers)."""
+def group_member_count(group: str, *, writing: bool = False) -> int:
+    """Followers of a group in this process (the in-process ASGI clients and consumers); with
+    `writing`, those waiting with their writer lent to the hub (config/sse.py)."""
     from config.live_events.hub import follower_count
 
-    return follower_count(group)
+    return follower_count(group, writing=writing)
 
 
 def subscribed_processes(group: str) -> int:

@@ -86,6 +86,48 @@ def test_followers_in_one_process_share_one_subscription():
     assert wait_until(lambda: subscribed_processes(group) == 0)
 
 
+def test_lent_writers_get_events_directly_and_a_failed_write_wakes_the_follower():
+    """A follower that lent the hub a writer gets published events through it, not its inbox;
+    when a write fails (the client went away), the follower is woken to find out."""
+    group = "pub.writers"
+
+    class Recording:
+        def __init__(self, fail: bool) -> None:
+            self.fail = fail
+            self.written: list[int] = []
+
+        def offer(self, event: StoredEvent):
+            async def write() -> None:
+                self.written.append(event.seq)
+                if self.fail:
+                    raise OSError("connection reset")
+
+            return write()
+
+    async def scenario() -> tuple[list[int], list[int], list[object], bool]:
+        working, broken = Subscription(group), Subscription(group)
+        assert await working.open() and await broken.open()
+        good, bad = Recording(fail=False), Recording(fail=True)
+        assert working.lend(good) and broken.lend(bad)
+        await asyncio.to_thread(
+            lambda: (
+                live_events.publish(group, {"seq": 1, "event": "x", "data": {}}),
+                live_events.flush_published(10),
+            )
+        )
+        async with asyncio.timeout(10):
+            woken = await broken.inbox.get()
+        await asyncio.sleep(0.05)
+        quiet = working.inbox.empty()
+        await asyncio.gather(working.close(), broken.close())
+        return good.written, bad.written, [woken], quiet
+
+    good, bad, woken, quiet = run_in_server_loop(scenario())
+    assert good == [1] and bad == [1]
+    assert woken == [RESYNC]
+    assert quiet  # the working follower's inbox (and task) was never involved
+
+
 def test_a_malformed_message_is_ignored():
     group = "pub.malformed"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from config.live_events.hub import RESYNC, Hub, HubClosed, Listener, hub
+from config.live_events.hub import RESYNC, Hub, HubClosed, Listener, Writer, hub
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,22 @@ class Subscription:
     @property
     def inbox(self) -> asyncio.Queue[object]:
         return self._listener.inbox
+
+    def put(self, item: object) -> None:
+        """Put an item in the inbox (which also takes back a lent writer)."""
+        self._listener.put(item)
+
+    def lend(self, writer: Writer) -> bool:
+        """Let the hub write published events through `writer` instead of queueing them, until
+        something is put in the inbox or `take_back` is called. Only while the inbox is empty:
+        otherwise new events would overtake the ones waiting there (False then)."""
+        if not self._listener.inbox.empty():
+            return False
+        self._listener.writer = writer
+        return True
+
+    def take_back(self) -> None:
+        self._listener.writer = None
 
     def remind(self, at: float) -> asyncio.TimerHandle:
         """Put `TICK` in the inbox at event loop time `at`."""

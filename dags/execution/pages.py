@@ -143,8 +143,12 @@ def _artifact_rows(execution: DagExecution) -> list[dict[str, Any]]:
 
 
 def _events(execution: DagExecution, event_type: str) -> tuple[list[dict[str, Any]], int]:
-    """The latest stored events (oldest first) as sent on the stream, and how many exist."""
-    rows = ExecutionEvent.objects.filter(execution=execution)
+    """The latest stored events (oldest first) as sent on the stream, and how many exist.
+
+    Only up to the execution's `last_event_seq` as read with it: the page's stream resumes after
+    that number, so an event committed since would otherwise be listed here and then sent again
+    by the stream (shown twice)."""
+    rows = ExecutionEvent.objects.filter(execution=execution, seq__lte=execution.last_event_seq)
     if event_type:
         rows = rows.filter(type__startswith=f"{event_type}.")
     total = rows.count()

@@ -320,6 +320,45 @@ def test_client_disconnect_stops_the_generator_and_leaves_the_group(key):
     assert wait_until(lambda: group_member_count(group) == 0)
 
 
+def test_live_events_are_written_to_waiting_streams_by_the_hub_without_waking_them(
+    key, monkeypatch
+):
+    """While streams wait, the process's hub writes each published event to all of them itself
+    (one task for every client, not a wake-up of each client's own); the terminal event still
+    goes through each stream, which then ends."""
+    from config.live_events.hub import Listener
+
+    execution = DagExecutionFactory(status="running")
+    group = EXECUTION_EVENTS.group_name(execution.id)
+    clients = [connect(execution.id, key) for _ in range(20)]
+    for client in clients:
+        assert client.next_frame().event == "execution.updated"
+    assert wait_until(lambda: group_member_count(group, writing=True) == 20)
+
+    queued: list[object] = []
+    put = Listener.put
+
+    def counted(self: Listener, item: object) -> None:
+        if self.group == group:
+            queued.append(item)
+        put(self, item)
+
+    monkeypatch.setattr(Listener, "put", counted)
+    for number in range(1, 6):
+        emit_substep(execution.id, f"{number:03d}")
+    for client in clients:
+        assert [client.next_frame().id for _ in range(5)] == [1, 2, 3, 4, 5]
+    assert queued == []  # no stream's inbox (and task) was involved
+    assert group_member_count(group, writing=True) == 20
+
+    emit_completed(execution.id)
+    for client in clients:
+        assert [(f.id, f.event) for f in client.events_until_end()] == [(6, "execution.completed")]
+        client.wait_finished()
+    assert len(queued) == 20  # the terminal event went to each stream's inbox
+    assert wait_until(lambda: group_member_count(group) == 0)
+
+
 def test_heartbeat_comments_keep_an_idle_stream_open(key, settings):
     settings.SSE_HEARTBEAT_SECONDS = 0.2
     execution = DagExecutionFactory(status="running")

@@ -133,6 +133,23 @@ def test_detail_shows_steps_diagram_progress_and_stream_settings(client_in):
     assert json.loads(meta.group(1))["completed"] == ["✓", "Completed"]
 
 
+def test_detail_lists_no_event_past_the_id_its_stream_resumes_from(client_in):
+    """An event committed after the page read the execution (here: its counter set back, as
+    the page saw it) is left to the stream, which resumes after that id: listing it as well
+    showed it twice."""
+    execution = make_execution()
+    for task_id in ("001", "002"):
+        emit_execution_event(
+            execution_id=execution.id,
+            type=SUBSTEP_COMPLETED,
+            payload={"subStepId": task_id, "durationMs": 5, "result": "r"},
+        )
+    DagExecution.objects.filter(pk=execution.id).update(last_event_seq=1)
+    body = client_in.get(f"/executions/{execution.id}").content.decode()
+    assert 'data-last-event-id="1"' in body
+    assert re.findall(r'data-seq="(\d+)"', body) == ["1"]
+
+
 def test_detail_of_an_unknown_execution_is_a_404_page(client_in):
     response = client_in.get("/executions/dag-exec_nope")
     assert response.status_code == 404
