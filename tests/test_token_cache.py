@@ -9,8 +9,6 @@ own database connection, as another web process would.
 from __future__ import annotations
 
 import io
-import threading
-from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -21,6 +19,7 @@ from rest_framework.test import APIClient
 
 from config.api.authentication import TokenOrBearerAuthentication
 from tests.bulk_writes import bulk_writes
+from tests.elsewhere import run_elsewhere
 from tests.factories import GoalFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,22 +29,10 @@ LIST = "/api/v1/goals"
 
 def status_elsewhere(key: str, *, bearer: bool = False) -> tuple[int, int]:
     """(status of GET /goals with `key`, statements it ran on tokens) from another thread."""
-    result: dict[str, Any] = {}
-
-    def read() -> None:
-        try:
-            client = APIClient()
-            client.credentials(HTTP_AUTHORIZATION=f"{'Bearer' if bearer else 'Token'} {key}")
-            with CaptureQueriesContext(connection) as queries:
-                result["status"] = client.get(LIST).status_code
-            result["statements"] = sum("authtoken_token" in q["sql"] for q in queries)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=read)
-    thread.start()
-    thread.join(30)
-    return result["status"], result["statements"]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"{'Bearer' if bearer else 'Token'} {key}")
+    response, statements = run_elsewhere(lambda: client.get(LIST))
+    return response.status_code, sum("authtoken_token" in q["sql"] for q in statements)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ database connection, outside any transaction, as a worker's node does.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +18,7 @@ from agents.cache import agent_active
 from agents.models import Agent
 from agents.services import agent_activate, agent_create, agent_update
 from tests.bulk_writes import bulk_writes
+from tests.elsewhere import run_elsewhere
 from tests.factories import AgentFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,20 +27,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def elsewhere(read: Callable[[], Any]) -> tuple[Any, int]:
     """What `read` returns on another thread (its own connection, no transaction), and how
     many statements it ran."""
-    result: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            with CaptureQueriesContext(connection) as queries:
-                result["value"] = read()
-            result["statements"] = len(queries.captured_queries)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(30)
-    return result["value"], result["statements"]
+    value, statements = run_elsewhere(read)
+    return value, len(statements)
 
 
 def active(name: str = "writer") -> tuple[Agent | None, int]:

@@ -6,7 +6,6 @@ with its own database connection, as another web process would.
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +21,7 @@ from goals import services
 from goals.models import Goal, Schedule
 from goals.ticks import goal_schedule_fire
 from tests.bulk_writes import bulk_writes
+from tests.elsewhere import run_elsewhere
 from tests.factories import AgentFactory, GoalFactory, ScheduleFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,22 +31,11 @@ LIST = "/api/v1/goals"
 
 def read_elsewhere(token_key: str, path: str = LIST) -> Any:
     """The list as another thread (its own database connection) reads it."""
-    result: dict[str, Any] = {}
-
-    def read() -> None:
-        try:
-            client = APIClient()
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token_key}")
-            response = client.get(path)
-            result["status"], result["body"] = response.status_code, response.json()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=read)
-    thread.start()
-    thread.join(30)
-    assert result["status"] == 200
-    return result["body"]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_key}")
+    response, _ = run_elsewhere(lambda: client.get(path))
+    assert response.status_code == 200
+    return response.json()
 
 
 @pytest.fixture
