@@ -198,15 +198,18 @@ def seed_goals(user, goals: int, runs: int, steps: int) -> dict:
     finished run of `steps` steps with its events, all owned by `user`."""
     from django.utils.timezone import now
 
-    from goals.models import Goal, Schedule
+    from goals.models import Goal, Schedule, allowed_tool_names_text
     from runs.models import Output, Run, RunEvent, Step
 
     stamp = now()
+    params = {"stepBudget": 10, "allowedTools": ["webSearch", "writeFile"]}
     goal_rows = Goal.objects.bulk_create(
         [
             Goal(
                 objective=f"Collect the news on topic {index} and write a short summary",
-                params={"stepBudget": 10, "allowedTools": ["webSearch", "writeFile"]},
+                params=params,
+                # bulk_create skips Goal.save, which derives it
+                allowed_tool_names=allowed_tool_names_text(params),
                 status="paused" if index % 7 == 0 else "active",
                 owner=user,
                 created_at=stamp - timedelta(minutes=index),
@@ -308,7 +311,7 @@ def seed_agents(count: int, owner) -> None:
     from django.utils.timezone import now
 
     from agents.models import Agent
-    from goals.models import Goal
+    from goals.models import Goal, allowed_tool_names_text
 
     stamp = now()
     versions = 10
@@ -336,6 +339,8 @@ def seed_agents(count: int, owner) -> None:
         )
         for index in range(count // 5)
     ]
+    for goal in goals:  # bulk_create skips Goal.save, which derives it
+        goal.allowed_tool_names = allowed_tool_names_text(goal.params)
     Goal.objects.bulk_create(goals, batch_size=1000)
 
 

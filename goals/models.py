@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.utils.timezone import now
 
@@ -9,6 +11,26 @@ from config.api.ids import new_id
 
 def new_goal_id() -> str:
     return new_id("goal")
+
+
+TOOL_NAME_SEPARATOR = ","
+
+
+def allowed_tool_names_text(params: Any) -> str | None:
+    """`Goal.allowed_tool_names` for these params: None when the goal allows every tool (no
+    `allowedTools` list, or an empty one), else the listed names as ",name,name,".
+
+    Every string is kept, known to the registry or not: the reader asks only for the tools that
+    exist when it reads, so unknown names are ignored then, and a tool added later counts for
+    the goals that already named it. Names holding the separator are dropped: no tool has one.
+    """
+    allowed = params.get("allowedTools") if isinstance(params, dict) else None
+    if not isinstance(allowed, list) or not allowed:
+        return None
+    names = dict.fromkeys(
+        name for name in allowed if isinstance(name, str) and TOOL_NAME_SEPARATOR not in name
+    )
+    return TOOL_NAME_SEPARATOR + "".join(f"{name}{TOOL_NAME_SEPARATOR}" for name in names)
 
 
 def new_schedule_id() -> str:
@@ -43,6 +65,9 @@ class Goal(models.Model):
     owner = owner_field("owned_goals")
     created_at = models.DateTimeField(default=now, db_index=True)
     updated_at = models.DateTimeField(default=now)
+    # Derived from params on every save (see allowed_tool_names_text): the tools page counts
+    # goals per tool in the database with it instead of reading every goal's params.
+    allowed_tool_names = models.TextField(null=True, blank=True, editable=False)
 
     class Meta:
         db_table = "goals"
@@ -50,6 +75,13 @@ class Goal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id}: {self.objective[:60]}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.allowed_tool_names = allowed_tool_names_text(self.params)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "params" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "allowed_tool_names"}
+        super().save(*args, **kwargs)
 
 
 class Schedule(models.Model):

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import StrIndex
+from django.db.models.lookups import GreaterThan
 
 from agents.models import Agent
 from agents.serializers import AGENT_SHAPE
@@ -16,7 +18,7 @@ from config.api.renderers import dumps
 from config.db import IsoTimestampText
 from config.errors import NotFound
 from config.list_cache import page_get, page_put
-from goals.models import Goal, Schedule, SchedulerHeartbeat
+from goals.models import TOOL_NAME_SEPARATOR, Goal, Schedule, SchedulerHeartbeat
 from goals.serializers import GOAL_SHAPE, SCHEDULE_SHAPE
 
 GOAL_NOT_FOUND = "Goal not found"
@@ -217,6 +219,62 @@ def goal_run_stats_attach(goals: list[Goal]) -> list[Goal]:
 def goal_schedules_attach(goals: list[Goal]) -> list[Goal]:
     """Set `goal.schedule_list` (oldest first) on each goal, in one query."""
     return _attach_schedules(goals)
+
+
+# --- goals per tool (the tools page) -----------------------------------------------------------
+@dataclass(frozen=True)
+class ToolGoals:
+    count: int  # the viewer's goals that may call the tool
+    newest: list[tuple[str, str]]  # (id, objective) of the newest few of them
+
+
+def _listed(tool_name: str) -> str:
+    return f"{TOOL_NAME_SEPARATOR}{tool_name}{TOOL_NAME_SEPARATOR}"
+
+
+def _may_call(tool_name: str) -> Q:
+    """Goals whose runs may call the tool: those allowing every tool, and those listing it.
+    StrIndex, not `contains`: LIKE ignores case on SQLite, and a listed "READFILE" is an
+    unknown name, not readFile."""
+    return Q(allowed_tool_names__isnull=True) | Q(
+        GreaterThan(StrIndex("allowed_tool_names", Value(_listed(tool_name))), 0)
+    )
+
+
+# The newest goals read once for every tool; a tool with fewer than its share among them (only
+# a few goals list it) gets a query of its own.
+NEWEST_READ_PER_SHOWN = 4
+
+
+def goals_by_tool(*, viewer: Any, tool_names: list[str], shown: int) -> dict[str, ToolGoals]:
+    """Per tool, how many of the viewer's goals may call it and the `shown` newest of them.
+
+    One counting statement, one reading the few newest goals, and one of at most `shown` rows
+    per tool rarely allowed among those: nothing read grows with the number of goals.
+    """
+    goals = visible_to(Goal.objects.all(), viewer).order_by("-created_at", "-pk")
+    conditions = {name: _may_call(name) for name in tool_names}
+    counts = goals.aggregate(
+        **{
+            f"tool_{index}": Count("pk", filter=conditions[name])
+            for index, name in enumerate(tool_names)
+        }
+    )
+    newest_goals = list(
+        goals.values_list("id", "objective", "allowed_tool_names")[: shown * NEWEST_READ_PER_SHOWN]
+    )
+    by_tool = {}
+    for index, name in enumerate(tool_names):
+        count = counts[f"tool_{index}"]
+        newest = [
+            (goal_id, objective)
+            for goal_id, objective, listed in newest_goals
+            if listed is None or _listed(name) in listed
+        ][:shown]
+        if len(newest) < min(count, shown):
+            newest = list(goals.filter(conditions[name]).values_list("id", "objective")[:shown])
+        by_tool[name] = ToolGoals(count=count, newest=newest)
+    return by_tool
 
 
 # --- goals per agent version (the agent pages show them and keep used versions) -------------

@@ -16,8 +16,7 @@ from django.views.decorators.http import require_GET
 
 from agents.models import Agent
 from agents.templating import placeholders
-from config.access import visible_to
-from goals.models import Goal
+from goals.selectors import goals_by_tool
 from tools.registry import TOOL_NAMES, Tool, all_tools
 
 GOALS_SHOWN = 5  # goal links per tool; the count says how many there are
@@ -83,7 +82,8 @@ def goal_link(goal_id: str) -> str | None:
 
 
 def tool_users(viewer: Any) -> tuple[list[str], dict[str, dict[str, Any]]]:
-    """(planner agent names, per tool: the viewer's goals that may call it). Two queries."""
+    """(planner agent names, per tool: how many of the viewer's goals may call it and the
+    newest few), in a number of queries that does not grow with the number of goals."""
     planners = sorted(
         name
         for name, template in Agent.objects.filter(active=True).values_list(
@@ -91,23 +91,23 @@ def tool_users(viewer: Any) -> tuple[list[str], dict[str, dict[str, Any]]]:
         )
         if "tools" in placeholders(template)
     )
-    users: dict[str, dict[str, Any]] = {name: {"count": 0, "goals": []} for name in TOOL_NAMES}
-    goals = visible_to(Goal.objects.all(), viewer).order_by("-created_at")
-    for goal_id, objective, allowed in goals.values_list("id", "objective", "params__allowedTools"):
-        # As the run loop reads it: no list (or an empty one) allows every tool.
-        if isinstance(allowed, list) and allowed:
-            names = list(
-                dict.fromkeys(name for name in allowed if isinstance(name, str) and name in users)
-            )
-        else:
-            names = list(TOOL_NAMES)
-        for name in names:
-            entry = users[name]
-            entry["count"] += 1
-            if len(entry["goals"]) < GOALS_SHOWN:
-                entry["goals"].append(
-                    {"id": goal_id, "objective": objective, "url": goal_link(goal_id)}
-                )
+    # As the run loop reads a goal's allowedTools: no list (or an empty one) allows every tool,
+    # and names of no tool are ignored.
+    by_tool = goals_by_tool(viewer=viewer, tool_names=list(TOOL_NAMES), shown=GOALS_SHOWN)
+    # Most goals allow every tool, so the same few goals are shown under each tool.
+    links = {
+        goal_id: goal_link(goal_id) for goals in by_tool.values() for goal_id, _ in goals.newest
+    }
+    users = {
+        name: {
+            "count": goals.count,
+            "goals": [
+                {"id": goal_id, "objective": objective, "url": links[goal_id]}
+                for goal_id, objective in goals.newest
+            ],
+        }
+        for name, goals in by_tool.items()
+    }
     return planners, users
 
 
