@@ -108,6 +108,10 @@ class DagExecution(models.Model):
         indexes = [
             models.Index(fields=["dag", "-created_at"], name="dag_exec_dag_created_idx"),
             models.Index(fields=["status"], name="dag_exec_status_idx"),
+            # The cost pages count an execution by when it completed: staff over every
+            # execution, everyone else over their own.
+            models.Index(fields=["completed_at"], name="dag_exec_completed_idx"),
+            models.Index(fields=["owner", "completed_at"], name="dag_exec_owner_completed_idx"),
         ]
 
     def __str__(self) -> str:
