@@ -1,13 +1,7 @@
-// The execution page, live: follows the execution's Server-Sent Events and updates the page in
-// place. The page is complete without this script (server-rendered; tabs and the step dialog
-// are plain links); the script adds live updates, in-page tabs and the step dialog.
-//
-// Stream: EventSource on the execution's events endpoint, starting after the last event the
-// server rendered (`?lastEventId=`). EventSource itself reconnects after a dropped connection
-// and sends Last-Event-ID, so the server replays what was missed; frames whose id was already
-// seen are ignored, so nothing is applied twice. When EventSource gives up (an HTTP error, e.g.
-// a proxy's 502 while the web process restarts) this script reconnects with back-off, and
-// meanwhile polls a server-rendered partial so the page stays current.
+// The execution page, live: follows the execution's Server-Sent Events (live-follow.js) and
+// updates the page in place. The page is complete without this script (server-rendered; tabs and
+// the step dialog are plain links); the script adds live updates, in-page tabs and the step
+// dialog.
 //
 // A suspended, failed or cancelled execution can be resumed from anywhere (another tab, the
 // API, the admin), so the page keeps following it; the server keeps such a stream open with
@@ -16,7 +10,8 @@
   "use strict";
 
   var root = document.getElementById("execution");
-  if (!root) return;
+  if (!root || !window.liveFollow) return;
+  var live = window.liveFollow;
 
   // Not running (no elapsed clock)...
   var FINISHED = ["completed", "failed", "partial", "suspended", "cancelled"];
@@ -28,44 +23,24 @@
     "substep.started", "substep.completed", "substep.failed", "tool.progress", "tool.completed"
   ];
   var SYNTHESIS = "__SYNTHESIS__";
-  var POLL_MS = 3000;
-  var MAX_BACKOFF_MS = 30000;
   var LOG_LIMIT = 2000;
   var PROGRESS_KEEP = 3;
 
   var meta = {};
   try { meta = JSON.parse(document.getElementById("status-meta").textContent); } catch (e) { meta = {}; }
 
-  var state = {
-    lastId: parseInt(root.dataset.lastEventId || "0", 10) || 0,
-    status: root.dataset.status || "pending",
-    finished: FINISHED.indexOf(root.dataset.status) >= 0,
-    final: FINAL.indexOf(root.dataset.status) >= 0,
-    source: null,
-    failures: 0,
-    retryTimer: null,
-    pollTimer: null,
-    refreshing: null,
-    refreshAgain: false
-  };
-
-  // ---- Connection indicator ---------------------------------------------------------------
-  var indicator = document.getElementById("live-indicator");
-  var INDICATOR_TEXT = {
-    connecting: "Connecting to live updates…",
-    live: "Live",
-    reconnecting: "Connection lost — reconnecting…",
-    polling: "Live stream unavailable — refreshing every few seconds",
-    finished: "Finished — no more updates",
-    idle: "Stopped — still following: a resume from anywhere shows here",
-    unsupported: "Live updates unavailable in this browser — refreshing every few seconds"
-  };
-  function setIndicator(name) {
-    if (!indicator || indicator.dataset.state === name) return;
-    indicator.dataset.state = name;
-    var text = indicator.querySelector("[data-live-text]");
-    if (text) text.textContent = INDICATOR_TEXT[name] || name;
-  }
+  var stream = live.follow(root, {
+    eventTypes: EVENT_TYPES,
+    snapshotType: "execution.updated",
+    ended: function () { return state.final; },
+    idle: function () { return state.finished; },
+    onFrame: onFrame,
+    onPartial: swapFrom
+  });
+  var state = stream.state;
+  state.status = root.dataset.status || "pending";
+  state.finished = FINISHED.indexOf(root.dataset.status) >= 0;
+  state.final = FINAL.indexOf(root.dataset.status) >= 0;
 
   // ---- Formatting (the same rules as the server's template filters) -------------------------
   function formatDuration(ms) {
@@ -188,15 +163,7 @@
     var before = [state.finished, state.final];
     state.finished = FINISHED.indexOf(status) >= 0;
     state.final = FINAL.indexOf(status) >= 0;
-    if (before[0] !== state.finished || before[1] !== state.final) showConnected();
-  }
-
-  // The indicator while the stream is (or is about to be) open, for the current status.
-  function showConnected() {
-    var open = state.source && state.source.readyState === 1;
-    if (state.final) setIndicator("finished");
-    else if (!open) setIndicator(state.pollTimer ? "polling" : state.failures ? "reconnecting" : "connecting");
-    else setIndicator(state.finished ? "idle" : "live");
+    if (before[0] !== state.finished || before[1] !== state.final) stream.showConnected();
   }
 
   // The diagram follows the step list after a partial replaced it.
@@ -260,18 +227,7 @@
   }
 
   // ---- Applying one event -------------------------------------------------------------------
-  function onFrame(event) {
-    var data;
-    try { data = JSON.parse(event.data); } catch (e) { return; }
-    var type = event.type;
-    // The snapshot sent at the start of each connection carries no id (it is not an event).
-    var sequenced = type !== "execution.updated" && event.lastEventId !== "";
-    var seq = sequenced ? parseInt(event.lastEventId, 10) : 0;
-    if (sequenced && !isNaN(seq)) {
-      if (seq <= state.lastId) return; // replayed after a reconnect: already applied
-      state.lastId = seq;
-      root.dataset.lastEventId = String(seq);
-    }
+  function onFrame(type, data, seq, sequenced) {
     if (sequenced) appendLog(seq, type, data);
     apply(type, data);
     root.dispatchEvent(new CustomEvent("execution:event", { detail: { type: type, seq: seq, data: data } }));
@@ -287,7 +243,7 @@
       case "execution.resumed":
         if (data.totalTasks) root.dataset.total = String(data.totalTasks);
         setStatus("running");
-        refresh(); // a resume resets steps without an event per step
+        stream.refresh(); // a resume resets steps without an event per step
         break;
       case "substep.started":
         if (taskId) setStep(taskId, "running");
@@ -304,19 +260,19 @@
         break;
       case "execution.completed":
         setStatus(data.status || "completed");
-        refresh();
+        stream.refresh();
         break;
       case "execution.failed":
         setStatus("failed");
-        refresh();
+        stream.refresh();
         break;
       case "execution.suspended":
         setStatus("suspended");
-        refresh();
+        stream.refresh();
         break;
       case "execution.cancelled":
         setStatus("cancelled");
-        refresh();
+        stream.refresh();
         break;
       default:
         break;
@@ -324,13 +280,8 @@
   }
 
   // ---- Server-rendered partials (results, costs, actions; the polling fallback) --------------
-  function swapFrom(html) {
-    var doc = new DOMParser().parseFromString(html, "text/html");
-    var parts = doc.querySelectorAll("[data-swap][id]");
-    for (var i = 0; i < parts.length; i++) {
-      var current = document.getElementById(parts[i].id);
-      if (current) current.replaceWith(document.importNode(parts[i], true));
-    }
+  function swapFrom(doc) {
+    live.swapParts(doc);
     var info = doc.querySelector("[data-execution-state]");
     if (info) {
       if (info.dataset.total) root.dataset.total = info.dataset.total;
@@ -341,76 +292,6 @@
     syncDiagram();
     updateCounters();
     tickElapsed();
-  }
-
-  function refresh() {
-    if (state.refreshing) { state.refreshAgain = true; return state.refreshing; }
-    state.refreshing = fetch(root.dataset.partialUrl, {
-      credentials: "same-origin",
-      headers: { "X-Requested-With": "fetch" }
-    })
-      .then(function (response) {
-        if (!response.ok) throw new Error("HTTP " + response.status);
-        return response.text();
-      })
-      .then(swapFrom)
-      .catch(function () { /* the next poll or event tries again */ })
-      .then(function () {
-        state.refreshing = null;
-        if (state.refreshAgain) { state.refreshAgain = false; refresh(); }
-      });
-    return state.refreshing;
-  }
-
-  function startPolling(reason) {
-    if (state.pollTimer) return;
-    setIndicator(reason || "polling");
-    state.pollTimer = setInterval(function () {
-      refresh();
-      if (state.final && !state.source) stopPolling();
-    }, POLL_MS);
-    refresh();
-  }
-  function stopPolling() {
-    if (state.pollTimer) clearInterval(state.pollTimer);
-    state.pollTimer = null;
-  }
-
-  // ---- The stream ---------------------------------------------------------------------------
-  function connect() {
-    if (!window.EventSource) { startPolling("unsupported"); return; }
-    var url = root.dataset.eventsUrl + "?lastEventId=" + encodeURIComponent(String(state.lastId));
-    var source = new EventSource(url, { withCredentials: true });
-    state.source = source;
-    if (!state.final) setIndicator(state.failures ? "reconnecting" : "connecting");
-    source.onopen = function () {
-      state.failures = 0;
-      stopPolling();
-      showConnected();
-    };
-    for (var i = 0; i < EVENT_TYPES.length; i++) source.addEventListener(EVENT_TYPES[i], onFrame);
-    source.onerror = function () {
-      if (source.readyState === 2) {
-        // Closed for good: 204 (nothing more will come) or an HTTP error.
-        source.close();
-        if (state.source === source) state.source = null;
-        if (state.final) { setIndicator("finished"); stopPolling(); return; }
-        scheduleReconnect();
-      } else if (!state.final) {
-        // EventSource is reconnecting by itself (it will send Last-Event-ID).
-        setIndicator("reconnecting");
-      }
-    };
-  }
-
-  function scheduleReconnect() {
-    state.failures += 1;
-    if (state.failures >= 2) startPolling("polling");
-    else setIndicator("reconnecting");
-    var delay = Math.min(MAX_BACKOFF_MS, 1000 * Math.pow(2, state.failures - 1));
-    delay = delay / 2 + Math.random() * (delay / 2);
-    clearTimeout(state.retryTimer);
-    state.retryTimer = setTimeout(connect, delay);
   }
 
   // ---- Tabs ---------------------------------------------------------------------------------
@@ -451,14 +332,9 @@
     return root.dataset.stepUrlTemplate.replace("__TASK__", encodeURIComponent(taskId));
   }
   function loadStep(taskId) {
-    return fetch(stepUrl(taskId), { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
-      .then(function (response) {
-        if (!response.ok) throw new Error("HTTP " + response.status);
-        return response.text();
-      })
+    return live.fetchHtml(stepUrl(taskId))
       .then(function (html) {
-        var doc = new DOMParser().parseFromString(html, "text/html");
-        var body = doc.querySelector("[data-step-dialog-body]");
+        var body = live.parseHtml(html).querySelector("[data-step-dialog-body]");
         if (body && dialogBody) dialogBody.replaceWith(document.importNode(body, true));
         dialogBody = dialog.querySelector("[data-step-dialog-body]");
       });
@@ -536,10 +412,9 @@
   });
 
   // ---- Start --------------------------------------------------------------------------------
-  window.executionLive = { state: state, refresh: refresh };
+  window.executionLive = { state: state, refresh: stream.refresh };
   updateCounters();
   tickElapsed();
   setInterval(tickElapsed, 1000);
-  if (state.final) setIndicator("finished");
-  connect();
+  stream.start();
 })();
