@@ -12,7 +12,10 @@ system): a figure that holds up on a busy machine, where wall-clock times do not
 - `goals_list`: GET /api/v1/goals (100 goals; after the first, answered from the page cache);
 - `execute_dag`: POST execute-dag of a 3-node DAG, one at a time (includes the node sends the
   web process makes after the answer);
-- `create_dag`: POST create-dag with an instant scripted planner (includes the planner call).
+- `create_dag`: POST create-dag with an instant scripted planner (includes the planner call);
+- `sse_open`: `--clients` SSE clients open the event stream of one running execution at once,
+  each until it has read the snapshot, then hang up (includes the server's cleanup after them):
+  web CPU per stream opened.
 
 GETs run under wrk (8 keep-alive clients); POSTs from one kept-alive Python client. With
 `--profile DIR`, each GET load is also recorded with `py-spy record --gil` (raw) per web process.
@@ -21,8 +24,10 @@ GETs run under wrk (8 keep-alive clients); POSTs from one kept-alive Python clie
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -34,7 +39,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from client import load
-from run import THROTTLE_RATE, Bench, Cpu, job, start_fake, two_levels
+from run import THROTTLE_RATE, Bench, Cpu, job, node, start_fake, two_levels
 from system import System
 
 
@@ -97,10 +102,60 @@ def post_row(bench: Bench, calls: int, call: Any, profile: Path | None, name: st
     }
 
 
+async def open_stream(port: int, token: str, execution_id: str) -> bool:
+    """Open the execution's event stream, read up to the snapshot, hang up; True if it came."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(
+            (
+                f"GET /api/v1/dag-executions/{execution_id}/events HTTP/1.0\r\n"
+                f"Host: 127.0.0.1\r\nAuthorization: Token {token}\r\n"
+                "Accept: text/event-stream\r\n\r\n"
+            ).encode()
+        )
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        if b" 200 " not in head.split(b"\r\n", 1)[0]:
+            return False
+        return b"event: " in await reader.readuntil(b"\n\n")
+    finally:
+        writer.close()
+
+
+async def open_streams(port: int, token: str, execution_id: str, clients: int) -> int:
+    opened = await asyncio.gather(
+        *(open_stream(port, token, execution_id) for _ in range(clients)), return_exceptions=True
+    )
+    return sum(1 for one in opened if one is True)
+
+
+def sse_row(bench: Bench, clients: int, profile: Path | None, name: str) -> dict:
+    """`clients` streams of one running execution opened at once, each hung up after the
+    snapshot; the web CPU includes the servers' cleanup after them (a second's pause)."""
+    hold = f"web-cpu-sse-{os.getpid()}"
+    execution_id = bench.execute(bench.dag("sse-open", [node("001", [], ms=hold)]))[0]
+    port, token = bench.system.port, bench.system.token
+    asyncio.run(open_streams(port, token, execution_id, 8))  # warm
+    spies = spy(bench, profile, name, 8)
+    with Cpu(bench.system) as cpu:
+        opened = asyncio.run(open_streams(port, token, execution_id, clients))
+        time.sleep(1.0)  # the servers leave the subject's group after each hang-up
+    for one in spies:
+        one.wait(60)
+    bench.fake(f"/bench/release/{hold}", {})
+    return {
+        "clients": clients,
+        "opened": opened,
+        "web_cpu_ms_per_stream": per_request(cpu, clients),
+        "cpu_seconds": cpu.seconds,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4)
     parser.add_argument("--calls", type=int, default=40)
+    parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--profile", type=Path)
     parser.add_argument("--only", default="")
     args = parser.parse_args()
@@ -143,6 +198,9 @@ def main() -> None:
         if wanted("create_dag"):
             out["create_dag"] = post_row(bench, args.calls, create, args.profile, "create_dag")
             print("create_dag", out["create_dag"]["web_cpu_ms_per_request"], file=sys.stderr)
+        if wanted("sse_open"):
+            out["sse_open"] = sse_row(bench, args.clients, args.profile, "sse_open")
+            print("sse_open", out["sse_open"]["web_cpu_ms_per_stream"], file=sys.stderr)
     print(json.dumps(out, indent=2))
 
 

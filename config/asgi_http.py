@@ -7,13 +7,16 @@ request's thread). For the small API reads that make most of the traffic those h
 thread and the new database connection (connections are per thread) cost several times the
 view's own work.
 
-So requests for synchronous views (every view except the event streams) are served by Django's
-WSGI handler, the whole request (middleware, view, response) in one call on a thread of a
-process-wide pool of WEB_THREADS threads: one hop per request, and the pool's threads keep
-their database connections (closed by Django's request signals when older than CONN_MAX_AGE or
-broken, as under any WSGI server). Each request has a thread of its own while it runs; a
-request waits only when all WEB_THREADS are busy. Asynchronous views (the SSE streams) go to
-Django's stock ASGI handler.
+So requests for synchronous views (every view) are served by Django's WSGI handler, the whole
+request (middleware, view, response) in one call on a thread of a process-wide pool of
+WEB_THREADS threads: one hop per request, and the pool's threads keep their database
+connections (closed by Django's request signals when older than CONN_MAX_AGE or broken, as
+under any WSGI server). Each request has a thread of its own while it runs; a request waits
+only when all WEB_THREADS are busy. An event stream is such a view too: it checks the request
+on a pool thread and returns a response whose content is an asynchronous iterator, which the
+event loop then sends until it ends or the client disconnects (`send_live`), so a stream holds
+no thread while it waits. An asynchronous view, if one is added, goes to Django's stock ASGI
+handler (a new thread per request for its synchronous middleware, a hop per middleware).
 
 The server's `send` of each request is kept in a context variable (`RequestSend`) for the event
 streams, which write live events through it without going through Django's response handling
@@ -267,7 +270,7 @@ def response_start(status: str, headers: Iterable[tuple[str, str]]) -> dict[str,
 
 class SyncViewsOnThreads:
     """HTTP requests for synchronous views through Django's WSGI handler on a thread pool (see
-    the module docstring); the rest through Django's ASGI handler."""
+    the module docstring); asynchronous views through Django's ASGI handler."""
 
     def __init__(self, *, asgi_app: AsgiApp, wsgi_app: Any, threads: int) -> None:
         self.asgi_app = asgi_app
@@ -289,23 +292,62 @@ class SyncViewsOnThreads:
             )
         finally:
             body.close()
-        if answer is not None:
-            start, content = answer
+        if answer is None:
+            return
+        start, content = answer
+        if isinstance(content, bytes):
             await send(start)
             await send({"type": "http.response.body", "body": content})
+        else:
+            await self.send_live(start, content, receive, send)
+
+    async def send_live(
+        self, start: dict[str, Any], response: Any, receive: Receive, send: Send
+    ) -> None:
+        """Send a response whose content is an asynchronous iterator (an event stream) from the
+        event loop, part by part, until it ends or the client disconnects, which cancels the
+        iterator (as Django's ASGI handler does); then close the response on a pool thread
+        (Django's request_finished signal, as for every other request)."""
+
+        async def content() -> None:
+            await send(start)
+            async for part in response:
+                await send({"type": "http.response.body", "body": part, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+
+        async def disconnected() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        sending = asyncio.create_task(content())
+        listening = asyncio.create_task(disconnected())
+        try:
+            await asyncio.wait((sending, listening), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sending, listening):
+                task.cancel()
+            # Cancelled tasks end with CancelledError, which is not this request's failure.
+            await asyncio.gather(sending, listening, return_exceptions=True)
+            await asyncio.get_running_loop().run_in_executor(self.pool, response.close)
+        error = None if sending.cancelled() else sending.exception()
+        if error is not None:
+            raise error
 
     def respond(
         self, environ: dict[str, Any], send: Send, loop: asyncio.AbstractEventLoop
-    ) -> tuple[dict[str, Any], bytes] | None:
-        """Runs the request on this pool thread. A response held in memory is returned for the
-        event loop to send (no further hop); a streaming one (file downloads) is sent from here
-        chunk by chunk, and None is returned."""
+    ) -> tuple[dict[str, Any], Any] | None:
+        """Runs the request on this pool thread. A response held in memory is returned, with its
+        content, for the event loop to send (no further hop), and so is one whose content is an
+        asynchronous iterator (an event stream: the loop iterates it, `send_live`); any other
+        streaming one (file downloads) is sent from here chunk by chunk, and None is returned."""
         started: list[Any] = []
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
             started[:] = [status, headers]
 
         result = self.wsgi_app(environ, start_response)
+        if getattr(result, "is_async", False):
+            return response_start(*started), result  # closed by send_live
         try:
             if getattr(result, "streaming", True) is False:  # Django's in-memory response
                 content = b"".join(result)

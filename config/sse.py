@@ -5,16 +5,18 @@ Last-Event-ID), then the stored events after Last-Event-ID, then live ones, each
 `id: <seq>` / `event: <type>` / `data: <json>`, with `: heartbeat` comments while idle. It stays
 open while the subject can still change (a suspended or failed execution can be resumed from
 anywhere) and ends once nothing more can happen (the store's final event or status); a
-reconnect then, with nothing left to send, gets 204, which tells EventSource
-to stop. The async generator ends as soon as the client disconnects (Django cancels it) and
-always leaves its group.
+reconnect then, with nothing left to send, gets 204, which tells EventSource to stop. The view
+is synchronous (auth, ownership, 204 on a pool thread, in the same one hop as every other
+request); the stream it returns is an async generator that the event loop sends
+(config/asgi_http.py `send_live`), which ends as soon as the client disconnects (it is
+cancelled then) and always leaves its group.
 
 Live events normally skip the stream's own task: while a stream is caught up and waits, it lends
 its follower's position and the request's ASGI `send` to its subscription (`DirectWriter`), and
 the process's hub writes each published event, framed once, straight to every such client
 (config/live_events/hub.py). Anything else (a gap, a terminal event, a reconnect of the hub, a
 heartbeat) lands in the stream's inbox, which takes the writer back, and the stream goes on as
-an ordinary async iterator under Django's response handling.
+an ordinary async iterator.
 """
 
 from __future__ import annotations
@@ -24,10 +26,9 @@ import logging
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 
 from config.api.exceptions import PARAMS_LABEL
 from config.api.renderers import dumps
@@ -119,12 +120,19 @@ def heartbeat_seconds() -> float:
     return float(getattr(settings, "SSE_HEARTBEAT_SECONDS", 15.0))
 
 
-async def stream_events(request: HttpRequest, *, store: EventStore, subject_id: str) -> Any:
-    """The whole SSE endpoint for one subject: auth, 404, 204 or the event stream."""
+def stream_events(request: HttpRequest, *, store: EventStore, subject_id: str) -> HttpResponseBase:
+    """The whole SSE endpoint for one subject: auth, 404, 204 or the event stream.
+
+    Synchronous, like every other view: the project's ASGI application runs it, middleware
+    included, in one call on a thread of its request pool (config/asgi_http.py), and only the
+    stream itself (`follow`) on the event loop. The stream reads the stored events itself after
+    subscribing, so a fresh stream is read once; a reconnect is also read here, to answer 204
+    when nothing is left to send.
+    """
     if request.method != "GET":
         return json_response({"error": f'Method "{request.method}" not allowed.'}, 405, Allow="GET")
     try:
-        user = await sync_to_async(authenticate_http)(request)
+        user = authenticate_http(request)
     except StreamAuthError as error:
         return json_response({"error": error.message}, 401, WWW_Authenticate="Token")
 
@@ -145,18 +153,21 @@ async def stream_events(request: HttpRequest, *, store: EventStore, subject_id: 
             400,
         )
 
-    visible = await database_sync_to_async(store.visible_to_user)(subject_id, user)
-    state = await database_sync_to_async(store.read)(subject_id, position or 0) if visible else None
-    if state is None:
+    if not store.visible_to_user(subject_id, user):
         return json_response({"error": store.not_found_message(subject_id)}, 404)
-    if position is not None and not state.events and state.settled:
-        # Finished and nothing new since the client's last event: 204 makes EventSource stop.
-        return HttpResponse(status=204)
-    # A position beyond the last stored event (a stale or invented id) would hide new events.
-    start = min(position or 0, state.last_seq)
+    start = 0
+    if position is not None:
+        state = store.read(subject_id, position)
+        if state is None:
+            return json_response({"error": store.not_found_message(subject_id)}, 404)
+        if not state.events and state.settled:
+            # Finished and nothing new since the client's last event: 204 makes EventSource stop.
+            return HttpResponse(status=204)
+        # A position beyond the last stored event (a stale or invented id) would hide new events.
+        start = min(position, state.last_seq)
 
     response = StreamingHttpResponse(
-        follow(store, subject_id, start, heartbeat=heartbeat_seconds(), send=request_send.get()),
+        follow(store, subject_id, start, heartbeat=heartbeat_seconds()),
         content_type="text/event-stream",
     )
     response["Cache-Control"] = "no-cache"
@@ -175,7 +186,10 @@ async def follow(
     """Frames for one subscriber: snapshot, replay after `position`, then live events.
 
     `send`: the request's ASGI send, through which the hub writes live events while the stream
-    waits (see DirectWriter); without it every frame is yielded."""
+    waits (see DirectWriter); by default the current request's (`request_send`, read when the
+    stream starts, on the event loop). Without one every frame is yielded."""
+    if send is None:
+        send = request_send.get()
     subscription = Subscription(store.group_name(subject_id))
     try:
         # Subscribe first, then read: an event committed after the read is published after the

@@ -1,7 +1,7 @@
 """`GET /api/v1/dag-executions/<id>/events`: the execution's events as Server-Sent Events.
 
-An async Django view (not a DRF APIView): it streams under daphne and is never throttled (a stream
-is one long request).
+A plain Django view (not a DRF APIView): it is never throttled (a stream is one long request).
+It answers on a request thread; the stream it returns runs on the event loop (config/sse.py).
 """
 
 from __future__ import annotations
@@ -14,5 +14,5 @@ from dags.events import EXECUTION_EVENTS
 
 
 @csrf_exempt
-async def execution_events_stream(request: HttpRequest, execution_id: str) -> HttpResponseBase:
-    return await stream_events(request, store=EXECUTION_EVENTS, subject_id=execution_id)
+def execution_events_stream(request: HttpRequest, execution_id: str) -> HttpResponseBase:
+    return stream_events(request, store=EXECUTION_EVENTS, subject_id=execution_id)

@@ -10,5 +10,5 @@ from runs.events import RUN_EVENTS
 
 
 @csrf_exempt
-async def run_events_stream(request: HttpRequest, run_id: str) -> HttpResponseBase:
-    return await stream_events(request, store=RUN_EVENTS, subject_id=run_id)
+def run_events_stream(request: HttpRequest, run_id: str) -> HttpResponseBase:
+    return stream_events(request, store=RUN_EVENTS, subject_id=run_id)

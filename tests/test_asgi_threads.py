@@ -1,7 +1,7 @@
 """HTTP through the project's ASGI application (config/asgi_http.py): a synchronous view's
 request runs whole on a thread of the process's pool, reused with its database connection; a
-slow request does not hold up others; asynchronous views (the event streams) are served by
-Django's ASGI handler; streaming responses and bodies without a declared length work."""
+slow request does not hold up others; the event streams are such views too; streaming responses
+and bodies without a declared length work."""
 
 from __future__ import annotations
 
@@ -59,12 +59,13 @@ def tool_reads(monkeypatch):
     return seen, gate, entered
 
 
-def test_only_asynchronous_views_go_to_the_asgi_handler():
+def test_every_view_even_an_event_stream_goes_to_the_request_pool():
     def scope(path: str) -> dict[str, Any]:
         return {"type": "http", "method": "GET", "path": path, "root_path": ""}
 
-    assert is_async_view(scope("/api/v1/dag-executions/abc/events"))
-    assert is_async_view(scope("/api/v1/runs/abc/events"))
+    # The streams check their request on a pool thread and stream from the event loop.
+    assert not is_async_view(scope("/api/v1/dag-executions/abc/events"))
+    assert not is_async_view(scope("/api/v1/runs/abc/events"))
     assert not is_async_view(scope("/api/v1/goals"))
     assert not is_async_view(scope("/health"))
     assert not is_async_view(scope("/admin/"))

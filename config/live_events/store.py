@@ -215,7 +215,8 @@ class EventStore:
 
     def read(self, subject_id: str, after_seq: int) -> FeedState | None:
         """The snapshot and the stored events after `after_seq` (None when the subject is gone)."""
-        subject = self.subject_model.objects.filter(pk=subject_id).first()  # type: ignore[attr-defined]
+        subjects = self.subject_model.objects.filter(pk=subject_id)  # type: ignore[attr-defined]
+        subject = next(iter(subjects[:1]), None)  # no ORDER BY: there is one row at most
         if subject is None:
             return None
         # Everything below is bounded by the sequence number read with the subject: events up to
@@ -226,11 +227,19 @@ class EventStore:
         own_events = self.event_model.objects.filter(  # type: ignore[attr-defined]
             **{f"{self.subject_field}_id": subject_id}, seq__lte=last_seq
         )
-        events = [
-            StoredEvent(e.seq, e.type, self.wire(e.type, e.payload))
-            for e in own_events.filter(seq__gt=after_seq).order_by("seq")
-        ]
-        last = own_events.order_by("-seq").values_list("type", "created_at").first()
+        rows = list(
+            own_events.filter(seq__gt=after_seq)
+            .order_by("seq")
+            .values_list("seq", "type", "payload", "created_at")
+        )
+        events = [StoredEvent(seq, kind, self.wire(kind, data)) for seq, kind, data, _ in rows]
+        last: tuple[str, Any] | None
+        if rows:  # the last of them is the last event up to last_seq
+            last = (rows[-1][1], rows[-1][3])
+        elif last_seq > 0:
+            last = own_events.order_by("-seq").values_list("type", "created_at").first()
+        else:
+            last = None
         snapshot = self.wire(
             self.snapshot_type,
             {
