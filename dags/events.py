@@ -84,6 +84,7 @@ EXECUTION_EVENTS = EventStore(
     snapshot_type=EXECUTION_UPDATED,
     snapshot_fields=_snapshot,
     not_found_message=lambda execution_id: execution_not_found(execution_id).message,
+    snapshot_columns=("completed_tasks", "failed_tasks", "waiting_tasks"),
 )
 
 

@@ -58,6 +58,7 @@ RUN_EVENTS = EventStore(
     snapshot_type=RUN_UPDATED,
     snapshot_fields=_snapshot,
     not_found_message=lambda run_id: "Run not found",
+    snapshot_columns=("steps_executed", "step_budget"),
 )
 
 

@@ -84,6 +84,9 @@ class EventStore:
     snapshot_fields: Callable[[Any], dict[str, Any]]
     not_found_message: Callable[[str], str]
     settle_grace: timedelta = field(default=SETTLE_GRACE)
+    # The subject's columns `snapshot_fields` reads: a read loads only these (with `status` and
+    # `last_event_seq`), not the whole row (a plan, a result). Empty: the whole row.
+    snapshot_columns: tuple[str, ...] = ()
 
     # --- wire format ----------------------------------------------------------------------------
 
@@ -216,6 +219,8 @@ class EventStore:
     def read(self, subject_id: str, after_seq: int) -> FeedState | None:
         """The snapshot and the stored events after `after_seq` (None when the subject is gone)."""
         subjects = self.subject_model.objects.filter(pk=subject_id)  # type: ignore[attr-defined]
+        if self.snapshot_columns:
+            subjects = subjects.only("status", "last_event_seq", *self.snapshot_columns)
         subject = next(iter(subjects[:1]), None)  # no ORDER BY: there is one row at most
         if subject is None:
             return None
