@@ -3,12 +3,13 @@ page elsewhere)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
-from django.urls import Resolver404, get_resolver, resolve
+from django.urls import Resolver404, URLResolver, get_resolver, resolve
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -25,10 +26,16 @@ def json_response(body: Any, status: int) -> HttpResponse:
     return HttpResponse(dumps(body), status=status, content_type="application/json; charset=utf-8")
 
 
-def _api_resources() -> list[dict[str, Any]]:
-    """Every route under /api/v1/ with the methods its view answers, in URLconf order."""
+def api_resources() -> tuple[dict[str, Any], ...]:
+    """Every route under /api/v1/ with the methods its view answers, in URLconf order: built
+    once per URLconf (it does not change while a process runs), not on every request."""
+    return _resources_of(get_resolver())
+
+
+@functools.lru_cache(maxsize=8)
+def _resources_of(resolver: URLResolver) -> tuple[dict[str, Any], ...]:
     resources: list[dict[str, Any]] = []
-    for included in get_resolver().url_patterns:
+    for included in resolver.url_patterns:
         if str(included.pattern) != "api/v1/":
             continue
         for app_patterns in getattr(included, "url_patterns", []):
@@ -47,7 +54,7 @@ def _api_resources() -> list[dict[str, Any]]:
                     continue  # the index itself
                 route = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(pattern.pattern))
                 resources.append({"path": f"/api/v1/{route}", "methods": methods})
-    return resources
+    return tuple(resources)
 
 
 class ApiIndexApi(APIView):
@@ -88,7 +95,7 @@ class ApiIndexApi(APIView):
                 "docs": "/api/docs/",
                 "schema": "/api/schema/",
                 "authentication": "Authorization: Token <key> (or Bearer <key>)",
-                "resources": _api_resources(),
+                "resources": api_resources(),
             }
         )
 

@@ -134,6 +134,14 @@ def test_the_api_root_is_an_index_of_its_resources(anon_client):
     assert "/api/v1/create-dag" in resources
 
 
+def test_the_api_index_is_built_once(anon_client):
+    from config.views import api_resources
+
+    first = api_resources()
+    assert api_resources() is first  # not rebuilt for each request
+    assert anon_client.get("/api/v1/").json()["resources"] == list(first)
+
+
 # --- the schema says what the server does ------------------------------------------------------
 
 
