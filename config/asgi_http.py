@@ -15,8 +15,10 @@ under any WSGI server). Each request has a thread of its own while it runs; a re
 only when all WEB_THREADS are busy. An event stream is such a view too: it checks the request
 on a pool thread and returns a response whose content is an asynchronous iterator, which the
 event loop then sends until it ends or the client disconnects (`send_live`), so a stream holds
-no thread while it waits. An asynchronous view, if one is added, goes to Django's stock ASGI
-handler (a new thread per request for its synchronous middleware, a hop per middleware).
+no thread while it waits. Work a request leaves for after its response
+(config/after_response.py) starts once the loop has handed the response to the server. An
+asynchronous view, if one is added, goes to Django's stock ASGI handler (a new thread per
+request for its synchronous middleware, a hop per middleware).
 
 The server's `send` of each request is kept in a context variable (`RequestSend`) for the event
 streams, which write live events through it without going through Django's response handling
@@ -43,6 +45,8 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.urls import Resolver404, resolve
+
+from config import after_response
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[Any]]
@@ -294,10 +298,12 @@ class SyncViewsOnThreads:
             body.close()
         if answer is None:
             return
-        start, content = answer
+        start, content, deferred = answer
         if isinstance(content, bytes):
             await send(start)
             await send({"type": "http.response.body", "body": content})
+            # Only now: started earlier, the work would compete with sending this answer.
+            after_response.start(deferred)
         else:
             await self.send_live(start, content, receive, send)
 
@@ -335,11 +341,12 @@ class SyncViewsOnThreads:
 
     def respond(
         self, environ: dict[str, Any], send: Send, loop: asyncio.AbstractEventLoop
-    ) -> tuple[dict[str, Any], Any] | None:
+    ) -> tuple[dict[str, Any], Any, list[after_response.Job]] | None:
         """Runs the request on this pool thread. A response held in memory is returned, with its
-        content, for the event loop to send (no further hop), and so is one whose content is an
-        asynchronous iterator (an event stream: the loop iterates it, `send_live`); any other
-        streaming one (file downloads) is sent from here chunk by chunk, and None is returned."""
+        content and the work the request left for after it (config/after_response.py), for the
+        event loop to send (no further hop); so is one whose content is an asynchronous
+        iterator (an event stream: the loop iterates it, `send_live`). Any other streaming one
+        (file downloads) is sent from here chunk by chunk, and None is returned."""
         started: list[Any] = []
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
@@ -347,11 +354,12 @@ class SyncViewsOnThreads:
 
         result = self.wsgi_app(environ, start_response)
         if getattr(result, "is_async", False):
-            return response_start(*started), result  # closed by send_live
+            return response_start(*started), result, []  # closed by send_live
         try:
             if getattr(result, "streaming", True) is False:  # Django's in-memory response
                 content = b"".join(result)
-                return response_start(*started), content
+                # Taken before `close` below, whose request_finished signal would start them.
+                return response_start(*started), content, after_response.take_deferred()
 
             async def deliver(message: dict[str, Any]) -> None:
                 await send(message)

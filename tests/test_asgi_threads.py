@@ -121,3 +121,43 @@ def test_a_streaming_response_is_sent_whole():
     client = AsgiSseClient("/static/favicon.svg").start()
     assert client.read_all() == path.read_bytes()
     assert client.status == 200
+
+
+def test_work_left_for_after_the_response_starts_once_it_is_sent():
+    """A request's deferred work (config/after_response.py) starts only after the event loop
+    has handed the whole response to the server, not when Django closes the response on the
+    pool thread (before the loop sends it)."""
+    import asyncio
+
+    from django.http import HttpResponse
+
+    from config import after_response
+    from config.asgi_http import SyncViewsOnThreads
+
+    sent: list[dict[str, Any]] = []
+    seen_when_run: list[int] = []
+    ran = threading.Event()
+
+    def job() -> None:
+        seen_when_run.append(len(sent))
+        ran.set()
+
+    def wsgi_app(environ, start_response):
+        after_response.defer(job)
+        response = HttpResponse(b"done")
+        start_response("200 OK", list(response.items()))
+        return response  # its close() sends request_finished
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        await asyncio.sleep(0.05)  # a slow transport: the job must still wait for it
+        sent.append(message)
+
+    app = SyncViewsOnThreads(asgi_app=None, wsgi_app=wsgi_app, threads=1)  # type: ignore[arg-type]
+    scope = {"type": "http", "method": "GET", "path": "/health", "headers": []}
+    asyncio.run(app(scope, receive, send))
+    assert ran.wait(10)
+    assert seen_when_run == [2]  # the response's start and its body
+    assert sent[1]["body"] == b"done"

@@ -13,17 +13,15 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from celery import current_app
 from django.conf import settings
-from django.core.signals import request_finished
-from django.db import close_old_connections, transaction
-from django.dispatch import receiver
+from django.db import transaction
 from django.utils.timezone import now
 
+from config import after_response
 from config.broker import SEND_RETRY_POLICY
 from config.db import write_transaction
 from dags.execution import statements
@@ -100,21 +98,16 @@ def nodes_hand_over(*, sub_step_ids: Sequence[str], stamp: datetime) -> list[str
     return ids
 
 
-# Work a request left to do once its response is finished, per request thread; done by one
-# background thread, so the answer waits neither for it nor for the broker.
-_after_response = threading.local()
-_background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="after-response")
-
-
 def nodes_dispatch_after_response(sub_step_ids: Sequence[str]) -> None:
-    """Hand committed, ready nodes to the queue once the current request's response is done.
+    """Hand committed, ready nodes to the queue once the current request's response has been
+    sent (config/after_response.py).
 
     They are committed as ready and undispatched, so if the process dies before this runs the
     dispatcher sends them (recovery.executions_dispatch); if both send, claiming keeps it to
-    one run."""
+    one run. A failure leaves them so as well."""
     ids = list(sub_step_ids)
     if ids:
-        _pending_after_response().append(_hand_over_job(ids))
+        after_response.defer(_hand_over_job(ids))
 
 
 def _hand_over_job(ids: list[str]) -> Callable[[], None]:
@@ -133,30 +126,6 @@ def _hand_over_job(ids: list[str]) -> Callable[[], None]:
             nodes_hand_over(sub_step_ids=unsent, stamp=now())
 
     return hand_over
-
-
-def _pending_after_response() -> list[Callable[[], None]]:
-    pending = getattr(_after_response, "pending", None)
-    if pending is None:
-        pending = _after_response.pending = []
-    return pending
-
-
-@receiver(request_finished, dispatch_uid="dags.dispatch.after_response")
-def _run_after_response(**_kwargs: object) -> None:
-    pending = getattr(_after_response, "pending", None)
-    if pending:
-        _after_response.pending = []
-        for job in pending:
-            _background.submit(_run_in_background, job)
-
-
-def _run_in_background(job: Callable[[], None]) -> None:
-    close_old_connections()  # this thread's connection, as a request would (age, health)
-    try:
-        job()
-    except Exception:  # the nodes stay ready and unsent: the dispatcher sends them
-        logger.warning("sending nodes after the response failed", exc_info=True)
 
 
 def execution_dispatch_ready(*, execution: DagExecution, keep_one: bool = False) -> Dispatched:

@@ -572,3 +572,31 @@ def test_a_burst_of_subscribers_all_get_live_subscriptions():
     assert all(run_in_server_loop(burst(), timeout=60))
     assert group_member_count(group) == 0
     assert subscribed_processes(group) == 0
+
+
+def test_open_streams_hold_no_request_thread(key, settings, monkeypatch):
+    """A stream's checks run on a thread of the request pool, like any request; the stream
+    itself is sent from the event loop, so more open streams than the pool has threads leave
+    every thread free for other requests."""
+    import threading
+
+    checked_on: list[str] = []
+    real_visible = EXECUTION_EVENTS.visible_to_user
+
+    def recording_visible(subject_id, user):
+        checked_on.append(threading.current_thread().name)
+        return real_visible(subject_id, user)
+
+    monkeypatch.setattr(EXECUTION_EVENTS, "visible_to_user", recording_visible)
+    execution = DagExecutionFactory(status="running")
+    streams = [connect(execution.id, key) for _ in range(settings.WEB_THREADS + 4)]
+    for stream in streams:
+        assert stream.status == 200
+        assert stream.next_frame().event == "execution.updated"
+    assert checked_on and all(name.startswith("request") for name in checked_on)
+
+    answer = AsgiSseClient("/api/v1/tools", headers={"authorization": f"Token {key}"}).start()
+    answer.wait_finished(10)
+    assert answer.status == 200
+    emit_substep(execution.id, "001")
+    assert all(stream.next_frame().id == 1 for stream in streams)
