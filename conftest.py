@@ -32,6 +32,16 @@ def _fresh_list_pages() -> None:
     agents_retire()
 
 
+@pytest.fixture(autouse=True)
+def _after_response_work_finished() -> Iterator[None]:
+    """Wait for the work a test's requests left for after their responses (the node hand-over
+    of execute-dag): left running, it would write to the database during the next test."""
+    yield
+    from config import after_response
+
+    assert after_response.wait_idle(timeout=60), "work left after a response is still running"
+
+
 @pytest.fixture
 def user(db):
     return UserFactory(username="alice")

@@ -55,6 +55,18 @@ def start(jobs: Sequence[Job]) -> None:
         _background.submit(_run, job)
 
 
+def wait_idle(timeout: float) -> bool:
+    """Wait until every job handed over so far has run (False if `timeout` seconds pass first).
+
+    The background thread runs jobs one at a time in order, so a marker job finishing means all
+    earlier ones have. For tests: a job left by one test must not run into the next one."""
+    try:
+        _background.submit(lambda: None).result(timeout=timeout)
+    except TimeoutError:
+        return False
+    return True
+
+
 def _run(job: Job) -> None:
     close_old_connections()  # this thread's connection, as a request would (age, health)
     try:
