@@ -218,19 +218,44 @@ def sub_step_claim(*, sub_step_id: str) -> SubStep | None:
     cancelled, deleted). This is what makes redelivery harmless.
     """
     with write_transaction():
-        return _claim({"pk": sub_step_id})
+        stamp = now()
+        # The node first, unconditionally on its execution; then the execution's row, which
+        # says whether it runs and gives the event its number in one statement (and locks the
+        # row, as a completion does). Taking a node of an execution that is not running is
+        # undone by rolling the transaction back: cheaper than checking the execution inside
+        # the claim and then taking a number in a statement of its own.
+        sub_step = statements.claim_node(
+            {"pk": sub_step_id},
+            stamp=stamp,
+            lease_until=leases.lease_deadline(),
+            max_attempts=settings.NODE_MAX_ATTEMPTS,
+        )
+        if sub_step is None:
+            return None
+        try:
+            execution = statements.execution_progress(sub_step.execution_id, stamp=stamp, events=1)
+        except DagExecution.DoesNotExist:
+            execution = None
+        if execution is None or execution.status != Status.RUNNING:
+            transaction.set_rollback(True)
+            return None
+        events.emit_execution_events(
+            execution_id=execution.id,
+            events=[(events.SUBSTEP_STARTED, _started(sub_step))],
+            last_seq=execution.last_event_seq,
+        )
+        return sub_step
 
 
-def _claim(lookup: dict[str, str], *, kept: bool = False) -> SubStep | None:
-    """`sub_step_claim` inside the caller's transaction (see statements.claim_node); `kept` for
-    a node the caller's transaction found ready, holding its execution's row."""
+def _claim_kept(sub_step_id: str) -> SubStep | None:
+    """Claim a node the caller's transaction found ready, holding its running execution's row
+    (see statements.claim_node, `kept`)."""
     sub_step = statements.claim_node(
-        lookup,
+        {"pk": sub_step_id},
         stamp=now(),
         lease_until=leases.lease_deadline(),
         max_attempts=settings.NODE_MAX_ATTEMPTS,
-        kept=kept,
-        running_execution=kept,
+        kept=True,
     )
     if sub_step is not None:
         events.emit_execution_event(
@@ -308,7 +333,6 @@ def sub_step_complete(
                 max_attempts=settings.NODE_MAX_ATTEMPTS,
                 kept=True,
                 last_dependency=True,
-                running_execution=True,
             )
         if following is not None:
             events.emit_execution_events(
@@ -338,7 +362,7 @@ def sub_step_complete(
             # (Nodes left unsent for any other reason are the dispatcher's.)
             return None
         kept = dispatch.execution_dispatch_ready(execution=execution, keep_one=keep_next).kept
-        return _claim({"pk": kept}, kept=True) if kept else None
+        return _claim_kept(kept) if kept else None
 
 
 def _record_spend(execution_id: str, **changes: Any) -> None:

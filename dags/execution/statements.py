@@ -13,14 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import (
-    Exists,
-    F,
-    OuterRef,
-    Q,
-    QuerySet,
-    Value,
-)
+from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Concat
 
 from agents.llm.usage import Spend
@@ -58,10 +51,6 @@ NODE_FIELDS = (
 )
 
 
-def _execution_running() -> Exists:
-    return Exists(DagExecution.objects.filter(pk=OuterRef("execution_id"), status=Status.RUNNING))
-
-
 def claim_node(
     lookup: Mapping[str, str],
     *,
@@ -70,17 +59,16 @@ def claim_node(
     max_attempts: int,
     kept: bool = False,
     last_dependency: bool = False,
-    running_execution: bool = False,
 ) -> SubStep | None:
     """Take the node named by `lookup` (`pk`, or `execution_id` and `task_id`) for this worker,
-    if its execution is running and the node is free.
+    if the node is free. Whether its execution is running is the caller's to know, from the
+    execution's row its transaction holds (`execution_progress`), before or after the claim.
 
     Free means pending, or running with a lapsed lease (its worker died) and attempts left. A
     node `kept` by the worker that made it ready (not sent through the queue) must be pending
     and undispatched, and is marked dispatched by the same statement; with `last_dependency`
     the caller's node was its last unfinished dependency, which the claim consumes (so the
-    caller need not unblock it first). `running_execution`: the caller's transaction holds the
-    execution's row and saw it running, so that need not be checked again. A duplicate delivery
+    caller need not unblock it first). A duplicate delivery
     or a second worker gets None. Only the fields that running the node needs are read back.
     """
     # (A node waiting on a dependency was never dispatched, and a pending node has no
@@ -107,8 +95,6 @@ def claim_node(
             | Q(status=NodeStatus.RUNNING, lease_expires_at__lt=stamp, attempts__lt=max_attempts),
             **conditions,
         )
-    if not running_execution:
-        nodes = nodes.filter(_execution_running())
     return claim_one(nodes, changes=changes, returning=NODE_FIELDS)
 
 

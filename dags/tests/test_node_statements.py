@@ -18,6 +18,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils.timezone import now
 
+from config.db import SQLITE_WRITERS
 from dags.execution import services, statements
 from dags.execution.work import NodeOutcome, run_node_work
 from dags.models import DagExecution, ExecutionEvent, SubStep
@@ -93,6 +94,46 @@ def test_a_dependant_that_waits_on_another_node_is_not_taken():
     execution.refresh_from_db()
     seqs = list(ExecutionEvent.objects.filter(execution=execution).values_list("seq", flat=True))
     assert sorted(seqs) == list(range(1, execution.last_event_seq + 1))  # no number lost
+
+
+def test_a_node_sent_through_the_queue_is_claimed_with_its_event_in_three_statements():
+    execution = _running_chain(2)
+    node = SubStep.objects.get(execution=execution, task_id="001")
+
+    with CaptureQueriesContext(connection) as queries:
+        claimed = services.sub_step_claim(sub_step_id=node.id)
+
+    # The node, the execution's row (its status and the event's number), the event.
+    assert len(_statements(queries)) == 3, "\n".join(_statements(queries))
+    assert claimed is not None and claimed.task_id == "001"
+    stored = SubStep.objects.get(pk=node.pk)
+    assert (stored.status, stored.attempts) == ("running", 1)
+    assert stored.lease_expires_at is not None
+    execution.refresh_from_db()
+    assert execution.last_event_seq == 1
+    assert list(
+        ExecutionEvent.objects.filter(execution=execution).values_list("seq", "type")
+    ) == [(1, "substep.started")]
+    assert services.sub_step_claim(sub_step_id=node.id) is None  # a duplicate delivery
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("status", ["suspended", "cancelled", "pending"])
+def test_a_node_of_an_execution_that_is_not_running_is_left_as_it_was(status):
+    execution = _running_chain(2)
+    DagExecution.objects.filter(pk=execution.pk).update(status=status)
+    node = SubStep.objects.get(execution=execution, task_id="001")
+
+    assert services.sub_step_claim(sub_step_id=node.id) is None
+
+    stored = SubStep.objects.get(pk=node.pk)
+    assert (stored.status, stored.attempts, stored.started_at) == ("pending", 0, None)
+    execution.refresh_from_db()
+    assert execution.last_event_seq == 0
+    assert not ExecutionEvent.objects.filter(execution=execution).exists()
+    assert not SQLITE_WRITERS.locked()  # the rolled-back claim let the next writer in
+    DagExecution.objects.filter(pk=execution.pk).update(status="running")
+    assert services.sub_step_claim(sub_step_id=node.id) is not None
 
 
 def test_a_node_without_dependants_is_recorded_in_three_statements():
