@@ -454,3 +454,34 @@ def test_an_agent_version_activated_mid_chain_is_used_by_the_very_next_node(
     # The three nodes ran in place, one after the other, on one worker thread.
     steps = SubStep.objects.filter(execution_id=execution_id).exclude(task_id="__SYNTHESIS__")
     assert all(step.queue_task_id is None for step in steps if step.task_id != "001")
+
+
+def test_a_wide_fan_out_delivered_twice_runs_each_node_once(
+    api, fake_llm, celery_worker_thread, inference_agent
+):
+    """The worker's threads claim the nodes of a fan-out together (several per transaction):
+    with every node's message delivered twice, each node still runs once, starts once, and the
+    execution's events stay numbered without gaps or repeats."""
+    from dags.tasks import run_sub_step
+
+    fake_llm.default = ChatReply(content="done", delay=0.05)
+    width = 20
+    tasks = [inference_task(f"{i:03d}", f"part {i}") for i in range(1, width + 1)]
+    dag = DagFactory(result=decomposer_job(0, sub_tasks=tasks))
+
+    execution_id = api.post("/api/v1/execute-dag", {"dagId": dag.id}, format="json").json()[
+        "executionId"
+    ]
+    for node_id in SubStep.objects.filter(execution_id=execution_id).values_list("id", flat=True):
+        run_sub_step.delay(node_id)  # the same message again, while the first copies arrive
+
+    execution = wait_status(execution_id, "completed", "suspended")
+    assert execution.status == "completed"
+    assert fake_llm.call_count == width + 1  # each part once, then the synthesis
+    steps = SubStep.objects.filter(execution=execution)
+    assert sorted(steps.values_list("attempts", flat=True)) == [1] * (width + 1)
+    events = list(ExecutionEvent.objects.filter(execution=execution).order_by("seq"))
+    assert [event.seq for event in events] == list(range(1, len(events) + 1))
+    assert execution.last_event_seq == len(events)
+    started = [event.payload.get("taskId") for event in events if event.type == "substep.started"]
+    assert len(started) == len(set(started)) == width + 1
