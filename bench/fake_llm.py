@@ -14,7 +14,9 @@ What it answers is decided by markers the harness writes into the plans it asks 
 - the synthesis (`[bench-synth ms=N]` in the synthesis plan): "ok" after N ms;
 - anything else (the title call, a node without a marker): a short text at once.
 
-`GET /bench/stats` counts the calls by kind.
+`GET /bench/stats` counts the calls by kind. `GET /bench/arrivals` lists the calls that arrived
+since the last time it was asked, as [kind, time.monotonic() at arrival] (one clock for every
+process on the machine, so the harness can place them on its own timeline).
 """
 
 from __future__ import annotations
@@ -49,11 +51,13 @@ class Fake:
         self.holds: dict[str, asyncio.Event] = {}
         self.stats: Counter[str] = Counter()
         self.ids = 0
+        self.arrivals: list[tuple[str, float]] = []
 
     def hold(self, key: str) -> asyncio.Event:
         return self.holds.setdefault(key, asyncio.Event())
 
     async def chat(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        arrived = time.monotonic()
         messages = body.get("messages") or []
         system = " ".join(_text(m.get("content")) for m in messages if m.get("role") == "system")
         user = " ".join(_text(m.get("content")) for m in messages if m.get("role") != "system")
@@ -85,6 +89,7 @@ class Fake:
             kind = "other"
             content = "Bench Run"
         self.stats[kind] += 1
+        self.arrivals.append((kind, arrived))
         self.ids += 1
         return 200, {
             "id": f"chatcmpl-bench-{self.ids}",
@@ -116,6 +121,9 @@ class Fake:
         if method == "POST" and path.startswith("/bench/release/"):
             self.hold(path.rsplit("/", 1)[1]).set()
             return 200, {"ok": True}
+        if method == "GET" and path == "/bench/arrivals":
+            arrivals, self.arrivals = self.arrivals, []
+            return 200, {"arrivals": arrivals}
         if method == "GET" and path == "/bench/stats":
             return 200, dict(self.stats)
         return 404, {"error": {"message": "not found", "type": "bench"}}
