@@ -32,10 +32,12 @@ def _fresh_list_pages() -> None:
     agents_retire()
 
 
-@pytest.fixture(autouse=True)
-def _after_response_work_finished() -> Iterator[None]:
-    """Wait for the work a test's requests left for after their responses (the node hand-over
-    of execute-dag): left running, it would write to the database during the next test."""
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Once a test's fixtures are gone, wait for the work its requests left for after their
+    responses (the node hand-over of execute-dag): left running, it would write to the database
+    during the next test. Waited for only now, after the test's own transaction has been rolled
+    back: until then that transaction holds SQLite's write lock, which the work needs."""
     yield
     from config import after_response
 
