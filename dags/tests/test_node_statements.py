@@ -111,9 +111,9 @@ def test_a_node_sent_through_the_queue_is_claimed_with_its_event_in_three_statem
     assert stored.lease_expires_at is not None
     execution.refresh_from_db()
     assert execution.last_event_seq == 1
-    assert list(
-        ExecutionEvent.objects.filter(execution=execution).values_list("seq", "type")
-    ) == [(1, "substep.started")]
+    assert list(ExecutionEvent.objects.filter(execution=execution).values_list("seq", "type")) == [
+        (1, "substep.started")
+    ]
     assert services.sub_step_claim(sub_step_id=node.id) is None  # a duplicate delivery
 
 
