@@ -84,6 +84,16 @@ class Stream:
     error: str | None = None
 
 
+def stream_request(execution_id: str, token: str) -> bytes:
+    """The request for an execution's event stream. HTTP/1.0: the body is the raw event stream,
+    no chunk framing to undo."""
+    return (
+        f"GET /api/v1/dag-executions/{execution_id}/events HTTP/1.0\r\n"
+        f"Host: 127.0.0.1\r\nAuthorization: Token {token}\r\n"
+        "Accept: text/event-stream\r\n\r\n"
+    ).encode()
+
+
 async def follow_sse(
     port: int,
     token: str,
@@ -99,13 +109,7 @@ async def follow_sse(
     moment the bytes were read, before parsing."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 22)
     try:
-        writer.write(
-            (
-                f"GET /api/v1/dag-executions/{execution_id}/events HTTP/1.0\r\n"
-                f"Host: 127.0.0.1\r\nAuthorization: Token {token}\r\n"
-                "Accept: text/event-stream\r\n\r\n"
-            ).encode()
-        )
+        writer.write(stream_request(execution_id, token))
         await writer.drain()
         head = await reader.readuntil(b"\r\n\r\n")
         status_line = head.split(b"\r\n", 1)[0]

@@ -38,7 +38,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from client import summary_ms  # noqa: E402
+from client import stream_request, summary_ms  # noqa: E402
 
 
 class SseReader:
@@ -65,14 +65,7 @@ class SseReader:
 
     async def _read(self, client: int, execution_id: str) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port, limit=1 << 22)
-        # HTTP/1.0: the body is the raw event stream, no chunk framing to undo.
-        writer.write(
-            (
-                f"GET /api/v1/dag-executions/{execution_id}/events HTTP/1.0\r\n"
-                f"Host: 127.0.0.1\r\nAuthorization: Token {self.token}\r\n"
-                "Accept: text/event-stream\r\n\r\n"
-            ).encode()
-        )
+        writer.write(stream_request(execution_id, self.token))
         await writer.drain()
         head = await reader.readuntil(b"\r\n\r\n")
         if b" 200 " not in head.split(b"\r\n", 1)[0]:

@@ -38,7 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from client import load
+from client import load, stream_request
 from run import THROTTLE_RATE, Bench, Cpu, job, node, start_fake, two_levels
 from system import System
 
@@ -106,13 +106,7 @@ async def open_stream(port: int, token: str, execution_id: str) -> bool:
     """Open the execution's event stream, read up to the snapshot, hang up; True if it came."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        writer.write(
-            (
-                f"GET /api/v1/dag-executions/{execution_id}/events HTTP/1.0\r\n"
-                f"Host: 127.0.0.1\r\nAuthorization: Token {token}\r\n"
-                "Accept: text/event-stream\r\n\r\n"
-            ).encode()
-        )
+        writer.write(stream_request(execution_id, token))
         await writer.drain()
         head = await reader.readuntil(b"\r\n\r\n")
         if b" 200 " not in head.split(b"\r\n", 1)[0]:
