@@ -43,15 +43,32 @@ def dispatcher_pass(*, broker_url: str) -> dict[str, Any] | None:
     except Exception as error:  # redis errors and OSErrors alike: the broker is away
         logger.info("dispatcher: broker unreachable (%s); waiting for it", error)
         return None
-    if lost:
-        logger.warning("dispatcher: the broker lost its queued messages; sending ready work again")
     outcome: dict[str, Any] = {"broker_lost": lost}
     for name, redispatch in list(_registered.items()):
         try:
             outcome[name] = redispatch(broker_lost=lost)
         except Exception:  # the next pass tries again; one app's failure must not stop others
             logger.exception("dispatcher: %s failed", name)
+    if lost:
+        _report_lost_broker(outcome)
     return outcome
+
+
+def _report_lost_broker(outcome: dict[str, Any]) -> None:
+    """A broker without our epoch key is new or lost its data (restarted without persistence);
+    the two look the same. Only work that had to be sent again shows that messages were lost:
+    a first start, with nothing in flight, is not worth a warning."""
+    resent = {
+        name: counts
+        for name, counts in outcome.items()
+        if isinstance(counts, dict) and any(counts.values())
+    }
+    if resent:
+        logger.warning(
+            "dispatcher: the broker lost its queued messages; work sent again: %s", resent
+        )
+    else:
+        logger.info("dispatcher: a new or emptied broker; no queued work had to be sent again")
 
 
 def dispatcher_start(*, broker_url: str) -> None:
