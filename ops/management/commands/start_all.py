@@ -1,7 +1,7 @@
 """`manage.py start_all`: the whole system on one machine, stopped cleanly by one Ctrl-C.
 
-Prepares the database (migrate, static files, default agents), makes sure a local admin login
-and API token exist, starts an embedded Redis unless REDIS_URL is set, then runs the web server
+Starts an embedded Redis unless REDIS_URL is set, prepares the database (migrate, static files,
+default agents), makes sure a local admin login and API token exist, then runs the web server
 (daphne), a Celery worker (thread pool) and Celery beat as child processes until a stop
 signal arrives. A child that exits is reported and restarted, after a delay that grows while it
 keeps failing (see ops.processes).
@@ -43,9 +43,9 @@ WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
 
 class Command(BaseCommand):
     help = (
-        "Start web (daphne), a Celery worker, Celery beat and (unless REDIS_URL is set) an "
-        "embedded Redis, after migrating, seeding the default agents and creating a local admin "
-        "login and API token. Ctrl-C stops everything."
+        "Start (unless REDIS_URL is set) an embedded Redis, then migrate, seed the default agents "
+        "and create a local admin login and API token, then start web (daphne), a Celery worker "
+        "and Celery beat. Ctrl-C stops everything."
     )
 
     def add_arguments(self, parser) -> None:
@@ -103,12 +103,6 @@ class Command(BaseCommand):
         var_dir = Path(settings.VAR_DIR)
         self._make_folders(var_dir)
 
-        try:
-            system_prepare(stdout=self.stdout, verbosity=options["verbosity"])
-        except KeyboardInterrupt:
-            raise CommandError("Interrupted while preparing the database.") from None
-        login = local_admin_ensure(password_file=var_dir / "admin-password.txt")
-
         supervisor = Supervisor(
             env=self._child_env(),
             cwd=str(settings.BASE_DIR),
@@ -116,9 +110,17 @@ class Command(BaseCommand):
             max_restart_delay=options["max_restart_delay"],
             report=self._report,
         )
-        supervisor.install_signal_handlers()
         try:
-            outcome = self._run(supervisor, options, var_dir, login)
+            # Redis before the database is prepared: seeding the agents tells every process's
+            # caches through it, which fails (with a warning) while nothing listens.
+            redis_url = self._redis(supervisor, var_dir)
+            try:
+                system_prepare(stdout=self.stdout, verbosity=options["verbosity"])
+            except KeyboardInterrupt:
+                raise CommandError("Interrupted while preparing the database.") from None
+            login = local_admin_ensure(password_file=var_dir / "admin-password.txt")
+            supervisor.install_signal_handlers()
+            outcome = self._run(supervisor, options, login, redis_url)
         finally:
             stop_began = time.monotonic()
             killed = self._shutdown(supervisor, options["stop_timeout"])
@@ -144,9 +146,10 @@ class Command(BaseCommand):
         )
 
     # --- the run -------------------------------------------------------------------------------
-    def _run(self, supervisor: Supervisor, options: dict, var_dir: Path, login: LocalLogin) -> Exit:
+    def _run(
+        self, supervisor: Supervisor, options: dict, login: LocalLogin, redis_url: str
+    ) -> Exit:
         host, port = options["host"], options["port"]
-        redis_url = self._redis(supervisor, var_dir)
         env = cast(dict[str, str], supervisor.env)  # handle() gave the supervisor one
         env["REDIS_URL"] = redis_url
         # Tools must never reach the web port this system serves on (see tools.netguard).
@@ -254,10 +257,12 @@ class Command(BaseCommand):
         """Stop every child; returns those that had to be killed."""
         if not supervisor.children:
             return []
-        self.stdout.write("Stopping web, worker and beat… (Ctrl-C again to kill them at once)")
-        self.stdout.flush()
         web = [child.name for child in supervisor.children if child.name.startswith("web-")]
-        killed = supervisor.stop([*web, *APP_PROCESSES], timeout=timeout)
+        killed = []
+        if web or any(child.name in APP_PROCESSES for child in supervisor.children):
+            self.stdout.write("Stopping web, worker and beat… (Ctrl-C again to kill them at once)")
+            self.stdout.flush()
+            killed = supervisor.stop([*web, *APP_PROCESSES], timeout=timeout)
         # Redis last, so the others can finish talking to it.
         killed += supervisor.stop(["redis"], timeout=REDIS_STOP_TIMEOUT_SECONDS)
         return killed
