@@ -55,7 +55,11 @@ def record_port(var_dir: Path, port: int) -> None:
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on the port now. Connections of a server that stopped a
+    moment ago may linger (TIME_WAIT); Redis binds over them (SO_REUSEADDR), so they do not
+    make the port taken. A socket listening there does."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

@@ -41,6 +41,31 @@ def test_a_taken_recorded_port_is_replaced_and_the_new_one_recorded(tmp_path):
     assert port_file(tmp_path).read_text().strip() == str(port)
 
 
+def test_a_port_whose_server_just_stopped_is_free_again(tmp_path):
+    """The server closed a connection first, so the port keeps it in TIME_WAIT for a while:
+    Redis could listen there again, so the recorded port is kept."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Redis sets it
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the server's side closes first: it is the side left in TIME_WAIT
+        client.recv(1)
+        client.close()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as plain:  # the situation is real
+        try:
+            plain.bind(("127.0.0.1", port))
+            lingering = False
+        except OSError:
+            lingering = True
+    record_port(tmp_path, port)
+
+    assert embedded_port_choose(tmp_path) == (port, None)
+    assert lingering, "no TIME_WAIT connection was left, so this proved nothing"
+
+
 def test_junk_in_the_record_counts_as_no_record(tmp_path):
     port_file(tmp_path).parent.mkdir(parents=True)
     port_file(tmp_path).write_text("not a port\n")
