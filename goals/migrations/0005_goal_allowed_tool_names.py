@@ -2,7 +2,15 @@
 
 from django.db import migrations, models
 
-from goals.models import allowed_tool_names_text
+
+def allowed_tool_names_text(params):
+    """A frozen copy of goals.models.allowed_tool_names_text as it was when this migration was
+    written (a migration must not change when the model's code does)."""
+    allowed = params.get("allowedTools") if isinstance(params, dict) else None
+    if not isinstance(allowed, list) or not allowed:
+        return None
+    names = dict.fromkeys(name for name in allowed if isinstance(name, str) and "," not in name)
+    return "," + "".join(f"{name}," for name in names)
 
 
 def derive_allowed_tool_names(apps, schema_editor):
