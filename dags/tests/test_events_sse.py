@@ -600,3 +600,29 @@ def test_open_streams_hold_no_request_thread(key, settings, monkeypatch):
     assert answer.status == 200
     emit_substep(execution.id, "001")
     assert all(stream.next_frame().id == 1 for stream in streams)
+
+
+def test_a_store_read_loads_the_snapshot_and_events_in_two_statements():
+    """A stream's read takes the execution's snapshot columns and its events, nothing more: a
+    snapshot field left out of the store's columns would be loaded by a statement of its own."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    execution = DagExecutionFactory(
+        status="running", completed_tasks=2, failed_tasks=1, waiting_tasks=3
+    )
+    emit_substep(execution.id, "001")
+    emit_substep(execution.id, "002")
+
+    with CaptureQueriesContext(connection) as queries:
+        state = EXECUTION_EVENTS.read(execution.id, 0)
+
+    assert len(queries.captured_queries) == 2, [q["sql"] for q in queries.captured_queries]
+    assert {key: state.snapshot[key] for key in ("status", "completedTasks", "failedTasks")} == {
+        "status": "running",
+        "completedTasks": 2,
+        "failedTasks": 1,
+    }
+    assert state.snapshot["waitingTasks"] == 3
+    assert [event.seq for event in state.events] == [1, 2]
+    assert state.last_seq == 2 and state.settled is False

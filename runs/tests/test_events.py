@@ -239,3 +239,21 @@ def test_websocket_run_failure_is_terminal(key):
     thread.join(30)
     assert [m["event"] for m in messages[:-1] if m["id"] is not None] == ["run.step", "run.failed"]
     assert messages[-1] == ("close", 1000)
+
+
+@pytest.mark.django_db
+def test_a_store_read_loads_the_snapshot_and_events_in_two_statements():
+    """The run's snapshot columns and its events, nothing more (a snapshot field left out of the
+    store's columns would be loaded by a statement of its own)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    run = RunFactory(status="running", steps_executed=1, step_budget=7)
+    emit_step(run.id, 1)
+
+    with CaptureQueriesContext(connection) as queries:
+        state = RUN_EVENTS.read(run.id, 0)
+
+    assert len(queries.captured_queries) == 2, [q["sql"] for q in queries.captured_queries]
+    assert (state.snapshot["stepsExecuted"], state.snapshot["stepBudget"]) == (1, 7)
+    assert [event.seq for event in state.events] == [1]
