@@ -225,6 +225,7 @@ CELERY_TASK_QUEUES = [
 CELERY_TASK_DEFAULT_QUEUE = "housekeeping"
 CELERY_TASK_ROUTES = {
     "dags.run_sub_step": {"queue": "nodes"},
+    "dags.run_sub_steps": {"queue": "nodes"},
     "runs.run_goal": {"queue": "runs"},
     "runs.deliver_run_webhook": {"queue": "runs"},
     "dags.plan_experiment": {"queue": "planning"},
@@ -258,6 +259,14 @@ CELERY_BEAT_SCHEDULE = {
 # Nodes of one execution running or queued at once. A fairness bound between executions, not a
 # copy of the pool size: nodes beyond the workers' free threads simply wait in the queue.
 EXECUTION_MAX_PARALLEL_NODES = env.int("EXECUTION_MAX_PARALLEL_NODES", default=64)
+# Nodes that become ready together (the first of a fan-out) travel in messages of up to this
+# many, as even as possible: the worker that takes one claims its nodes in one transaction and
+# starts them at once, on its thread and on node threads. 1 sends a message per node.
+EXECUTION_NODES_PER_MESSAGE = env.int("EXECUTION_NODES_PER_MESSAGE", default=16)
+# Threads per worker process for the nodes of such a message beyond the first, made as needed.
+# A message takes only as many nodes as there are threads free and sends the rest on, a message
+# each. Like the worker's own threads, each keeps a database connection once used.
+WORKER_NODE_THREADS = env.int("WORKER_NODE_THREADS", default=32)
 # A running node's lease is renewed every heartbeat by its worker; a node whose lease lapsed
 # lost its worker and is sent to another one by the next dispatcher pass (so within about
 # NODE_LEASE_SECONDS + DISPATCH_INTERVAL_SECONDS of the worker's death).

@@ -27,6 +27,21 @@ def run_sub_step(sub_step_id: str) -> None:
     services.node_run(sub_step_id=sub_step_id)
 
 
+@shared_task(
+    name="dags.run_sub_steps",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def run_sub_steps(self, execution_id: str, sub_step_ids: list[str]) -> None:
+    """Run several nodes of one execution at once (see services.nodes_run). Safe to deliver
+    more than once."""
+    services.nodes_run(
+        execution_id=execution_id, sub_step_ids=sub_step_ids, task_id=self.request.id
+    )
+
+
 @shared_task(name="dags.sweep_stalled_nodes", ignore_result=True)
 def sweep_stalled_nodes(follow_up: bool = False) -> dict[str, int]:
     """Re-queue nodes whose worker died; when `follow_up`, check again once the next lease

@@ -337,7 +337,7 @@ def test_execute_resume_and_cancel_actions_go_through_the_execution_services(
 ):
     from dags.execution import dispatch
 
-    monkeypatch.setattr(dispatch, "nodes_send", lambda ids, suffix: None)
+    monkeypatch.setattr(dispatch, "nodes_send", lambda execution_id, messages: None)
     dag = DagFactory()
 
     staff.post(

@@ -69,7 +69,7 @@ def test_cancel_then_resume_buttons_follow_the_status(root, monkeypatch):
     from dags.execution import dispatch
 
     # No worker in this test: the resumed nodes' queue messages are not sent.
-    monkeypatch.setattr(dispatch, "nodes_send", lambda ids, suffix: None)
+    monkeypatch.setattr(dispatch, "nodes_send", lambda execution_id, messages: None)
     execution = DagExecutionFactory(status="running")
     page = admin_url(DagExecution, "change", execution.pk)
     html = root.get(page).content.decode()

@@ -99,6 +99,24 @@ def test_the_workers_together_consume_every_queue_tasks_are_routed_to(workers):
     assert consumed == all_queues
 
 
+def test_postgres_takes_as_many_connections_as_the_services_may_open(services, workers):
+    """Each busy thread holds a database connection (docs/operations.md): web threads, worker
+    threads and their node threads, a few housekeeping threads per worker, beat."""
+    worker_threads = 0
+    for service in workers.values():
+        args = command_of(service)
+        queues = next((args[i + 1] for i, arg in enumerate(args) if arg in ("-Q", "--queues")), "")
+        serves_nodes = not queues or "nodes" in queues.split(",")
+        concurrency = int(option(args, "-c", "--concurrency"))
+        worker_threads += concurrency + 4 + (settings.WORKER_NODE_THREADS if serves_nodes else 0)
+    web_threads = settings.WEB_THREADS + 4
+    needed = worker_threads + web_threads + 1
+    command = command_of(services["postgres"])
+    assert command[:1] == ["postgres"]
+    allowed = int(option(command, "-c").removeprefix("max_connections="))
+    assert needed <= allowed, (needed, allowed)
+
+
 def test_web_serves_the_asgi_application_with_daphne(services):
     args = command_of(services["web"])
     # daphne, through the entry point that caps request bodies before reading them.

@@ -41,7 +41,7 @@ def request_examples(client: APIClient) -> list[tuple[str, str, str, dict]]:
 def test_every_request_example_passes_validation_unedited(bearer, fake_llm, user, monkeypatch):
     from dags.execution import dispatch
 
-    monkeypatch.setattr(dispatch, "nodes_send", lambda ids, suffix: None)
+    monkeypatch.setattr(dispatch, "nodes_send", lambda execution_id, messages: None)
     agents_seed()
     dag = DagFactory(owner=user)
     examples = request_examples(bearer)

@@ -3,8 +3,9 @@ cap, or the synthesis once every task is done), marking them dispatched, and sen
 messages once the transaction commits. Used by the execution services (start, resume, a node
 finishing) and by recovery alike; each function returns what it did.
 
-Messages name the node task (`dags.run_sub_step`, dags/tasks.py) rather than importing it: the
-tasks call the services, which call in here.
+Messages name the node tasks (`dags.run_sub_step` for one node, `dags.run_sub_steps` for several
+of one execution; dags/tasks.py) rather than importing them: the tasks call the services, which
+call in here.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dags.models import SYNTHESIS_TASK_ID, DagExecution, SubStep
 logger = logging.getLogger(__name__)
 
 RUN_SUB_STEP_TASK = "dags.run_sub_step"
+RUN_SUB_STEPS_TASK = "dags.run_sub_steps"
 
 
 @dataclass(frozen=True)
@@ -54,63 +56,122 @@ def broker_seems_away() -> bool:
     return _broker_away.is_set()
 
 
-def nodes_send(sub_step_ids: Sequence[str], queue_suffix: str) -> int:
-    """Send the nodes' messages; returns how many were sent. Those the broker cannot take are
-    marked undispatched again, for the dispatcher (config.dispatcher) to send once it is back."""
-    sent = _send(sub_step_ids, queue_suffix)
-    if sent < len(sub_step_ids):
+def node_messages(
+    execution_id: str, sub_step_ids: Sequence[str], queue_suffix: str
+) -> list[tuple[str, list[str]]]:
+    """How nodes of one execution handed over together travel: (message id, node ids) pairs.
+
+    Several nodes go in messages of up to EXECUTION_NODES_PER_MESSAGE, as even as possible: the
+    worker that takes one claims its nodes in one transaction and runs them at once (see
+    `services.nodes_run`), instead of every node waiting for its own message to be received and
+    its own claim to commit. A lone node is a message of its own, `<node id>:<suffix>`."""
+    ids = list(sub_step_ids)
+    if len(ids) <= 1:
+        return node_messages_apart(ids, queue_suffix)
+    per_message = max(1, settings.EXECUTION_NODES_PER_MESSAGE)
+    count = -(-len(ids) // per_message)
+    size = -(-len(ids) // count)
+    chunks = [ids[start : start + size] for start in range(0, len(ids), size)]
+    return [
+        (
+            f"{chunk[0]}:{queue_suffix}"
+            if len(chunk) == 1
+            else f"{execution_id}:{queue_suffix}:{index}",
+            chunk,
+        )
+        for index, chunk in enumerate(chunks)
+    ]
+
+
+def nodes_send(execution_id: str, messages: Sequence[tuple[str, Sequence[str]]]) -> int:
+    """Send the nodes' messages; returns how many nodes were sent. Those the broker cannot take
+    are marked undispatched again, for the dispatcher (config.dispatcher) to send once it is
+    back."""
+    sent = _send(execution_id, messages)
+    if sent < sum(len(ids) for _task_id, ids in messages):
         _broker_away.set()
     elif sent:
         _broker_away.clear()
     return sent
 
 
-def _send(sub_step_ids: Sequence[str], queue_suffix: str) -> int:
-    for index, sub_step_id in enumerate(sub_step_ids):
+def _send(execution_id: str, messages: Sequence[tuple[str, Sequence[str]]]) -> int:
+    sent = 0
+    for index, (task_id, ids) in enumerate(messages):
         try:
             current_app.send_task(
-                RUN_SUB_STEP_TASK,
-                args=[sub_step_id],
-                task_id=f"{sub_step_id}:{queue_suffix}",
+                RUN_SUB_STEP_TASK if len(ids) == 1 else RUN_SUB_STEPS_TASK,
+                args=[ids[0]] if len(ids) == 1 else [execution_id, list(ids)],
+                task_id=task_id,
                 retry_policy=SEND_RETRY_POLICY,
                 # Sent by name, so Celery does not know the task stores no result: without
                 # this it subscribes to each node's result channel on the result backend.
                 ignore_result=True,
             )
         except Exception as error:  # kombu and redis raise many kinds; all mean "not sent"
-            unsent = list(sub_step_ids[index:])
-            statements.mark_undispatched(unsent, queue_suffix)
+            unsent = [unsent_id for unsent_id, _ids in messages[index:]]
+            statements.mark_undispatched(unsent)
             logger.warning(
-                "broker unavailable (%s); %d node(s) left for the dispatcher", error, len(unsent)
+                "broker unavailable (%s); %d node(s) left for the dispatcher",
+                error,
+                sum(len(ids) for _task_id, ids in messages[index:]),
             )
-            return index
-    return len(sub_step_ids)
+            return sent
+        sent += len(ids)
+    return sent
 
 
-def nodes_hand_over(*, sub_step_ids: Sequence[str], stamp: datetime) -> list[str]:
-    """Mark nodes as dispatched and send them once the transaction commits; returns their ids."""
+def nodes_hand_over(
+    *, execution_id: str, sub_step_ids: Sequence[str], stamp: datetime
+) -> list[str]:
+    """Mark nodes of the execution as dispatched and send them once the transaction commits;
+    returns their ids."""
     ids = list(sub_step_ids)
     if not ids:
         return ids
     suffix = uuid.uuid4().hex[:12]
-    statements.mark_dispatched(ids, stamp, suffix)
-    transaction.on_commit(lambda: nodes_send(ids, suffix), robust=True)
+    messages = node_messages(execution_id, ids, suffix)
+    statements.mark_dispatched(messages, stamp, suffix)
+    transaction.on_commit(lambda: nodes_send(execution_id, messages), robust=True)
     return ids
 
 
-def nodes_dispatch_after_response(sub_step_ids: Sequence[str]) -> None:
-    """Hand committed, ready nodes to the queue once the current request's response has been
-    sent (config/after_response.py).
+def nodes_send_apart(*, execution_id: str, sub_step_ids: Sequence[str], task_id: str) -> int:
+    """Send again, each in a message of its own, nodes that the message `task_id` carried and
+    its worker had no threads for; returns how many were sent (see `services.nodes_run`)."""
+    suffix = uuid.uuid4().hex[:12]
+    with write_transaction():
+        ids = statements.take_back_for_resending(
+            execution_id,
+            sub_step_ids,
+            task_id,
+            suffix,
+            stamp=now(),
+            max_attempts=settings.NODE_MAX_ATTEMPTS,
+        )
+    return nodes_send(execution_id, node_messages_apart(ids, suffix))
+
+
+def node_messages_apart(
+    sub_step_ids: Sequence[str], queue_suffix: str
+) -> list[tuple[str, list[str]]]:
+    """A message of its own for each node."""
+    return [(f"{sub_step_id}:{queue_suffix}", [sub_step_id]) for sub_step_id in sub_step_ids]
+
+
+def nodes_dispatch_after_response(execution_id: str, sub_step_ids: Sequence[str]) -> None:
+    """Hand committed, ready nodes of the execution to the queue once the current request's
+    response has been sent (config/after_response.py).
 
     They are committed as ready and undispatched, so if the process dies before this runs the
     dispatcher sends them (recovery.executions_dispatch); if both send, claiming keeps it to
     one run. A failure leaves them so as well."""
     ids = list(sub_step_ids)
     if ids:
-        after_response.defer(_hand_over_job(ids))
+        after_response.defer(_hand_over_job(execution_id, ids))
 
 
-def _hand_over_job(ids: list[str]) -> Callable[[], None]:
+def _hand_over_job(execution_id: str, ids: list[str]) -> Callable[[], None]:
     def hand_over() -> None:
         with write_transaction():
             # Only those still waiting: the dispatcher may have sent them meanwhile, or the
@@ -123,7 +184,7 @@ def _hand_over_job(ids: list[str]) -> Callable[[], None]:
                     execution__status=DagExecution.Status.RUNNING,
                 ).values_list("id", flat=True)
             )
-            nodes_hand_over(sub_step_ids=unsent, stamp=now())
+            nodes_hand_over(execution_id=execution_id, sub_step_ids=unsent, stamp=now())
 
     return hand_over
 
@@ -172,4 +233,6 @@ def execution_dispatch_ready(*, execution: DagExecution, keep_one: bool = False)
     if keep_one and len(ready) == 1:
         # Marked dispatched by the caller's claim of it (statements.claim_node, kept=True).
         return Dispatched(kept=ready[0])
-    return Dispatched(queued=nodes_hand_over(sub_step_ids=ready, stamp=stamp))
+    return Dispatched(
+        queued=nodes_hand_over(execution_id=execution.id, sub_step_ids=ready, stamp=stamp)
+    )

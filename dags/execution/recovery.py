@@ -70,8 +70,14 @@ def executions_recover(*, broker_lost: bool = False, include_stale: bool = True)
     lapsed = [sub_step_id for sub_step_id in lapsed if sub_step_id not in set(exhausted)]
     requeue = lapsed + stale
     if requeue:
+        by_execution: dict[str, list[str]] = {}
+        for sub_step_id, execution_id in SubStep.objects.filter(pk__in=requeue).values_list(
+            "id", "execution_id"
+        ):
+            by_execution.setdefault(execution_id, []).append(sub_step_id)
         with transaction.atomic():
-            dispatch.nodes_hand_over(sub_step_ids=requeue, stamp=stamp)
+            for execution_id, ids in sorted(by_execution.items()):
+                dispatch.nodes_hand_over(execution_id=execution_id, sub_step_ids=ids, stamp=stamp)
     advanced = 0
     for execution_id in _executions_to_advance(running_executions):
         with transaction.atomic():

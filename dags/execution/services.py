@@ -9,9 +9,11 @@ node whose worker died is found by its lapsed lease (see `recovery`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +28,11 @@ from config.errors import Conflict, InvalidInput
 from config.workers import worker_stopping
 from dags import events
 from dags.execution import dispatch, leases, statements
+from dags.execution.node_threads import (
+    node_threads_release,
+    node_threads_reserve,
+    node_threads_submit,
+)
 from dags.execution.prompts import plan_context
 from dags.execution.work import NodeFailure, NodeOutcome, run_node_work
 from dags.models import SYNTHESIS_TASK_ID, Dag, DagExecution, SubStep
@@ -199,9 +206,9 @@ def execution_launch(
         if not sub_steps:  # nothing to run: the synthesis is due at once
             dispatch.execution_dispatch_ready(execution=execution)
         elif not send_after_response:
-            dispatch.nodes_hand_over(sub_step_ids=ready, stamp=stamp)
+            dispatch.nodes_hand_over(execution_id=execution.id, sub_step_ids=ready, stamp=stamp)
     if send_after_response and ready:
-        dispatch.nodes_dispatch_after_response(ready)
+        dispatch.nodes_dispatch_after_response(execution.id, ready)
     return execution
 
 
@@ -245,6 +252,37 @@ def sub_step_claim(*, sub_step_id: str) -> SubStep | None:
             last_seq=execution.last_event_seq,
         )
         return sub_step
+
+
+def sub_steps_claim(*, execution_id: str, sub_step_ids: Sequence[str]) -> list[SubStep]:
+    """Take those of the execution's nodes named that are free, in one transaction of three
+    statements whatever their number (the nodes, the execution's row, their `substep.started`
+    events); in task order. None are taken unless the execution is running (see
+    `sub_step_claim`, which does the same for one node)."""
+    with write_transaction():
+        stamp = now()
+        nodes = statements.claim_nodes(
+            execution_id,
+            sub_step_ids,
+            stamp=stamp,
+            lease_until=leases.lease_deadline(),
+            max_attempts=settings.NODE_MAX_ATTEMPTS,
+        )
+        if not nodes:
+            return []
+        try:
+            execution = statements.execution_progress(execution_id, stamp=stamp, events=len(nodes))
+        except DagExecution.DoesNotExist:
+            execution = None
+        if execution is None or execution.status != Status.RUNNING:
+            transaction.set_rollback(True)
+            return []
+        events.emit_execution_events(
+            execution_id=execution.id,
+            events=[(events.SUBSTEP_STARTED, _started(node)) for node in nodes],
+            last_seq=execution.last_event_seq,
+        )
+    return nodes
 
 
 def _claim_kept(sub_step_id: str) -> SubStep | None:
@@ -459,7 +497,9 @@ def sub_step_hand_back(*, sub_step: SubStep) -> bool:
             updated_at=stamp,
         )
         if returned:
-            dispatch.nodes_hand_over(sub_step_ids=[sub_step.id], stamp=stamp)
+            dispatch.nodes_hand_over(
+                execution_id=sub_step.execution_id, sub_step_ids=[sub_step.id], stamp=stamp
+            )
     if returned:
         logger.info(
             "node %s of %s handed back to the queue", sub_step.task_id, sub_step.execution_id
@@ -477,7 +517,46 @@ def node_run(*, sub_step_id: str) -> None:
 
     Once the worker's shutdown began, the node in hand is finished and the rest of the chain
     goes back to the queue, for the next worker."""
-    sub_step = sub_step_claim(sub_step_id=sub_step_id)
+    _chain_run(sub_step_claim(sub_step_id=sub_step_id))
+
+
+def nodes_run(*, execution_id: str, sub_step_ids: Sequence[str], task_id: str) -> None:
+    """Run the execution's nodes that the message `task_id` carries, all at once: the first on
+    this thread, the others on node threads (`node_threads`); each with any single successor
+    it unblocks, as `node_run`. Returns when all are done.
+
+    The nodes are claimed together, and only as many as there are threads for now; the rest
+    are sent again, each in a message of its own, for this worker's next free thread or another
+    worker. A node that fails unexpectedly is recorded as failed, as in `node_run`; an error
+    outside a node (the database gone) is raised once the others are done."""
+    ids = list(dict.fromkeys(sub_step_ids))
+    if not ids:
+        return
+    extra = node_threads_reserve(len(ids) - 1)
+    try:
+        nodes = sub_steps_claim(execution_id=execution_id, sub_step_ids=ids[: 1 + extra])
+    except BaseException:
+        node_threads_release(extra)
+        raise
+    node_threads_release(extra - max(0, len(nodes) - 1))
+    if len(ids) > 1 + extra:
+        dispatch.nodes_send_apart(
+            execution_id=execution_id, sub_step_ids=ids[1 + extra :], task_id=task_id
+        )
+    for node in nodes:
+        leases.hold(node.id)  # held from the claim on, until each one's run releases it
+    others = [node_threads_submit(functools.partial(_chain_run, node)) for node in nodes[1:]]
+    try:
+        if nodes:
+            _chain_run(nodes[0])
+    finally:
+        errors = [error for error in (other.exception() for other in others) if error]
+    if errors:
+        raise errors[0]
+
+
+def _chain_run(sub_step: SubStep | None) -> None:
+    """Run a claimed node and then, for as long as each hands its slot on, its successor."""
     known: dict[str, str] = {}  # the result of the node just run, which its successor reads
     while sub_step is not None:
         leases.hold(sub_step.id)

@@ -17,7 +17,7 @@ from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Concat
 
 from agents.llm.usage import Spend
-from config.claims import claim_one
+from config.claims import claim, claim_one
 from dags.models import SYNTHESIS_TASK_ID, DagExecution, SubStep
 
 Status = DagExecution.Status
@@ -74,13 +74,7 @@ def claim_node(
     # (A node waiting on a dependency was never dispatched, and a pending node has no
     # completion time or queue task id: resume, hand-back and a failed send clear them.)
     conditions: dict[str, Any] = dict(lookup)
-    changes: dict[str, Any] = {
-        "status": NodeStatus.RUNNING,
-        "started_at": stamp,
-        "lease_expires_at": lease_until,
-        "attempts": F("attempts") + 1,
-        "updated_at": stamp,
-    }
+    changes = _running(stamp, lease_until)
     if kept:
         conditions.update(status=NodeStatus.PENDING, remaining_dependencies=int(last_dependency))
         changes["dispatched_at"] = stamp
@@ -90,12 +84,42 @@ def claim_node(
             conditions["dispatched_at__isnull"] = True
         nodes = SubStep.objects.filter(**conditions)
     else:
-        nodes = SubStep.objects.filter(
-            Q(status=NodeStatus.PENDING)
-            | Q(status=NodeStatus.RUNNING, lease_expires_at__lt=stamp, attempts__lt=max_attempts),
-            **conditions,
-        )
+        nodes = SubStep.objects.filter(_free(stamp, max_attempts), **conditions)
     return claim_one(nodes, changes=changes, returning=NODE_FIELDS)
+
+
+def claim_nodes(
+    execution_id: str,
+    sub_step_ids: Sequence[str],
+    *,
+    stamp: datetime,
+    lease_until: datetime,
+    max_attempts: int,
+) -> list[SubStep]:
+    """Take those of the execution's nodes named that are free (as `claim_node` does for one),
+    in one statement; returns them in task order. Nodes of another execution are not taken."""
+    nodes = SubStep.objects.filter(
+        _free(stamp, max_attempts), pk__in=list(sub_step_ids), execution_id=execution_id
+    )
+    taken = claim(nodes, changes=_running(stamp, lease_until), returning=NODE_FIELDS)
+    return sorted(taken, key=lambda node: node.task_id)
+
+
+def _free(stamp: datetime, max_attempts: int) -> Q:
+    """Free to take: pending, or running with a lapsed lease (its worker died) and attempts left."""
+    return Q(status=NodeStatus.PENDING) | Q(
+        status=NodeStatus.RUNNING, lease_expires_at__lt=stamp, attempts__lt=max_attempts
+    )
+
+
+def _running(stamp: datetime, lease_until: datetime) -> dict[str, Any]:
+    return {
+        "status": NodeStatus.RUNNING,
+        "started_at": stamp,
+        "lease_expires_at": lease_until,
+        "attempts": F("attempts") + 1,
+        "updated_at": stamp,
+    }
 
 
 def still_ours(sub_step: SubStep) -> QuerySet[SubStep]:
@@ -212,23 +236,54 @@ def in_flight_count(execution_id: str) -> int:
     ).count()
 
 
-def _queue_task_id(queue_suffix: str) -> Concat:
-    return Concat(F("id"), Value(f":{queue_suffix}"))
-
-
-def mark_dispatched(ids: Sequence[str], stamp: datetime, queue_suffix: str) -> None:
-    """Mark nodes as handed to the queue, as task `<id>:<suffix>`."""
-    if ids:
-        SubStep.objects.filter(pk__in=ids).update(
-            dispatched_at=stamp, queue_task_id=_queue_task_id(queue_suffix)
+def mark_dispatched(
+    messages: Sequence[tuple[str, Sequence[str]]], stamp: datetime, queue_suffix: str
+) -> None:
+    """Mark nodes as handed to the queue, each with the id of the message that carries it
+    (`messages` as `dispatch.node_messages` makes them): one statement for all the one-node
+    messages (`<id>:<suffix>`), one more per message of several nodes."""
+    single = [ids[0] for _task_id, ids in messages if len(ids) == 1]
+    if single:
+        SubStep.objects.filter(pk__in=single).update(
+            dispatched_at=stamp, queue_task_id=Concat(F("id"), Value(f":{queue_suffix}"))
         )
+    for task_id, ids in messages:
+        if len(ids) > 1:
+            SubStep.objects.filter(pk__in=list(ids)).update(
+                dispatched_at=stamp, queue_task_id=task_id
+            )
 
 
-def mark_undispatched(ids: Sequence[str], queue_suffix: str) -> int:
-    """Take back nodes whose message `<id>:<suffix>` could not be sent: they are ready and
-    undispatched again, for the dispatcher to send. A node a worker already took is left alone."""
-    if not ids:
+def mark_undispatched(task_ids: Sequence[str]) -> int:
+    """Take back nodes whose messages could not be sent: they are ready and undispatched
+    again, for the dispatcher to send. A node a worker already took is left alone."""
+    if not task_ids:
         return 0
     return SubStep.objects.filter(
-        pk__in=ids, status=NodeStatus.PENDING, queue_task_id=_queue_task_id(queue_suffix)
+        status=NodeStatus.PENDING, queue_task_id__in=list(task_ids)
     ).update(dispatched_at=None, queue_task_id=None)
+
+
+def take_back_for_resending(
+    execution_id: str,
+    sub_step_ids: Sequence[str],
+    task_id: str,
+    queue_suffix: str,
+    *,
+    stamp: datetime,
+    max_attempts: int,
+) -> list[str]:
+    """Those of the nodes that are free and still carried by the message `task_id`, now each
+    carried by a message of its own (`<id>:<suffix>`); returns their ids. A node that a worker
+    took meanwhile (a second delivery of the message) is left alone."""
+    taken = claim(
+        SubStep.objects.filter(
+            _free(stamp, max_attempts),
+            pk__in=list(sub_step_ids),
+            execution_id=execution_id,
+            queue_task_id=task_id,
+        ),
+        changes={"queue_task_id": Concat(F("id"), Value(f":{queue_suffix}"))},
+        returning=("id",),
+    )
+    return [node.id for node in taken]

@@ -6,6 +6,7 @@ import pytest
 
 from artifacts.models import Artifact
 from artifacts.services import artifact_record_write
+from config import after_response
 from dags.models import DagExecution, ExecutionEvent, SubStep
 from tests.factories import AgentFactory, DagFactory, decomposer_job
 from tests.fakes.openai_server import ChatReply
@@ -459,21 +460,40 @@ def test_an_agent_version_activated_mid_chain_is_used_by_the_very_next_node(
 def test_a_wide_fan_out_delivered_twice_runs_each_node_once(
     api, fake_llm, celery_worker_thread, inference_agent
 ):
-    """The worker's threads claim the nodes of a fan-out together (several per transaction):
-    with every node's message delivered twice, each node still runs once, starts once, and the
-    execution's events stay numbered without gaps or repeats."""
-    from dags.tasks import run_sub_step
+    """A fan-out goes to the worker in a few messages of several nodes, each claimed in one
+    transaction: with every such message delivered twice and every node's own message sent
+    too, each node still runs once, starts once, and the execution's events stay numbered
+    without gaps or repeats."""
+    from celery.signals import before_task_publish
+
+    from dags.tasks import run_sub_step, run_sub_steps
+
+    published: list[tuple[str, list]] = []
+
+    def record(sender=None, body=None, **kwargs) -> None:
+        published.append((sender, list(body[0])))
 
     fake_llm.default = ChatReply(content="done", delay=0.05)
     width = 20
     tasks = [inference_task(f"{i:03d}", f"part {i}") for i in range(1, width + 1)]
     dag = DagFactory(result=decomposer_job(0, sub_tasks=tasks))
 
-    execution_id = api.post("/api/v1/execute-dag", {"dagId": dag.id}, format="json").json()[
-        "executionId"
-    ]
+    before_task_publish.connect(record)
+    try:
+        execution_id = api.post("/api/v1/execute-dag", {"dagId": dag.id}, format="json").json()[
+            "executionId"
+        ]
+        after_response.wait_idle(10)  # the nodes are sent once the answer is
+    finally:
+        before_task_publish.disconnect(record)
+    waves = [args for name, args in published if name == "dags.run_sub_steps"]
+    assert [len(ids) for _execution_id, ids in waves] == [10, 10]
+    assert not [args for name, args in published if name == "dags.run_sub_step"]
+    for wave_execution_id, ids in waves:
+        assert wave_execution_id == execution_id
+        run_sub_steps.delay(wave_execution_id, ids)  # the same message again
     for node_id in SubStep.objects.filter(execution_id=execution_id).values_list("id", flat=True):
-        run_sub_step.delay(node_id)  # the same message again, while the first copies arrive
+        run_sub_step.delay(node_id)  # and a message of its own for every node
 
     execution = wait_status(execution_id, "completed", "suspended")
     assert execution.status == "completed"

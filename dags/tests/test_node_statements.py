@@ -224,3 +224,68 @@ def test_a_worker_that_ran_a_node_runs_the_next_one_without_a_statement(fake_llm
     assert outcome.result == "next"
     assert _statements(queries) == []
     assert fake_llm.requests[-1]["messages"][0]["content"] == "Careful."
+
+
+def _running_fan_out(width: int) -> DagExecution:
+    job = decomposer_job(width)
+    for task in job["sub_tasks"]:
+        task["dependencies"] = ["none"]
+    execution = services.execution_create(dag=DagFactory(result=job))
+    DagExecution.objects.filter(pk=execution.pk).update(status="running", started_at=now())
+    return execution
+
+
+def test_the_nodes_of_one_message_are_claimed_with_their_events_in_three_statements():
+    execution = _running_fan_out(10)
+    ids = list(SubStep.objects.filter(execution=execution).values_list("id", flat=True))
+
+    with CaptureQueriesContext(connection) as queries:
+        claimed = services.sub_steps_claim(execution_id=execution.id, sub_step_ids=ids)
+
+    # As for one node: the nodes, the execution's row (status, event numbers), the events.
+    assert len(_statements(queries)) == 3, "\n".join(_statements(queries))
+    assert [node.task_id for node in claimed] == [f"{i:03d}" for i in range(1, 11)]
+    assert set(SubStep.objects.filter(execution=execution).values_list("status", "attempts")) == {
+        ("running", 1)
+    }
+    events = list(
+        ExecutionEvent.objects.filter(execution=execution)
+        .order_by("seq")
+        .values_list("seq", "type", "payload__subStepId")
+    )
+    assert events == [(i, "substep.started", f"{i:03d}") for i in range(1, 11)]
+    assert services.sub_steps_claim(execution_id=execution.id, sub_step_ids=ids) == []
+
+
+def test_a_message_takes_only_its_own_executions_free_nodes():
+    execution = _running_fan_out(3)
+    other = _running_fan_out(1)
+    first, second, third = SubStep.objects.filter(execution=execution).order_by("task_id")
+    assert services.sub_step_claim(sub_step_id=second.id) is not None  # a worker has it
+    foreign = SubStep.objects.get(execution=other)
+
+    claimed = services.sub_steps_claim(
+        execution_id=execution.id, sub_step_ids=[first.id, second.id, third.id, foreign.id]
+    )
+
+    assert [node.task_id for node in claimed] == ["001", "003"]
+    assert SubStep.objects.get(pk=second.pk).attempts == 1  # not taken twice
+    assert SubStep.objects.get(pk=foreign.pk).status == "pending"
+    execution.refresh_from_db()
+    assert execution.last_event_seq == 3
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("status", ["suspended", "cancelled"])
+def test_the_nodes_of_a_message_for_a_stopped_execution_are_left_as_they_were(status):
+    execution = _running_fan_out(3)
+    DagExecution.objects.filter(pk=execution.pk).update(status=status)
+    ids = list(SubStep.objects.filter(execution=execution).values_list("id", flat=True))
+
+    assert services.sub_steps_claim(execution_id=execution.id, sub_step_ids=ids) == []
+
+    assert set(SubStep.objects.filter(execution=execution).values_list("status", "attempts")) == {
+        ("pending", 0)
+    }
+    assert not ExecutionEvent.objects.filter(execution=execution).exists()
+    assert not SQLITE_WRITERS.locked()

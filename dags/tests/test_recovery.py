@@ -16,7 +16,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def enqueued(monkeypatch):
     """Record what would be handed to the queue instead of sending it."""
     sent: list[str] = []
-    monkeypatch.setattr(dispatch, "nodes_send", lambda ids, suffix: sent.extend(ids))
+    monkeypatch.setattr(
+        dispatch,
+        "nodes_send",
+        lambda execution_id, messages: sent.extend(i for _task_id, ids in messages for i in ids),
+    )
     return sent
 
 
@@ -44,6 +48,40 @@ def test_node_with_lapsed_lease_is_requeued_and_live_one_left_alone(enqueued):
     assert enqueued == [node.id]
     reclaimed = services.sub_step_claim(sub_step_id=node.id)
     assert reclaimed is not None and reclaimed.attempts == 2
+
+
+def test_lapsed_nodes_go_back_in_messages_of_their_own_execution(monkeypatch):
+    """A message of several nodes belongs to one execution (its worker claims them together
+    and numbers their events on that execution's row)."""
+    messages_by_execution: list[tuple[str, list[list[str]]]] = []
+    monkeypatch.setattr(
+        dispatch,
+        "nodes_send",
+        lambda execution_id, messages: messages_by_execution.append(
+            (execution_id, [list(ids) for _task_id, ids in messages])
+        ),
+    )
+    executions = []
+    for _ in range(2):
+        job = decomposer_job(2)
+        job["sub_tasks"][1]["dependencies"] = ["none"]
+        execution = services.execution_create(dag=DagFactory(result=job))
+        services.execution_start(execution_id=execution.id)
+        ids = list(SubStep.objects.filter(execution=execution).values_list("id", flat=True))
+        assert services.sub_steps_claim(execution_id=execution.id, sub_step_ids=ids)
+        executions.append((execution.id, sorted(ids)))
+    SubStep.objects.update(lease_expires_at=now() - timedelta(seconds=1))
+    messages_by_execution.clear()
+
+    assert executions_recover()["lapsed"] == 4
+
+    assert sorted(
+        (execution_id, sorted(node for ids in messages for node in ids))
+        for execution_id, messages in messages_by_execution
+    ) == sorted(executions)
+    for execution_id, messages in messages_by_execution:
+        assert len(messages) == 1  # both its nodes, in one message
+        assert services.sub_steps_claim(execution_id=execution_id, sub_step_ids=messages[0])
 
 
 def test_node_whose_workers_keep_dying_is_failed(enqueued, settings):
