@@ -14,6 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from django.db.models import F
 from django.utils.timezone import now
 
 from agents.templating import current_date_text
+from config.combining import Combiner
 from config.db import write_transaction
 from config.errors import Conflict, InvalidInput
 from config.workers import worker_stopping
@@ -330,8 +332,12 @@ def sub_step_complete(
     re-queues it). Without it (a worker that is stopping), every ready node goes to the queue.
 
     A node whose one dependant waited only on it hands its slot straight to that dependant:
-    the claim of the dependant consumes the dependency, and no ready nodes are looked for.
+    the claim of the dependant consumes the dependency, and no ready nodes are looked for. A
+    node that no task waits on is recorded by `leaf_nodes_complete`, together with those of
+    other threads of this process that arrive while one such transaction runs.
     """
+    if not sub_step.dependants and sub_step.task_id != SYNTHESIS_TASK_ID:
+        return _leaf_results.submit(NodeResult(sub_step, outcome, keep_next))
     with write_transaction():
         stamp = now()
         duration = _duration_ms(sub_step.started_at, stamp)
@@ -401,6 +407,80 @@ def sub_step_complete(
             return None
         kept = dispatch.execution_dispatch_ready(execution=execution, keep_one=keep_next).kept
         return _claim_kept(kept) if kept else None
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """A node's outcome, to be recorded (`keep_next` as in `sub_step_complete`)."""
+
+    sub_step: SubStep
+    outcome: NodeOutcome
+    keep_next: bool = True
+
+
+def leaf_nodes_complete(leaves: Sequence[NodeResult]) -> list[SubStep | None]:
+    """Record the results of nodes that no task waits on (a fan-out's), all in one transaction:
+    an UPDATE per node, then per execution one claim of its row (counts and event numbers) and
+    one INSERT of their `substep.completed` events. A node no longer ours (another worker took
+    it over) is left out. When the last task of an execution is among them, its synthesis is
+    claimed for the thread of the last such node (or sent, without `keep_next`); the answer is
+    one entry per node, in order: the node that thread runs next, or None."""
+    answers: dict[str, SubStep | None] = {}
+    with write_transaction():
+        stamp = now()
+        recorded: dict[str, list[tuple[NodeResult, int | None]]] = {}
+        for leaf in leaves:
+            sub_step, outcome = leaf.sub_step, leaf.outcome
+            duration = _duration_ms(sub_step.started_at, stamp)
+            if statements.still_ours(sub_step).update(
+                status=NodeStatus.COMPLETED,
+                result=outcome.result,
+                completed_at=stamp,
+                duration_ms=duration,
+                usage=outcome.usage,
+                cost_usd=outcome.cost_usd,
+                generation_stats=outcome.generation_stats,
+                lease_expires_at=None,
+                updated_at=stamp,
+            ):
+                recorded.setdefault(sub_step.execution_id, []).append((leaf, duration))
+        for execution_id, done in recorded.items():
+            execution = statements.execution_progress(
+                execution_id, stamp=stamp, events=len(done), completed=len(done)
+            )
+            events.emit_execution_events(
+                execution_id=execution.id,
+                events=[
+                    (
+                        events.SUBSTEP_COMPLETED,
+                        {
+                            "subStepId": leaf.sub_step.task_id,
+                            "durationMs": duration,
+                            "result": leaf.outcome.result,
+                        },
+                    )
+                    for leaf, duration in done
+                ],
+                last_seq=execution.last_event_seq,
+            )
+            if execution.status != Status.RUNNING:
+                _record_spend(execution.id)
+                continue
+            if (
+                execution.completed_tasks < execution.total_tasks
+                and execution.total_tasks <= settings.EXECUTION_MAX_PARALLEL_NODES
+            ):
+                continue  # as in sub_step_complete: nothing can have become ready
+            last, _duration = done[-1]
+            kept = dispatch.execution_dispatch_ready(
+                execution=execution, keep_one=last.keep_next
+            ).kept
+            answers[last.sub_step.id] = _claim_kept(kept) if kept else None
+    return [answers.get(leaf.sub_step.id) for leaf in leaves]
+
+
+# Results of fan-out nodes that arrive while one is being recorded are recorded together.
+_leaf_results: Combiner[NodeResult, SubStep | None] = Combiner(leaf_nodes_complete)
 
 
 def _record_spend(execution_id: str, **changes: Any) -> None:

@@ -6,7 +6,9 @@ row), the successor's claim, and the two events in one INSERT. Its successor's w
 nothing: its agent is kept by the worker while no agent changes (agents/cache.py), the plan is
 read once per process and execution, and the result it depends on is the one this worker just
 produced. A node of a fan-out (no dependants) is recorded in three: it makes nothing ready, so
-no ready nodes are looked for.
+no ready nodes are looked for; the results of several such nodes that arrive together are
+recorded in one transaction (an UPDATE each, plus two). The nodes of a message of several are
+claimed in three statements, however many they are.
 """
 
 from __future__ import annotations
@@ -289,3 +291,128 @@ def test_the_nodes_of_a_message_for_a_stopped_execution_are_left_as_they_were(st
     }
     assert not ExecutionEvent.objects.filter(execution=execution).exists()
     assert not SQLITE_WRITERS.locked()
+
+
+def _claimed_fan_out(width: int) -> tuple[DagExecution, list[SubStep]]:
+    execution = _running_fan_out(width)
+    ids = list(SubStep.objects.filter(execution=execution).values_list("id", flat=True))
+    return execution, services.sub_steps_claim(execution_id=execution.id, sub_step_ids=ids)
+
+
+def test_results_of_fan_out_nodes_arriving_together_are_recorded_in_one_transaction():
+    execution, nodes = _claimed_fan_out(6)
+    results = [
+        services.NodeResult(node, NodeOutcome(result=f"r{node.task_id}")) for node in nodes[:5]
+    ]
+
+    with CaptureQueriesContext(connection) as queries:
+        following = services.leaf_nodes_complete(results)
+
+    # One UPDATE per node, then the execution's row and the events: 7 statements, not 15.
+    assert len(_statements(queries)) == 7, "\n".join(_statements(queries))
+    assert following == [None] * 5
+    execution.refresh_from_db()
+    assert execution.completed_tasks == 5
+    completed = list(
+        ExecutionEvent.objects.filter(execution=execution, type="substep.completed")
+        .order_by("seq")
+        .values_list("seq", "payload__subStepId", "payload__result")
+    )
+    assert completed == [(6 + i, f"{i:03d}", f"r{i:03d}") for i in range(1, 6)]
+    assert execution.last_event_seq == 11
+
+
+def test_the_last_results_of_a_fan_out_start_the_synthesis_for_the_last_ones_thread():
+    execution, nodes = _claimed_fan_out(3)
+    services.sub_step_complete(sub_step=nodes[0], outcome=NodeOutcome(result="a"))
+
+    following = services.leaf_nodes_complete(
+        [services.NodeResult(node, NodeOutcome(result="x")) for node in nodes[1:]]
+    )
+
+    assert following[0] is None
+    assert following[1] is not None and following[1].task_id == "__SYNTHESIS__"
+    synthesis = SubStep.objects.get(execution=execution, task_id="__SYNTHESIS__")
+    assert (synthesis.status, synthesis.queue_task_id) == ("running", None)
+    types = list(
+        ExecutionEvent.objects.filter(execution=execution).order_by("seq").values_list("type")
+    )
+    assert types[-3:] == [("substep.completed",), ("substep.completed",), ("substep.started",)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_results_of_several_executions_and_of_a_stopped_one_are_recorded_each_on_its_own(
+    monkeypatch,
+):
+    from dags.execution import dispatch
+
+    sent: list[str] = []
+    monkeypatch.setattr(
+        dispatch,
+        "nodes_send",
+        lambda execution_id, messages: sent.extend(i for _t, ids in messages for i in ids),
+    )
+    running, running_nodes = _claimed_fan_out(2)
+    stopped, stopped_nodes = _claimed_fan_out(2)
+    DagExecution.objects.filter(pk=stopped.pk).update(status="cancelled")
+    batch = [
+        services.NodeResult(running_nodes[0], NodeOutcome(result="a"), keep_next=False),
+        services.NodeResult(stopped_nodes[0], NodeOutcome(result="b")),
+        services.NodeResult(running_nodes[1], NodeOutcome(result="c"), keep_next=False),
+        services.NodeResult(stopped_nodes[1], NodeOutcome(result="d")),
+    ]
+
+    assert services.leaf_nodes_complete(batch) == [None] * 4
+
+    running.refresh_from_db()
+    stopped.refresh_from_db()
+    assert (running.completed_tasks, running.last_event_seq) == (2, 4)
+    assert (stopped.status, stopped.completed_tasks, stopped.last_event_seq) == ("cancelled", 2, 4)
+    # The running one's synthesis is due; a worker that is stopping sends it on.
+    synthesis = SubStep.objects.get(execution=running, task_id="__SYNTHESIS__")
+    assert sent == [synthesis.id]
+    assert not SubStep.objects.filter(execution=stopped, task_id="__SYNTHESIS__").exists()
+    assert set(SubStep.objects.filter(execution=stopped).values_list("status", flat=True)) == {
+        "completed"
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_results_recorded_by_many_threads_at_once_are_each_counted_once(monkeypatch):
+    import threading
+
+    from dags.execution import dispatch
+
+    monkeypatch.setattr(dispatch, "nodes_send", lambda execution_id, messages: 0)
+    execution, nodes = _claimed_fan_out(12)
+    start = threading.Barrier(len(nodes))
+    following: list[SubStep | None] = []
+
+    def complete(node: SubStep) -> None:
+        try:
+            start.wait(10)
+            following.append(
+                services.sub_step_complete(
+                    sub_step=node, outcome=NodeOutcome(result=node.task_id), keep_next=True
+                )
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=complete, args=(node,)) for node in nodes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert len(following) == 12
+    assert [node.task_id for node in following if node is not None] == ["__SYNTHESIS__"]
+    execution.refresh_from_db()
+    assert execution.completed_tasks == 12
+    seqs = list(
+        ExecutionEvent.objects.filter(execution=execution).order_by("seq").values_list("seq")
+    )
+    assert [seq for (seq,) in seqs] == list(range(1, execution.last_event_seq + 1))
+    assert (
+        ExecutionEvent.objects.filter(execution=execution, type="substep.completed").count() == 12
+    )
