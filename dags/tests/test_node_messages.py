@@ -117,3 +117,38 @@ def test_nodes_a_worker_has_no_threads_for_are_sent_again_a_message_each(
     }
     assert started.count() == 4
     assert DagExecution.objects.get(pk=execution.pk).status == "completed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_whose_nodes_cannot_all_be_started_gives_back_their_threads(
+    sent, fake_llm, inference_agent, monkeypatch, settings
+):
+    job = decomposer_job(4)
+    for task in job["sub_tasks"]:
+        task["dependencies"] = ["none"]
+    execution = services.execution_create(dag=DagFactory(result=job))
+    DagExecution.objects.filter(pk=execution.pk).update(status="running", started_at=now())
+    ids = list(
+        SubStep.objects.filter(execution=execution).order_by("task_id").values_list("id", flat=True)
+    )
+    submitted = []
+    real_submit = services.node_threads_submit
+
+    def submit_once(job):
+        if submitted:
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+        submitted.append(job)
+        return real_submit(job)
+
+    monkeypatch.setattr(services, "node_threads_submit", submit_once)
+
+    with pytest.raises(RuntimeError):
+        services.nodes_run(execution_id=execution.id, sub_step_ids=ids, task_id="wave-2")
+
+    statuses = dict(SubStep.objects.filter(execution=execution).values_list("task_id", "status"))
+    # 002 started on a node thread and finished; the others were claimed and never started:
+    # they wait for their leases to lapse, and recovery sends them again.
+    assert statuses == {"001": "running", "002": "completed", "003": "running", "004": "running"}
+    free = node_threads_reserve(10**6)
+    node_threads_release(free)
+    assert free == settings.WORKER_NODE_THREADS  # every reserved thread given back
