@@ -126,19 +126,34 @@ def _on_setup(sender=None, instance=None, **kwargs) -> None:
     _identity["started_at"] = time.time()
 
 
-@task_prerun.connect
-def _on_task_start(sender=None, **kwargs) -> None:
+def work_started(name: str) -> None:
+    """Count one more piece of work named `name` in flight in this process (the heartbeat's
+    `tasks`): every task, and each node a task runs on a node thread besides its own."""
     with _lock:
-        _in_flight[getattr(sender, "name", "?")] += 1
+        _in_flight[name] += 1
 
 
-@task_postrun.connect
-def _on_task_end(sender=None, **kwargs) -> None:
-    name = getattr(sender, "name", "?")
+def work_finished(name: str) -> None:
     with _lock:
         _in_flight[name] -= 1
         if _in_flight[name] <= 0:
             del _in_flight[name]
+
+
+def work_in_flight() -> dict[str, int]:
+    """What this process is running now, by name (what its next heartbeat reports)."""
+    with _lock:
+        return dict(_in_flight)
+
+
+@task_prerun.connect
+def _on_task_start(sender=None, **kwargs) -> None:
+    work_started(getattr(sender, "name", "?"))
+
+
+@task_postrun.connect
+def _on_task_end(sender=None, **kwargs) -> None:
+    work_finished(getattr(sender, "name", "?"))
 
 
 def heartbeats_start(*, name: str, concurrency: int | None) -> None:
@@ -178,8 +193,7 @@ def _on_shutdown(**kwargs) -> None:
 
 
 def _beat(state: str) -> None:
-    with _lock:
-        tasks = dict(_in_flight)
+    tasks = work_in_flight()
     try:
         heartbeat_record(
             name=str(_identity["name"]),

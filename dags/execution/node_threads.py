@@ -17,6 +17,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from django.conf import settings
 from django.db import close_old_connections
 
+from config.workers import work_finished, work_started
+
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
@@ -55,18 +57,23 @@ def node_threads_release(count: int) -> None:
             _free += count
 
 
-def node_threads_submit(job: Callable[[], None]) -> Future[None]:
-    """Run `job` on a node thread reserved for it; the thread is given back when it ends.
+def node_threads_submit(job: Callable[[], None], *, name: str) -> Future[None]:
+    """Run `job` on a node thread reserved for it; the thread is given back when it ends. It
+    counts as work `name` in flight in the worker's heartbeat, as a task would.
 
     Like a worker's own threads, a node thread keeps its database connection between jobs
     (DATABASE_CONN_MAX_AGE), closing it when it is too old or broken."""
 
     def run() -> None:
-        close_old_connections()
+        work_started(name)
         try:
+            close_old_connections()
             job()
         finally:
-            close_old_connections()
-            node_threads_release(1)
+            try:
+                close_old_connections()
+            finally:
+                work_finished(name)
+                node_threads_release(1)
 
     return _pool().submit(run)

@@ -620,26 +620,23 @@ def nodes_run(*, execution_id: str, sub_step_ids: Sequence[str], task_id: str) -
         node_threads_release(extra)
         raise
     node_threads_release(extra - max(0, len(nodes) - 1))
-    for node in nodes:
-        leases.hold(node.id)  # held from the claim on, until each one's run releases it
+    # Each node's lease is held from the moment its run starts; one that never starts (a node
+    # thread refused it, or something below failed first) lapses, and recovery sends it again.
     others: list[Future[None]] = []
-    first_started = False
     try:
         for node in nodes[1:]:
-            others.append(node_threads_submit(functools.partial(_chain_run, node)))
+            others.append(
+                node_threads_submit(
+                    functools.partial(_chain_run, node), name=dispatch.RUN_SUB_STEPS_TASK
+                )
+            )
         if len(ids) > 1 + extra:
             dispatch.nodes_send_apart(
                 execution_id=execution_id, sub_step_ids=ids[1 + extra :], task_id=task_id
             )
         if nodes:
-            first_started = True
             _chain_run(nodes[0])
     finally:
-        # Nodes that never started (something above failed): their leases lapse, and recovery
-        # sends them again.
-        unstarted = nodes[1 + len(others) :] + ([] if first_started else nodes[:1])
-        for node in unstarted:
-            leases.release(node.id)
         node_threads_release(max(0, len(nodes) - 1 - len(others)))
         errors = [error for error in (other.exception() for other in others) if error]
     if errors:

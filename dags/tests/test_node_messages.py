@@ -7,7 +7,11 @@ import pytest
 from django.utils.timezone import now
 
 from dags.execution import dispatch, services
-from dags.execution.node_threads import node_threads_release, node_threads_reserve
+from dags.execution.node_threads import (
+    node_threads_release,
+    node_threads_reserve,
+    node_threads_submit,
+)
 from dags.models import DagExecution, ExecutionEvent, SubStep
 from tests.factories import AgentFactory, DagFactory, decomposer_job
 
@@ -134,11 +138,11 @@ def test_a_message_whose_nodes_cannot_all_be_started_gives_back_their_threads(
     submitted = []
     real_submit = services.node_threads_submit
 
-    def submit_once(job):
+    def submit_once(job, name):
         if submitted:
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
         submitted.append(job)
-        return real_submit(job)
+        return real_submit(job, name=name)
 
     monkeypatch.setattr(services, "node_threads_submit", submit_once)
 
@@ -147,8 +151,30 @@ def test_a_message_whose_nodes_cannot_all_be_started_gives_back_their_threads(
 
     statuses = dict(SubStep.objects.filter(execution=execution).values_list("task_id", "status"))
     # 002 started on a node thread and finished; the others were claimed and never started:
-    # they wait for their leases to lapse, and recovery sends them again.
+    # nothing renews their leases, which lapse, and recovery sends them again.
     assert statuses == {"001": "running", "002": "completed", "003": "running", "004": "running"}
     free = node_threads_reserve(10**6)
     node_threads_release(free)
     assert free == settings.WORKER_NODE_THREADS  # every reserved thread given back
+
+
+@pytest.mark.django_db  # a node thread checks its database connection around each node
+def test_a_node_on_a_node_thread_counts_as_work_in_flight_in_the_heartbeat():
+    import threading
+
+    from config.workers import work_in_flight
+
+    running = threading.Event()
+    let_go = threading.Event()
+
+    def job() -> None:
+        running.set()
+        assert let_go.wait(10)
+
+    assert node_threads_reserve(1) == 1
+    future = node_threads_submit(job, name="dags.run_sub_steps")
+    assert running.wait(10)
+    assert work_in_flight().get("dags.run_sub_steps") == 1
+    let_go.set()
+    future.result(10)
+    assert "dags.run_sub_steps" not in work_in_flight()
