@@ -341,24 +341,9 @@ def sub_step_complete(
         return _leaf_results.submit(NodeResult(sub_step, outcome, keep_next))
     with write_transaction():
         stamp = now()
-        duration = _duration_ms(sub_step.started_at, stamp)
-        recorded = statements.still_ours(sub_step).update(
-            status=NodeStatus.COMPLETED,
-            result=outcome.result,
-            completed_at=stamp,
-            duration_ms=duration,
-            usage=outcome.usage,
-            cost_usd=outcome.cost_usd,
-            generation_stats=outcome.generation_stats,
-            lease_expires_at=None,
-            updated_at=stamp,
-        )
-        if not recorded:  # another worker took it over after our lease lapsed
+        completed = _result_store(sub_step, outcome, stamp)
+        if completed is None:  # another worker took it over after our lease lapsed
             return None
-        completed = (
-            events.SUBSTEP_COMPLETED,
-            {"subStepId": sub_step.task_id, "durationMs": duration, "result": outcome.result},
-        )
         if sub_step.task_id == SYNTHESIS_TASK_ID:
             _finish(sub_step, outcome, stamp, completed)
             return None
@@ -397,17 +382,33 @@ def sub_step_complete(
         if not running:  # completed after a cancel or a suspension: its spend still counts
             _record_spend(execution.id)
             return None
-        if (
-            not dependants
-            and execution.completed_tasks < execution.total_tasks
-            and execution.total_tasks <= settings.EXECUTION_MAX_PARALLEL_NODES
-        ):
-            # Nothing can have become ready: no node waited on this one, none was held back by
-            # the cap (the whole execution fits under it), and the synthesis is not due yet.
-            # (Nodes left unsent for any other reason are the dispatcher's.)
-            return None
         kept = dispatch.execution_dispatch_ready(execution=execution, keep_one=keep_next).kept
         return _claim_kept(kept) if kept else None
+
+
+def _result_store(
+    sub_step: SubStep, outcome: NodeOutcome, stamp: datetime
+) -> tuple[str, dict[str, Any]] | None:
+    """Store a node's result if the node is still ours; returns its `substep.completed` event
+    (type and payload), or None if another worker took the node over after our lease lapsed."""
+    duration = _duration_ms(sub_step.started_at, stamp)
+    stored = statements.still_ours(sub_step).update(
+        status=NodeStatus.COMPLETED,
+        result=outcome.result,
+        completed_at=stamp,
+        duration_ms=duration,
+        usage=outcome.usage,
+        cost_usd=outcome.cost_usd,
+        generation_stats=outcome.generation_stats,
+        lease_expires_at=None,
+        updated_at=stamp,
+    )
+    if not stored:
+        return None
+    return (
+        events.SUBSTEP_COMPLETED,
+        {"subStepId": sub_step.task_id, "durationMs": duration, "result": outcome.result},
+    )
 
 
 @dataclass(frozen=True)
@@ -429,39 +430,18 @@ def leaf_nodes_complete(leaves: Sequence[NodeResult]) -> list[SubStep | None]:
     answers: dict[str, SubStep | None] = {}
     with write_transaction():
         stamp = now()
-        recorded: dict[str, list[tuple[NodeResult, int | None]]] = {}
+        recorded: dict[str, list[tuple[NodeResult, tuple[str, dict[str, Any]]]]] = {}
         for leaf in leaves:
-            sub_step, outcome = leaf.sub_step, leaf.outcome
-            duration = _duration_ms(sub_step.started_at, stamp)
-            if statements.still_ours(sub_step).update(
-                status=NodeStatus.COMPLETED,
-                result=outcome.result,
-                completed_at=stamp,
-                duration_ms=duration,
-                usage=outcome.usage,
-                cost_usd=outcome.cost_usd,
-                generation_stats=outcome.generation_stats,
-                lease_expires_at=None,
-                updated_at=stamp,
-            ):
-                recorded.setdefault(sub_step.execution_id, []).append((leaf, duration))
+            completed = _result_store(leaf.sub_step, leaf.outcome, stamp)
+            if completed is not None:
+                recorded.setdefault(leaf.sub_step.execution_id, []).append((leaf, completed))
         for execution_id, done in recorded.items():
             execution = statements.execution_progress(
                 execution_id, stamp=stamp, events=len(done), completed=len(done)
             )
             events.emit_execution_events(
                 execution_id=execution.id,
-                events=[
-                    (
-                        events.SUBSTEP_COMPLETED,
-                        {
-                            "subStepId": leaf.sub_step.task_id,
-                            "durationMs": duration,
-                            "result": leaf.outcome.result,
-                        },
-                    )
-                    for leaf, duration in done
-                ],
+                events=[completed for _leaf, completed in done],
                 last_seq=execution.last_event_seq,
             )
             if execution.status != Status.RUNNING:
@@ -471,8 +451,11 @@ def leaf_nodes_complete(leaves: Sequence[NodeResult]) -> list[SubStep | None]:
                 execution.completed_tasks < execution.total_tasks
                 and execution.total_tasks <= settings.EXECUTION_MAX_PARALLEL_NODES
             ):
-                continue  # as in sub_step_complete: nothing can have become ready
-            last, _duration = done[-1]
+                # Nothing can have become ready: no node waited on these, none was held back
+                # by the cap (the whole execution fits under it), and the synthesis is not due
+                # yet. (Nodes left unsent for any other reason are the dispatcher's.)
+                continue
+            last, _completed = done[-1]
             kept = dispatch.execution_dispatch_ready(
                 execution=execution, keep_one=last.keep_next
             ).kept
