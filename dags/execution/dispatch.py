@@ -73,12 +73,9 @@ def node_messages(
     size = -(-len(ids) // count)
     chunks = [ids[start : start + size] for start in range(0, len(ids), size)]
     return [
-        (
-            f"{chunk[0]}:{queue_suffix}"
-            if len(chunk) == 1
-            else f"{execution_id}:{queue_suffix}:{index}",
-            chunk,
-        )
+        node_messages_apart(chunk, queue_suffix)[0]
+        if len(chunk) == 1
+        else (f"{execution_id}:{queue_suffix}:{index}", chunk)
         for index, chunk in enumerate(chunks)
     ]
 
@@ -109,8 +106,7 @@ def _send(execution_id: str, messages: Sequence[tuple[str, Sequence[str]]]) -> i
                 ignore_result=True,
             )
         except Exception as error:  # kombu and redis raise many kinds; all mean "not sent"
-            unsent = [unsent_id for unsent_id, _ids in messages[index:]]
-            statements.mark_undispatched(unsent)
+            statements.mark_undispatched(messages[index:])
             logger.warning(
                 "broker unavailable (%s); %d node(s) left for the dispatcher",
                 error,

@@ -9,7 +9,6 @@ left for the others (sent again, a message per node).
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,8 +17,6 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from config.workers import work_finished, work_started
-
-logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None

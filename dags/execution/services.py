@@ -240,20 +240,8 @@ def sub_step_claim(*, sub_step_id: str) -> SubStep | None:
             lease_until=leases.lease_deadline(),
             max_attempts=settings.NODE_MAX_ATTEMPTS,
         )
-        if sub_step is None:
+        if sub_step is None or not _claims_started(sub_step.execution_id, [sub_step], stamp):
             return None
-        try:
-            execution = statements.execution_progress(sub_step.execution_id, stamp=stamp, events=1)
-        except DagExecution.DoesNotExist:
-            execution = None
-        if execution is None or execution.status != Status.RUNNING:
-            transaction.set_rollback(True)
-            return None
-        events.emit_execution_events(
-            execution_id=execution.id,
-            events=[(events.SUBSTEP_STARTED, _started(sub_step))],
-            last_seq=execution.last_event_seq,
-        )
         return sub_step
 
 
@@ -271,21 +259,27 @@ def sub_steps_claim(*, execution_id: str, sub_step_ids: Sequence[str]) -> list[S
             lease_until=leases.lease_deadline(),
             max_attempts=settings.NODE_MAX_ATTEMPTS,
         )
-        if not nodes:
+        if not nodes or not _claims_started(execution_id, nodes, stamp):
             return []
-        try:
-            execution = statements.execution_progress(execution_id, stamp=stamp, events=len(nodes))
-        except DagExecution.DoesNotExist:
-            execution = None
-        if execution is None or execution.status != Status.RUNNING:
-            transaction.set_rollback(True)
-            return []
-        events.emit_execution_events(
-            execution_id=execution.id,
-            events=[(events.SUBSTEP_STARTED, _started(node)) for node in nodes],
-            last_seq=execution.last_event_seq,
-        )
     return nodes
+
+
+def _claims_started(execution_id: str, nodes: Sequence[SubStep], stamp: datetime) -> bool:
+    """In the claiming transaction: number and store the claimed nodes' `substep.started`
+    events if their execution runs, else roll the claims back (see `sub_step_claim`)."""
+    try:
+        execution = statements.execution_progress(execution_id, stamp=stamp, events=len(nodes))
+    except DagExecution.DoesNotExist:
+        execution = None
+    if execution is None or execution.status != Status.RUNNING:
+        transaction.set_rollback(True)
+        return False
+    events.emit_execution_events(
+        execution_id=execution.id,
+        events=[(events.SUBSTEP_STARTED, _started(node)) for node in nodes],
+        last_seq=execution.last_event_seq,
+    )
+    return True
 
 
 def _claim_kept(sub_step_id: str) -> SubStep | None:

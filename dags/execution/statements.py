@@ -236,6 +236,11 @@ def in_flight_count(execution_id: str) -> int:
     ).count()
 
 
+def _lone_message_id(queue_suffix: str) -> Concat:
+    """The id of a node's message of its own, `<id>:<suffix>` (dispatch.node_messages_apart)."""
+    return Concat(F("id"), Value(f":{queue_suffix}"))
+
+
 def mark_dispatched(
     messages: Sequence[tuple[str, Sequence[str]]], stamp: datetime, queue_suffix: str
 ) -> None:
@@ -245,7 +250,7 @@ def mark_dispatched(
     single = [ids[0] for _task_id, ids in messages if len(ids) == 1]
     if single:
         SubStep.objects.filter(pk__in=single).update(
-            dispatched_at=stamp, queue_task_id=Concat(F("id"), Value(f":{queue_suffix}"))
+            dispatched_at=stamp, queue_task_id=_lone_message_id(queue_suffix)
         )
     for task_id, ids in messages:
         if len(ids) > 1:
@@ -254,13 +259,15 @@ def mark_dispatched(
             )
 
 
-def mark_undispatched(task_ids: Sequence[str]) -> int:
+def mark_undispatched(messages: Sequence[tuple[str, Sequence[str]]]) -> int:
     """Take back nodes whose messages could not be sent: they are ready and undispatched
     again, for the dispatcher to send. A node a worker already took is left alone."""
-    if not task_ids:
+    if not messages:
         return 0
     return SubStep.objects.filter(
-        status=NodeStatus.PENDING, queue_task_id__in=list(task_ids)
+        pk__in=[node for _task_id, ids in messages for node in ids],
+        status=NodeStatus.PENDING,
+        queue_task_id__in=[task_id for task_id, _ids in messages],
     ).update(dispatched_at=None, queue_task_id=None)
 
 
@@ -283,7 +290,7 @@ def take_back_for_resending(
             execution_id=execution_id,
             queue_task_id=task_id,
         ),
-        changes={"queue_task_id": Concat(F("id"), Value(f":{queue_suffix}"))},
+        changes={"queue_task_id": _lone_message_id(queue_suffix)},
         returning=("id",),
     )
     return [node.id for node in taken]
