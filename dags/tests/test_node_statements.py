@@ -416,3 +416,39 @@ def test_results_recorded_by_many_threads_at_once_are_each_counted_once(monkeypa
     assert (
         ExecutionEvent.objects.filter(execution=execution, type="substep.completed").count() == 12
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_results_arriving_while_one_is_recorded_are_recorded_together_by_the_next():
+    import threading
+    import time
+
+    execution, nodes = _claimed_fan_out(6)
+    threads = [
+        threading.Thread(
+            target=lambda node=node: (
+                services.sub_step_complete(sub_step=node, outcome=NodeOutcome(result="r")),
+                connection.close(),
+            )
+        )
+        for node in nodes[:5]
+    ]
+    with SQLITE_WRITERS:  # another writer holds the lock: the first result waits for it
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while services._leaf_results.waiting() < 4 and time.monotonic() < deadline:
+            time.sleep(0.001)  # polls, with a deadline, for the other four to queue
+        assert services._leaf_results.waiting() == 4
+    for thread in threads:
+        thread.join(10)
+
+    stamps = set(
+        SubStep.objects.filter(pk__in=[node.pk for node in nodes[:5]]).values_list(
+            "completed_at", flat=True
+        )
+    )
+    # Two transactions, each with its own time: the first result, then the four that queued.
+    assert len(stamps) == 2
+    execution.refresh_from_db()
+    assert execution.completed_tasks == 5
