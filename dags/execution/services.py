@@ -332,7 +332,7 @@ def sub_step_complete(
     other threads of this process that arrive while one such transaction runs.
     """
     if not sub_step.dependants and sub_step.task_id != SYNTHESIS_TASK_ID:
-        return _leaf_results.submit(NodeResult(sub_step, outcome, keep_next))
+        return LEAF_RESULTS.submit(NodeResult(sub_step, outcome, keep_next))
     with write_transaction():
         stamp = now()
         completed = _result_store(sub_step, outcome, stamp)
@@ -457,8 +457,9 @@ def leaf_nodes_complete(leaves: Sequence[NodeResult]) -> list[SubStep | None]:
     return [answers.get(leaf.sub_step.id) for leaf in leaves]
 
 
-# Results of fan-out nodes that arrive while one is being recorded are recorded together.
-_leaf_results: Combiner[NodeResult, SubStep | None] = Combiner(leaf_nodes_complete)
+# Results of fan-out nodes that arrive while one is being recorded are recorded together (public
+# so that tests can see how many wait).
+LEAF_RESULTS: Combiner[NodeResult, SubStep | None] = Combiner(leaf_nodes_complete)
 
 
 def _record_spend(execution_id: str, **changes: Any) -> None:

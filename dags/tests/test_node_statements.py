@@ -437,9 +437,9 @@ def test_results_arriving_while_one_is_recorded_are_recorded_together_by_the_nex
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + 10
-        while services._leaf_results.waiting() < 4 and time.monotonic() < deadline:
+        while services.LEAF_RESULTS.waiting() < 4 and time.monotonic() < deadline:
             time.sleep(0.001)  # polls, with a deadline, for the other four to queue
-        assert services._leaf_results.waiting() == 4
+        assert services.LEAF_RESULTS.waiting() == 4
     for thread in threads:
         thread.join(10)
 
