@@ -217,3 +217,115 @@ def test_a_stream_re_reads_the_database_when_its_process_reconnects(monkeypatch)
 
     frames = run_in_server_loop(scenario(), timeout=30)
     assert frames[1].startswith(b"id: 1\nevent: substep.started\n")
+
+
+def client_ids(*, subscribed: bool = False) -> set[str]:
+    """Ids of the Redis connections open now (only those subscribed to a channel, with
+    `subscribed`), not counting the one asking."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        own = str(client.client_id())
+        return {
+            str(entry["id"])
+            for entry in client.client_list()
+            if str(entry["id"]) != own and (not subscribed or int(entry.get("sub", 0)) > 0)
+        }
+    finally:
+        client.close()
+
+
+def publish_now(group: str, seq: int) -> None:
+    live_events.publish(group, {"seq": seq, "event": "x", "data": {}})
+    assert live_events.flush_published(10)
+
+
+def test_a_follower_after_the_last_one_left_reuses_the_process_connection():
+    """A stream opened after the previous one ended subscribes on the connection the process
+    already has: no new connection to Redis (and none of the cost of opening one)."""
+
+    async def scenario() -> tuple[set[str], object]:
+        first = Subscription("pub.idle-first")
+        assert await first.open()
+        await first.close()
+        before = await asyncio.to_thread(client_ids)
+        second = Subscription("pub.idle-second")
+        assert await second.open()
+        try:
+            opened = await asyncio.to_thread(client_ids) - before
+            await asyncio.to_thread(publish_now, "pub.idle-second", 4)
+            async with asyncio.timeout(10):
+                return opened, await second.inbox.get()
+        finally:
+            await second.close()
+
+    opened, received = run_in_server_loop(scenario())
+    assert opened == set()
+    assert received == StoredEvent(4, "x", {})
+
+
+def test_an_idle_connection_is_let_go_after_a_while(monkeypatch):
+    from config.live_events import hub
+
+    monkeypatch.setattr(hub, "IDLE_SECONDS", 0.2)
+
+    async def scenario() -> set[str]:
+        subscription = Subscription("pub.idle-let-go")
+        assert await subscription.open()
+        carrying = await asyncio.to_thread(client_ids, subscribed=True)
+        await subscription.close()
+        return carrying
+
+    carrying = run_in_server_loop(scenario())
+    assert len(carrying) == 1
+    assert wait_until(lambda: not carrying & client_ids())
+
+
+def kill_client(client_id: str) -> int:
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        return int(client.client_kill_filter(_id=client_id))
+    finally:
+        client.close()
+
+
+def idle_connection(group: str) -> str:
+    """Follow `group` and stop: the id of the connection the process keeps afterwards."""
+
+    async def scenario() -> set[str]:
+        subscription = Subscription(group)
+        assert await subscription.open()
+        carrying = await asyncio.to_thread(client_ids, subscribed=True)
+        await subscription.close()
+        return carrying
+
+    carrying = run_in_server_loop(scenario())
+    assert len(carrying) == 1
+    return next(iter(carrying))
+
+
+def follow_and_receive(group: str, seq: int) -> object:
+    """Follow `group`, publish one event on it, and return what arrives first."""
+
+    async def scenario() -> object:
+        subscription = Subscription(group)
+        assert await subscription.open()
+        try:
+            await asyncio.to_thread(publish_now, group, seq)
+            async with asyncio.timeout(10):
+                return await subscription.inbox.get()
+        finally:
+            await subscription.close()
+
+    return run_in_server_loop(scenario())
+
+
+def test_an_idle_connection_that_breaks_is_let_go_quietly(caplog):
+    """Nobody follows anything on it: no warning and no reconnecting; the next follower gets a
+    new connection."""
+    caplog.set_level("DEBUG", logger="config.live_events.hub")
+    assert kill_client(idle_connection("pub.idle-broken")) == 1
+    assert wait_until(
+        lambda: any("idle live events connection" in r.message for r in caplog.records)
+    )
+    assert follow_and_receive("pub.idle-broken", 9) == StoredEvent(9, "x", {})
+    assert not [record for record in caplog.records if record.levelname == "WARNING"]

@@ -41,6 +41,11 @@ RECONNECT_DELAY_MAX_SECONDS = 5.0
 # A follower's inbox; when full, later messages are dropped and the follower catches up from
 # the database instead.
 INBOX_SIZE = 1000
+# How long a hub keeps its Redis connection once its last follower has left. Opening one costs
+# more than the rest of a stream's start (a connection, its handshake, and redis-py reading its
+# own package metadata for the client name), and pages and clients often open a stream right
+# after another one ended; an idle connection costs Redis nothing but a socket.
+IDLE_SECONDS = 30.0
 
 
 class _Resync:
@@ -115,6 +120,8 @@ class Hub:
         # Channels subscribed again after a reconnect, whose followers must re-read.
         self._stale: set[str] = set()
         self._reader: asyncio.Task[None] | None = None
+        self._idle: asyncio.TimerHandle | None = None
+        self._closing: asyncio.Future[None] | None = None
         self._lock = asyncio.Lock()
         self.connected = False
         self.closed = False
@@ -131,6 +138,14 @@ class Hub:
         async with self._lock:
             if self.closed:
                 raise HubClosed
+            if self._idle is not None:
+                self._idle.cancel()
+                self._idle = None
+            if not self._listeners and self._reader is not None and self._reader.done():
+                # The connection kept while nobody followed anything has broken (its reader
+                # ended): a new hub makes a new one, and the caller joins that instead.
+                await self._close()
+                raise HubClosed
             members = self._listeners.setdefault(listener.channel, set())
             members.add(listener)
             waiting = self._confirming.get(listener.channel)
@@ -140,11 +155,18 @@ class Hub:
                 try:
                     await self._pubsub.subscribe(listener.channel)
                 except BaseException as error:
-                    if isinstance(error, (RedisError, OSError)):
+                    lost = isinstance(error, (RedisError, OSError))
+                    if lost:
                         self._unwait(listener.channel, confirmed)
                     else:  # perhaps sent: its confirmation will come, and take this place
                         confirmed.cancel()
+                    idle = len(self._listeners) == 1
                     await self._leave(listener)
+                    if idle and isinstance(error, Exception):
+                        # As above, found out only now (redis-py may fail in odd ways while its
+                        # reader reconnects too).
+                        await self._close()
+                        raise HubClosed from error
                     raise
                 if self._reader is None or self._reader.done():
                     self._reader = asyncio.create_task(self._read())
@@ -173,13 +195,24 @@ class Hub:
         del self._listeners[listener.channel]
         if self.closed:
             return
-        if self._listeners:
-            with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.unsubscribe(listener.channel)
-            return
-        # Nobody left on this loop: let the connection go (a test's short-lived loop would
-        # otherwise leave it, and its reader task, behind).
-        await self._close()
+        with contextlib.suppress(RedisError, OSError):
+            await self._pubsub.unsubscribe(listener.channel)
+        if not self._listeners:
+            # Nobody left on this loop: keep the connection for the next follower a while, then
+            # let it go (and its reader task with it).
+            self._idle = asyncio.get_running_loop().call_later(IDLE_SECONDS, self._idle_over)
+
+    def _idle_over(self) -> None:
+        """Let the connection go, unless a follower joins first."""
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        self._closing = asyncio.ensure_future(self._close_if_idle())
+
+    async def _close_if_idle(self) -> None:
+        async with self._lock:
+            if not self._listeners and self._idle is None and not self.closed:
+                await self._close()
 
     def _unwait(self, channel: str, future: asyncio.Future[None]) -> None:
         waiting = self._confirming.get(channel)
@@ -191,6 +224,9 @@ class Hub:
     async def _close(self) -> None:
         self.closed = True
         _forget(self)
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
         reader, self._reader = self._reader, None
         if reader is not None:
             reader.cancel()
@@ -213,6 +249,11 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if not self._listeners:
+                    # Idle: nothing to restore. The next follower makes a new connection.
+                    logger.debug("the idle live events connection to Redis ended", exc_info=True)
+                    self._idle_over()
+                    return
                 if self.connected:
                     logger.warning("lost the live events connection to Redis", exc_info=True)
                 self._lost()
