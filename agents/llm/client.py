@@ -36,6 +36,7 @@ from agents.llm.providers import (
     provider_base_url,
     resolve_model,
 )
+from agents.llm.turns import turn_over
 from agents.llm.usage import Usage
 
 logger = logging.getLogger(__name__)
@@ -102,9 +103,19 @@ def sdk_client(provider: str) -> openai.OpenAI:
                 max_retries=0,
                 timeout=settings.LLM_REQUEST_TIMEOUT_SECONDS,
                 default_headers=_OPENROUTER_HEADERS if provider == "openrouter" else None,
+                # The SDK's own HTTP client settings, plus a hook that ends the sending
+                # thread's turn (agents/llm/turns.py) once its request has been prepared.
+                http_client=openai.DefaultHttpxClient(
+                    timeout=settings.LLM_REQUEST_TIMEOUT_SECONDS,
+                    event_hooks={"request": [_request_leaving]},
+                ),
             )
             _clients[key] = client
     return client
+
+
+def _request_leaving(_request: object) -> None:
+    turn_over()
 
 
 def clear_client_cache() -> None:

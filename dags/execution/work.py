@@ -18,6 +18,7 @@ from django.conf import settings
 from agents.cache import agent_active
 from agents.llm.client import ChatResult, chat
 from agents.llm.errors import LLMError
+from agents.llm.turns import request_turn
 from agents.runtime import agent_chat
 from artifacts.selectors import artifact_access_check
 from artifacts.services import artifact_record_tool_write
@@ -65,13 +66,17 @@ def completed_results(execution_id: str, task_ids: list[str] | None = None) -> d
 def run_node_work(sub_step: SubStep, known_results: Mapping[str, str] | None = None) -> NodeOutcome:
     """The node's outcome. `known_results` are stored results (by task id) of completed tasks
     that this worker has at hand (the node it just ran): they are not read again."""
+    # Nodes that start together (a fan-out) prepare and send their LLM requests in turn
+    # (agents/llm/turns.py). Not tools: one may take long before it sends anything.
     if sub_step.task_id == SYNTHESIS_TASK_ID:
-        return _synthesis(sub_step)
+        with request_turn():
+            return _synthesis(sub_step)
     name = sub_step.tool_or_prompt_name
     known = known_results or {}
     if sub_step.action_type == SubStep.ActionType.TOOL and name != "inference":
         return _tool(sub_step, known)
-    return _inference(sub_step, known)
+    with request_turn():
+        return _inference(sub_step, known)
 
 
 def _inputs_of(sub_step: SubStep, known: Mapping[str, str]) -> tuple[list[str], dict[str, Any]]:
