@@ -33,6 +33,17 @@ from django.db.models import CharField, Func
 if TYPE_CHECKING:
     pass
 
+# PostgreSQL's codes for a transaction it ended so that others could go on: a deadlock, a
+# serialization failure. Running it again is the remedy.
+TRANSIENT_CONFLICT_CODES = frozenset({"40P01", "40001"})
+
+
+def is_transient_conflict(error: BaseException) -> bool:
+    """Whether a database error (as Django raises it) means the transaction lost a conflict
+    with another one and may simply be run again (the driver's error carries the SQLSTATE)."""
+    return getattr(error.__cause__, "sqlstate", None) in TRANSIENT_CONFLICT_CODES
+
+
 # One writer at a time per process on SQLite (see write_transaction); public so that tests can
 # see whether it is held.
 SQLITE_WRITERS = threading.Lock()

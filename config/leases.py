@@ -11,10 +11,14 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections
+from django.db.models import Subquery
 from django.utils.timezone import now
+
+from config.db import write_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +54,22 @@ class LeaseKeeper:
         with self._lock:
             self._held.discard(row_id)
 
+    def _renew(self, model: Any, ids: list[str]) -> None:
+        """Renew the running rows among `ids`, except those another transaction holds: they
+        are being finished right now (by this worker), and waiting for them would let this
+        one statement lock its rows in an order of the database's choosing while a finishing
+        transaction locks some of the same rows in its own, which PostgreSQL ends as a deadlock."""
+        # Every model given here is a run or a node row with its default manager.
+        free = (
+            model.objects.filter(pk__in=ids, status="running")
+            .select_for_update(skip_locked=True)
+            .values("pk")
+        )
+        with write_transaction():
+            model.objects.filter(pk__in=Subquery(free)).update(
+                lease_expires_at=self.lease_deadline()
+            )
+
     def _renew_forever(self) -> None:
         stop = threading.Event()
         while not stop.wait(getattr(settings, self._heartbeat_setting)):
@@ -59,10 +79,7 @@ class LeaseKeeper:
                 continue
             model = self._model()
             try:
-                # Every model given here is a run or a node row with its default manager.
-                model.objects.filter(pk__in=ids, status="running").update(  # type: ignore[attr-defined]
-                    lease_expires_at=self.lease_deadline()
-                )
+                self._renew(model, ids)
             except Exception:  # the next beat tries again; a lapsed lease means a sweep
                 logger.warning("could not renew %d %s leases", len(ids), self.name, exc_info=True)
             finally:

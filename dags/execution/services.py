@@ -13,20 +13,20 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import F
 from django.utils.timezone import now
 
 from agents.templating import current_date_text
 from config.combining import Combiner
-from config.db import write_transaction
+from config.db import is_transient_conflict, write_transaction
 from config.errors import Conflict, InvalidInput
 from config.workers import worker_stopping
 from dags import events
@@ -419,8 +419,38 @@ def leaf_nodes_complete(leaves: Sequence[NodeResult]) -> list[SubStep | None]:
     an UPDATE per node, then per execution one claim of its row (counts and event numbers) and
     one INSERT of their `substep.completed` events. A node no longer ours (another worker took
     it over) is left out. When the last task of an execution is among them, its synthesis is
-    claimed for the thread of the last such node (or sent, without `keep_next`); the answer is
-    one entry per node, in order: the node that thread runs next, or None."""
+    claimed for the thread of one such node (or sent, without `keep_next`); the answer is one
+    entry per node, in order: the node that thread runs next, or None.
+
+    Every batch locks its rows in one order, nodes and then executions by id, so that two
+    workers' batches never wait on each other in a cycle; a transaction the database ends anyway
+    to break a deadlock (PostgreSQL) is run again, since the results are still at hand."""
+    # Sorted by execution, then node: the UPDATEs go in id order and the executions' rows are
+    # claimed in id order.
+    ordered = sorted(leaves, key=lambda leaf: (leaf.sub_step.execution_id, leaf.sub_step.id))
+    arrival = {leaf.sub_step.id: index for index, leaf in enumerate(leaves)}
+    attempt = 1
+    while True:
+        try:
+            answers = _leaf_results_record(ordered, arrival)
+            break
+        except OperationalError as error:
+            if attempt >= CONFLICT_ATTEMPTS or not is_transient_conflict(error):
+                raise
+            attempt += 1
+            logger.info("recording %d results again after a conflict: %s", len(leaves), error)
+    return [answers.get(leaf.sub_step.id) for leaf in leaves]
+
+
+# How many times a batch of results is recorded before a conflict is given up on.
+CONFLICT_ATTEMPTS = 3
+
+
+def _leaf_results_record(
+    leaves: Sequence[NodeResult], arrival: Mapping[str, int]
+) -> dict[str, SubStep | None]:
+    """`leaf_nodes_complete`'s transaction, for results in locking order (`arrival`: the
+    order they came in, which their events and the choice of the synthesis's thread keep)."""
     answers: dict[str, SubStep | None] = {}
     with write_transaction():
         stamp = now()
@@ -430,6 +460,8 @@ def leaf_nodes_complete(leaves: Sequence[NodeResult]) -> list[SubStep | None]:
             if completed is not None:
                 recorded.setdefault(leaf.sub_step.execution_id, []).append((leaf, completed))
         for execution_id, done in recorded.items():
+            # Their events in the order the results came.
+            done.sort(key=lambda entry: arrival[entry[0].sub_step.id])
             execution = statements.execution_progress(
                 execution_id, stamp=stamp, events=len(done), completed=len(done)
             )
@@ -454,7 +486,7 @@ def leaf_nodes_complete(leaves: Sequence[NodeResult]) -> list[SubStep | None]:
                 execution=execution, keep_one=last.keep_next
             ).kept
             answers[last.sub_step.id] = _claim_kept(kept) if kept else None
-    return [answers.get(leaf.sub_step.id) for leaf in leaves]
+    return answers
 
 
 # Results of fan-out nodes that arrive while one is being recorded are recorded together (public

@@ -452,3 +452,95 @@ def test_results_arriving_while_one_is_recorded_are_recorded_together_by_the_nex
     assert len(stamps) == 2
     execution.refresh_from_db()
     assert execution.completed_tasks == 5
+
+
+class _DriverError(Exception):
+    """Stands for the database driver's error, carrying its SQLSTATE as psycopg's does."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"sqlstate {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+def _failing_once(monkeypatch, sqlstate: str) -> list[str]:
+    """The executions' progress claim fails once, as the database reports `sqlstate`."""
+    from django.db import OperationalError
+
+    real = statements.execution_progress
+    calls: list[str] = []
+
+    def progress(execution_id, **kwargs):
+        calls.append(execution_id)
+        if len(calls) == 1:
+            raise OperationalError("conflict") from _DriverError(sqlstate)
+        return real(execution_id, **kwargs)
+
+    monkeypatch.setattr(statements, "execution_progress", progress)
+    return calls
+
+
+@pytest.mark.django_db(transaction=True)
+def test_results_are_recorded_again_when_the_database_ends_their_transaction_in_a_deadlock(
+    monkeypatch,
+):
+    """PostgreSQL ends one of two deadlocked transactions: the results are still at hand, so the
+    batch is run again rather than lost (and its nodes re-run once their leases lapse)."""
+    execution, nodes = _claimed_fan_out(3)
+    calls = _failing_once(monkeypatch, "40P01")
+
+    following = services.leaf_nodes_complete(
+        [services.NodeResult(node, NodeOutcome(result="r")) for node in nodes[:2]]
+    )
+
+    assert following == [None, None]
+    assert calls == [execution.id, execution.id]
+    execution.refresh_from_db()
+    assert (execution.completed_tasks, execution.last_event_seq) == (2, 5)
+    assert ExecutionEvent.objects.filter(execution=execution, type="substep.completed").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_other_database_errors_are_not_retried(monkeypatch):
+    from django.db import OperationalError
+
+    execution, nodes = _claimed_fan_out(2)
+    calls = _failing_once(monkeypatch, "53300")  # too many connections
+
+    with pytest.raises(OperationalError):
+        services.leaf_nodes_complete([services.NodeResult(nodes[0], NodeOutcome(result="r"))])
+
+    assert calls == [execution.id]
+    assert SubStep.objects.get(pk=nodes[0].pk).status == "running"
+
+
+def test_a_batch_locks_its_rows_in_one_order_whatever_order_its_results_came_in():
+    """Nodes, then executions, each by id: two workers' batches then never wait on each other
+    in a cycle. The events keep the order the results came in."""
+    first, first_nodes = _claimed_fan_out(3)  # a third node each: no synthesis is due yet
+    second, second_nodes = _claimed_fan_out(3)
+    came = [second_nodes[1], first_nodes[1], second_nodes[0], first_nodes[0]]
+
+    with CaptureQueriesContext(connection) as queries:
+        services.leaf_nodes_complete(
+            [services.NodeResult(n, NodeOutcome(result="r")) for n in came]
+        )
+
+    updates = [q for q in _statements(queries) if q.startswith("UPDATE")]
+    node_order = [
+        n.id for u in updates for n in came if u.startswith('UPDATE "sub_steps"') and n.id in u
+    ]
+    execution_order = [
+        e.id
+        for u in updates
+        for e in (first, second)
+        if u.startswith('UPDATE "dag_executions"') and e.id in u
+    ]
+    assert node_order == sorted(node.id for node in came)
+    assert execution_order == sorted([first.id, second.id])
+    for execution, nodes in ((first, first_nodes), (second, second_nodes)):
+        completed = list(
+            ExecutionEvent.objects.filter(execution=execution, type="substep.completed")
+            .order_by("seq")
+            .values_list("payload__subStepId", flat=True)
+        )
+        assert completed == [nodes[1].task_id, nodes[0].task_id]

@@ -175,7 +175,7 @@ BULK_WRITES = {
 }
 # Generic helpers that bulk-write a model they are handed, and why it is never a listed one.
 GENERIC_NOT_LISTED = {
-    ("config/leases.py", "_renew_forever"),  # runs and DAG nodes being worked on
+    ("config/leases.py", "_renew"),  # runs and DAG nodes being worked on
     ("config/live_events/store.py", "emit_many"),  # events
 }
 LISTED_MODELS = {"Goal", "Schedule", "Agent"}
