@@ -5,7 +5,6 @@ turn that runs long holds the others up only for a moment."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 import pytest
 
@@ -17,78 +16,67 @@ from tests.fakes.openai_server import ChatReply
 WAIT = 10.0
 
 
-def in_turn(entered: threading.Event, leave: threading.Event, *, pass_on: bool = False):
-    """A thread body: take a turn, say so, and stay in the block until `leave` (ending the turn
-    first, as a request leaving does, with `pass_on`)."""
+class TurnTaker:
+    """A thread that takes a turn, says so (`entered`), and stays in its block until `leave()`
+    (ending its turn at once, as a request leaving does, with `pass_on`)."""
 
-    def body() -> None:
-        with request_turn():
-            entered.set()
-            if pass_on:
-                turn_over()
-            leave.wait(WAIT)
+    def __init__(self, *, pass_on: bool = False) -> None:
+        self.entered = threading.Event()
+        self.left = threading.Event()
 
-    return body
+        def body() -> None:
+            with request_turn():
+                self.entered.set()
+                if pass_on:
+                    turn_over()
+                self.left.wait(WAIT)
 
+        self.thread = threading.Thread(target=body, daemon=True)
+        self.thread.start()
 
-def started(body: Callable[[], None]) -> threading.Thread:
-    thread = threading.Thread(target=body, daemon=True)
-    thread.start()
-    return thread
+    def leave(self) -> None:
+        self.left.set()
+        self.thread.join(WAIT)
 
 
 def test_one_thread_at_a_time_prepares_its_request(monkeypatch):
     monkeypatch.setattr(turns, "TURN_WAIT_SECONDS", 30.0)
-    first_in, first_out = threading.Event(), threading.Event()
-    second_in, second_out = threading.Event(), threading.Event()
-    first = started(in_turn(first_in, first_out))
-    assert first_in.wait(WAIT)
-    second = started(in_turn(second_in, second_out))
+    first = TurnTaker()
+    assert first.entered.wait(WAIT)
+    second = TurnTaker()
 
-    assert not second_in.wait(0.2)  # the first still holds the turn
-    first_out.set()  # its block ends: the turn passes on
-    assert second_in.wait(WAIT)
-    second_out.set()
-    first.join(WAIT)
-    second.join(WAIT)
+    assert not second.entered.wait(0.2)  # the first still holds the turn
+    first.leave()  # its block ends: the turn passes on
+    assert second.entered.wait(WAIT)
+    second.leave()
 
 
 def test_the_turn_passes_on_once_the_request_has_left(monkeypatch):
     monkeypatch.setattr(turns, "TURN_WAIT_SECONDS", 30.0)
-    first_in, first_out = threading.Event(), threading.Event()
-    second_in, second_out = threading.Event(), threading.Event()
-    first = started(in_turn(first_in, first_out, pass_on=True))
-    assert first_in.wait(WAIT)
+    first = TurnTaker(pass_on=True)
+    assert first.entered.wait(WAIT)
 
-    second = started(in_turn(second_in, second_out))
-    assert second_in.wait(WAIT)  # while the first is still in its block
-    assert not first_out.is_set()
-    first_out.set()
-    second_out.set()
-    first.join(WAIT)
-    second.join(WAIT)
+    second = TurnTaker()
+    assert second.entered.wait(WAIT)  # while the first is still in its block
+    assert first.thread.is_alive()
+    first.leave()
+    second.leave()
 
 
 def test_a_turn_that_runs_long_holds_the_others_up_only_for_a_moment(monkeypatch):
     monkeypatch.setattr(turns, "TURN_WAIT_SECONDS", 0.05)
-    first_in, first_out = threading.Event(), threading.Event()
-    second_in, second_out = threading.Event(), threading.Event()
-    first = started(in_turn(first_in, first_out))
-    assert first_in.wait(WAIT)
+    first = TurnTaker()
+    assert first.entered.wait(WAIT)
 
-    second = started(in_turn(second_in, second_out))
-    assert second_in.wait(WAIT)  # went ahead without the turn
-    second_out.set()
-    second.join(WAIT)
-    first_out.set()
-    first.join(WAIT)
+    second = TurnTaker()
+    assert second.entered.wait(WAIT)  # went ahead without the turn
+    second.leave()
+    first.leave()
     # The first turn was still given back when its block ended: the next one gets it.
-    third_in, third_out = threading.Event(), threading.Event()
     monkeypatch.setattr(turns, "TURN_WAIT_SECONDS", 30.0)
-    third = started(in_turn(third_in, third_out))
-    assert third_in.wait(WAIT)
-    third_out.set()
-    third.join(WAIT)
+    third = TurnTaker()
+    assert third.entered.wait(WAIT)
+    third.leave()
 
 
 @pytest.mark.django_db
@@ -110,15 +98,14 @@ def test_an_llm_request_gives_up_its_turn_while_it_waits_for_the_reply(fake_llm,
         with request_turn():
             replies.append(chat(messages=[{"role": "user", "content": "hello"}]).content)
 
-    asking = started(ask)
+    asking = threading.Thread(target=ask, daemon=True)
+    asking.start()
     assert arrived.wait(WAIT)
-    next_in, next_out = threading.Event(), threading.Event()
-    following = started(in_turn(next_in, next_out))
+    following = TurnTaker()
     try:
-        assert next_in.wait(5)  # not 30 s: the first request no longer holds the turn
+        assert following.entered.wait(5)  # not 30 s: the first request no longer holds it
     finally:
         release.set()
-        next_out.set()
+        following.leave()
         asking.join(WAIT)
-        following.join(WAIT)
     assert replies == ["late"]
