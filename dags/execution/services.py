@@ -422,11 +422,10 @@ def leaf_nodes_complete(leaves: Sequence[NodeResult]) -> list[SubStep | None]:
     claimed for the thread of one such node (or sent, without `keep_next`); the answer is one
     entry per node, in order: the node that thread runs next, or None.
 
-    Every batch locks its rows in one order, nodes and then executions by id, so that two
-    workers' batches never wait on each other in a cycle; a transaction the database ends anyway
-    to break a deadlock (PostgreSQL) is run again, since the results are still at hand."""
-    # Sorted by execution, then node: the UPDATEs go in id order and the executions' rows are
-    # claimed in id order.
+    Every batch locks its rows in one order (nodes by execution and id, then executions by id),
+    so that two workers' batches never wait on each other in a cycle; a transaction the
+    database ends anyway to break a deadlock (PostgreSQL) is run again, since the results are
+    still at hand."""
     ordered = sorted(leaves, key=lambda leaf: (leaf.sub_step.execution_id, leaf.sub_step.id))
     arrival = {leaf.sub_step.id: index for index, leaf in enumerate(leaves)}
     attempt = 1

@@ -514,8 +514,8 @@ def test_other_database_errors_are_not_retried(monkeypatch):
 
 
 def test_a_batch_locks_its_rows_in_one_order_whatever_order_its_results_came_in():
-    """Nodes, then executions, each by id: two workers' batches then never wait on each other
-    in a cycle. The events keep the order the results came in."""
+    """Nodes by execution and id, then executions by id: two workers' batches then never wait
+    on each other in a cycle. The events keep the order the results came in."""
     first, first_nodes = _claimed_fan_out(3)  # a third node each: no synthesis is due yet
     second, second_nodes = _claimed_fan_out(3)
     came = [second_nodes[1], first_nodes[1], second_nodes[0], first_nodes[0]]
@@ -535,7 +535,7 @@ def test_a_batch_locks_its_rows_in_one_order_whatever_order_its_results_came_in(
         for e in (first, second)
         if u.startswith('UPDATE "dag_executions"') and e.id in u
     ]
-    assert node_order == sorted(node.id for node in came)
+    assert node_order == [n.id for n in sorted(came, key=lambda n: (n.execution_id, n.id))]
     assert execution_order == sorted([first.id, second.id])
     for execution, nodes in ((first, first_nodes), (second, second_nodes)):
         completed = list(
