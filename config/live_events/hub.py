@@ -138,9 +138,7 @@ class Hub:
         async with self._lock:
             if self.closed:
                 raise HubClosed
-            if self._idle is not None:
-                self._idle.cancel()
-                self._idle = None
+            self._stop_idle_timer()
             if not self._listeners and self._reader is not None and self._reader.done():
                 # The connection kept while nobody followed anything has broken (its reader
                 # ended): a new hub makes a new one, and the caller joins that instead.
@@ -204,15 +202,19 @@ class Hub:
 
     def _idle_over(self) -> None:
         """Let the connection go, unless a follower joins first."""
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
+        self._stop_idle_timer()
         self._closing = asyncio.ensure_future(self._close_if_idle())
 
     async def _close_if_idle(self) -> None:
         async with self._lock:
+            # A follower that came and went meanwhile started a new idle timer: that one decides.
             if not self._listeners and self._idle is None and not self.closed:
                 await self._close()
+
+    def _stop_idle_timer(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
 
     def _unwait(self, channel: str, future: asyncio.Future[None]) -> None:
         waiting = self._confirming.get(channel)
@@ -224,9 +226,7 @@ class Hub:
     async def _close(self) -> None:
         self.closed = True
         _forget(self)
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
+        self._stop_idle_timer()
         reader, self._reader = self._reader, None
         if reader is not None:
             reader.cancel()
