@@ -10,9 +10,15 @@ _RANDOM_PART = r"[A-Za-z0-9_-]{16}"
 
 
 def new_id(prefix: str | None = None) -> str:
-    """A fresh id; 12 random bytes are exactly 16 URL-safe base64 characters."""
+    """A fresh id; 12 random bytes are exactly 16 URL-safe base64 characters. A bare id never
+    starts with `-`: the management commands take ids as arguments, where one that did would
+    read as an option (one DAG in 64)."""
     token = secrets.token_urlsafe(12)
-    return f"{prefix}_{token}" if prefix else token
+    if prefix:
+        return f"{prefix}_{token}"
+    while token.startswith("-"):
+        token = secrets.token_urlsafe(12)
+    return token
 
 
 def id_pattern(prefix: str | None = None) -> re.Pattern[str]:
