@@ -24,4 +24,3 @@ def test_a_prefixed_id_keeps_whatever_was_drawn(monkeypatch):
 def test_fresh_ids_have_the_clients_format():
     assert all(id_pattern().match(new_id()) for _ in range(200))
     assert all(id_pattern("sub-step").match(new_id("sub-step")) for _ in range(200))
-
