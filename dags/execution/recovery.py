@@ -79,7 +79,8 @@ def executions_recover(*, broker_lost: bool = False, include_stale: bool = True)
             for execution_id, ids in sorted(by_execution.items()):
                 dispatch.nodes_hand_over(execution_id=execution_id, sub_step_ids=ids, stamp=stamp)
     advanced = 0
-    for execution_id in _executions_to_advance(running_executions):
+    stuck, waiting = _executions_to_advance(running_executions)
+    for execution_id in sorted(stuck | waiting):
         with transaction.atomic():
             execution = DagExecution.objects.select_for_update().get(pk=execution_id)
             advanced += bool(dispatch.execution_dispatch_ready(execution=execution))
@@ -89,14 +90,20 @@ def executions_recover(*, broker_lost: bool = False, include_stale: bool = True)
         "given_up": len(exhausted),
         "advanced": advanced,
     }
-    if any(counts.values()):
+    if lapsed or stale or exhausted or stuck:
         logger.warning("recovered executions %s", counts)
+    elif advanced:
+        # Ready nodes stored unsent: their sender had not sent them yet (a web process hands a
+        # start's first nodes over after its answer) or could not (the broker was away, which
+        # the sender logged). Sending them is this pass's routine work.
+        logger.info("sent the waiting nodes of %d execution(s)", advanced)
     return counts
 
 
-def _executions_to_advance(running_executions) -> list[str]:
-    """Running executions with ready nodes that have no message and room under the cap, or
-    with nothing running or queued at all (the synthesis is due, or a message was lost)."""
+def _executions_to_advance(running_executions) -> tuple[set[str], set[str]]:
+    """Running executions to push on: (stuck, waiting). Stuck: nothing running, queued or
+    waiting to be sent (a message was lost, or the synthesis is due and was never sent).
+    Waiting: ready nodes stored without a message, with room under the cap."""
     idle = set(
         running_executions.exclude(
             Q(sub_steps__status=NodeStatus.RUNNING)
@@ -108,12 +115,13 @@ def _executions_to_advance(running_executions) -> list[str]:
         .filter(execution__in=running_executions)
         .values_list("execution_id", flat=True)
     )
-    room = {
+    waiting = {
         execution_id
-        for execution_id in unsent - idle
-        if statements.in_flight_count(execution_id) < settings.EXECUTION_MAX_PARALLEL_NODES
+        for execution_id in unsent
+        if execution_id in idle
+        or statements.in_flight_count(execution_id) < settings.EXECUTION_MAX_PARALLEL_NODES
     }
-    return sorted(idle | room)
+    return idle - unsent, waiting
 
 
 def executions_dispatch(*, broker_lost: bool) -> dict[str, int]:

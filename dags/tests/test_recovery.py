@@ -1,3 +1,4 @@
+import logging
 from datetime import timedelta
 
 import pytest
@@ -6,7 +7,7 @@ from django.utils.timezone import now
 
 from dags.execution import dispatch, services, statements
 from dags.execution.recovery import executions_recover
-from dags.models import DagExecution, SubStep
+from dags.models import SYNTHESIS_TASK_ID, DagExecution, SubStep
 from tests.factories import DagFactory, decomposer_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -120,6 +121,46 @@ def test_execution_whose_dispatch_was_lost_is_advanced(enqueued):
     call_command("recover_executions")
 
     assert enqueued == [SubStep.objects.get(execution=execution, task_id="001").id]
+
+
+def warnings_of(caplog) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "dags.execution.recovery" and record.levelno >= logging.WARNING
+    ]
+
+
+def test_sending_nodes_stored_unsent_is_routine_and_no_warning(enqueued, caplog):
+    # As a burst of starts leaves them: committed ready, handed over after the answer.
+    execution = started_execution(tasks=2)
+    SubStep.objects.filter(execution=execution).update(dispatched_at=None, queue_task_id=None)
+    enqueued.clear()
+    caplog.set_level(logging.INFO, logger="dags.execution.recovery")
+
+    assert executions_recover()["advanced"] == 1
+
+    ready = SubStep.objects.filter(execution=execution, remaining_dependencies=0)
+    assert sorted(enqueued) == sorted(ready.values_list("id", flat=True))
+    assert warnings_of(caplog) == []
+    assert "sent the waiting nodes of 1 execution(s)" in caplog.messages
+
+
+def test_an_execution_left_with_nothing_to_run_is_pushed_on_with_a_warning(enqueued, caplog):
+    # Its one node is done but the synthesis was never created or sent (a lost hand-over).
+    execution = started_execution(tasks=1)
+    SubStep.objects.filter(execution=execution).update(status=SubStep.Status.COMPLETED)
+    DagExecution.objects.filter(pk=execution.pk).update(completed_tasks=1)
+    enqueued.clear()
+    caplog.set_level(logging.INFO, logger="dags.execution.recovery")
+
+    assert executions_recover()["advanced"] == 1
+
+    synthesis = SubStep.objects.get(execution=execution, task_id=SYNTHESIS_TASK_ID)
+    assert enqueued == [synthesis.id]
+    assert warnings_of(caplog) == [
+        "recovered executions " + str({"lapsed": 0, "stale": 0, "given_up": 0, "advanced": 1})
+    ]
 
 
 def test_dispatch_says_what_it_handed_over_and_keeps_one_for_the_caller(enqueued):
