@@ -504,12 +504,16 @@ def _record_spend(execution_id: str, **changes: Any) -> None:
 def _finish(
     sub_step: SubStep, outcome: NodeOutcome, stamp: datetime, completed: tuple[str, dict[str, Any]]
 ) -> None:
-    """Record the synthesis's result as the execution's, and complete a running execution."""
-    execution = statements.execution_progress(sub_step.execution_id, stamp=stamp, events=1)
-    events.emit_execution_events(
-        execution_id=execution.id, events=[completed], last_seq=execution.last_event_seq
-    )
-    if execution.status != Status.RUNNING:
+    """Record the synthesis's result as the execution's, and complete a running execution:
+    the execution's row (both events' numbers), the spend, the completion, and the two events
+    (`substep.completed`, `execution.completed`) in one INSERT."""
+    execution = statements.execution_progress(sub_step.execution_id, stamp=stamp, events=2)
+    last_seq = execution.last_event_seq
+    if execution.status != Status.RUNNING:  # cancelled or suspended meanwhile: no completion
+        statements.return_event_seqs(execution.id, 1)
+        events.emit_execution_events(
+            execution_id=execution.id, events=[completed], last_seq=last_seq - 1
+        )
         _record_spend(execution.id)
         return
     duration = _duration_ms(execution.started_at, stamp)
@@ -521,16 +525,22 @@ def _finish(
         completed_at=stamp,
         duration_ms=duration,
     )
-    events.emit_execution_event(
+    events.emit_execution_events(
         execution_id=execution.id,
-        type=events.EXECUTION_COMPLETED,
-        payload={
-            "status": Status.COMPLETED,
-            "completedTasks": execution.completed_tasks,
-            "failedTasks": execution.failed_tasks,
-            "durationMs": duration,
-            "finalResult": outcome.result,
-        },
+        events=[
+            completed,
+            (
+                events.EXECUTION_COMPLETED,
+                {
+                    "status": Status.COMPLETED,
+                    "completedTasks": execution.completed_tasks,
+                    "failedTasks": execution.failed_tasks,
+                    "durationMs": duration,
+                    "finalResult": outcome.result,
+                },
+            ),
+        ],
+        last_seq=last_seq,
     )
     logger.info("execution completed id=%s duration_ms=%s", execution.id, duration)
 

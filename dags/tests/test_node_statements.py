@@ -8,7 +8,8 @@ read once per process and execution, and the result it depends on is the one thi
 produced. A node of a fan-out (no dependants) is recorded in three: it makes nothing ready, so
 no ready nodes are looked for; the results of several such nodes that arrive together are
 recorded in one transaction (an UPDATE each, plus two). The nodes of a message of several are
-claimed in three statements, however many they are.
+claimed in three statements, however many they are. The synthesis completes its execution in
+five: its result, the execution's row, the spend, the completion, and both events in one INSERT.
 """
 
 from __future__ import annotations
@@ -172,6 +173,64 @@ def test_the_last_node_of_a_fan_out_still_starts_the_synthesis():
     following = services.sub_step_complete(sub_step=nodes[1], outcome=NodeOutcome(result="b"))
 
     assert following is not None and following.task_id == "__SYNTHESIS__"
+
+
+def _claimed_synthesis(length: int = 1) -> SubStep:
+    execution = _running_chain(length)
+    node = services.sub_step_claim(
+        sub_step_id=SubStep.objects.get(execution=execution, task_id="001").id
+    )
+    assert node is not None
+    synthesis = services.sub_step_complete(sub_step=node, outcome=NodeOutcome(result="a"))
+    assert synthesis is not None and synthesis.task_id == "__SYNTHESIS__"
+    return synthesis
+
+
+def test_the_synthesis_completes_its_execution_in_five_statements():
+    # Its result, the execution's row (both events' numbers), the spend, the completion, and
+    # both events in one INSERT.
+    synthesis = _claimed_synthesis()
+    before = DagExecution.objects.get(pk=synthesis.execution_id).last_event_seq
+
+    with CaptureQueriesContext(connection) as queries:
+        services.sub_step_complete(
+            sub_step=synthesis, outcome=NodeOutcome(result="report", cost_usd=Decimal("0.5"))
+        )
+
+    assert len(_statements(queries)) == 5, "\n".join(_statements(queries))
+    execution = DagExecution.objects.get(pk=synthesis.execution_id)
+    assert (execution.status, execution.final_result) == ("completed", "report")
+    assert execution.total_cost_usd == Decimal("0.5")
+    events = list(
+        ExecutionEvent.objects.filter(execution=execution)
+        .order_by("seq")
+        .values_list("seq", "type", "payload")
+    )
+    assert [(seq, kind) for seq, kind, _payload in events][-2:] == [
+        (before + 1, "substep.completed"),
+        (before + 2, "execution.completed"),
+    ]
+    assert events[-1][2]["finalResult"] == "report"
+    assert events[-1][2]["completedTasks"] == 1
+    assert execution.last_event_seq == before + 2
+
+
+def test_a_synthesis_finishing_after_a_cancel_records_its_result_but_completes_nothing():
+    synthesis = _claimed_synthesis()
+    before = DagExecution.objects.get(pk=synthesis.execution_id).last_event_seq
+    DagExecution.objects.filter(pk=synthesis.execution_id).update(status="cancelled")
+
+    services.sub_step_complete(sub_step=synthesis, outcome=NodeOutcome(result="late"))
+
+    execution = DagExecution.objects.get(pk=synthesis.execution_id)
+    assert (execution.status, execution.final_result) == ("cancelled", None)
+    types = list(
+        ExecutionEvent.objects.filter(execution=execution)
+        .order_by("seq")
+        .values_list("seq", "type")
+    )
+    assert types[-1] == (before + 1, "substep.completed")  # no number taken and left unused
+    assert execution.last_event_seq == before + 1
 
 
 def test_a_node_of_a_fan_out_wider_than_the_cap_sends_the_next_one(settings):
