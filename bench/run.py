@@ -1,6 +1,7 @@
 """The benchmark of the system as users run it, against the original server's figures. JSON out.
 
-    uv run --frozen python bench/run.py [--rounds 3] [--variant default|scale-out|all]
+    uv run --frozen python bench/run.py [--rounds 3]
+                                        [--variant default|scale-out|two-workers-sqlite|all]
                                         [--only ROW,ROW] [--out FILE]
 
 The default variant starts `python manage.py start_all` exactly as `./scripts/start` does (web:
@@ -10,7 +11,8 @@ it only over HTTP. The environment it sets: a throwaway VAR_DIR / SQLITE_PATH / 
 free port, SECRET_KEY, ASYNC_AGENT_SKIP_DOTENV=1, the OpenAI provider pointed at a scripted local
 chat server (bench/fake_llm.py) with a dummy key, and API_THROTTLE_RATE (the one deviation: the
 default would answer the goals load with 429s). The scale-out variant runs the same system on
-PostgreSQL and adds a second worker process started as start_all starts its own.
+PostgreSQL and adds a second worker process started as start_all starts its own; the tuned
+two-workers-sqlite variant does the same on the default deployment's SQLite.
 
 docs/benchmarks.md says what each row measures.
 """
@@ -920,15 +922,45 @@ def run_scale_out(fake_url: str, args: argparse.Namespace, stack: contextlib.Exi
     system.other_roles["postgres"] = psutil.Process(cluster.process.pid)
     log("scale-out: starting start_all (PostgreSQL)")
     system.start()
+    database = f"PostgreSQL ({cluster.version()}, throwaway cluster, max_connections=300)"
+    try:
+        return one_then_two_workers(
+            system, fake_url, args, "scale-out: PostgreSQL, 2 worker processes", database
+        )
+    finally:
+        cluster.close()
+
+
+def run_two_workers_sqlite(
+    fake_url: str, args: argparse.Namespace, stack: contextlib.ExitStack
+) -> dict:
+    log("two workers on SQLite: starting start_all (SQLite)")
+    system = System(llm_url=fake_url + "/v1", throttle_rate=THROTTLE_RATE)
+    stack.callback(system.close)
+    system.start()
+    return one_then_two_workers(
+        system,
+        fake_url,
+        args,
+        "tuned: the default deployment (SQLite) plus a second worker process",
+        "SQLite (a temporary file), as the default deployment",
+    )
+
+
+def one_then_two_workers(
+    system: System, fake_url: str, args: argparse.Namespace, label: str, database: str
+) -> dict:
+    """The scale-out rows with the system's one worker, then again with a second worker process
+    started as start_all starts its own; how throughput grows from one to two."""
     bench = Bench(system, fake_url, args.rounds, args.heavy_rounds)
     calls = bench.fake("/bench/stats")
     bench.warm_up()
     rows = [r for r in SCALE_OUT_ROWS if not args.only or r in args.only]
-    info = deployment(system, "scale-out: PostgreSQL, 2 worker processes")
-    info["database"] = f"PostgreSQL ({cluster.version()}, throwaway cluster, max_connections=300)"
-    log("scale-out: 1 worker process")
+    info = deployment(system, label)
+    info["database"] = database
+    log(f"{label}: 1 worker process")
     one = run_rows(bench, rows, args.seconds)
-    log("scale-out: adding a second worker process")
+    log(f"{label}: adding a second worker process")
     worker = system.start_extra_worker("worker2")
     wait_for(
         lambda: (
@@ -963,7 +995,6 @@ def run_scale_out(fake_url: str, args: argparse.Namespace, stack: contextlib.Exi
             }
     info["llm_calls"] = calls_since(bench, calls)
     system.close()
-    cluster.close()
     return {
         "deployment": info,
         "rows_1_worker": one,
@@ -1057,7 +1088,12 @@ def main() -> None:
         "--heavy-rounds", type=int, default=1, help="rounds of concurrent100x10 and dag1000"
     )
     parser.add_argument("--seconds", type=float, default=5.0, help="GET /goals load per round")
-    parser.add_argument("--variant", choices=("default", "scale-out", "all"), default="all")
+    parser.add_argument(
+        "--variant",
+        choices=("default", "scale-out", "two-workers-sqlite", "all"),
+        default="all",
+        help="all: default and scale-out; two-workers-sqlite (tuned) only when asked for",
+    )
     parser.add_argument("--only", type=lambda text: text.split(","), default=None)
     parser.add_argument("--out", help="also write the JSON to this file")
     parser.add_argument(
@@ -1093,6 +1129,8 @@ def main() -> None:
             report["variants"]["default"] = run_default(fake_url, args, stack)
         if args.variant in ("scale-out", "all"):
             report["variants"]["scale-out"] = run_scale_out(fake_url, args, stack)
+        if args.variant == "two-workers-sqlite":
+            report["variants"]["two-workers-sqlite"] = run_two_workers_sqlite(fake_url, args, stack)
     report["summary"] = summary(report)
     for line in summary_lines(report["summary"]):
         log(line)
