@@ -309,6 +309,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["config.api.throttles.PerUserThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": API_THROTTLE_RATE},
     "DEFAULT_RENDERER_CLASSES": ["config.api.renderers.JsonRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.api.negotiation.DefaultRenderingNegotiation",
     "DEFAULT_PARSER_CLASSES": [
         "config.api.parsers.LimitedJsonParser",
         "config.api.parsers.PlainTextParser",

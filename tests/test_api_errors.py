@@ -177,3 +177,22 @@ def test_every_api_operation_documents_its_json_errors(schema):
         assert goals[status]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/Error"
         }
+
+
+@pytest.mark.parametrize("accept", ["text/html", '+"', "application/xml;q=0.9, image/png"])
+def test_an_accept_header_no_renderer_satisfies_still_gets_json(api, user, accept):
+    goal = GoalFactory(owner=user)
+    response = api.get("/api/v1/goals", HTTP_ACCEPT=accept)
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"].startswith("application/json")
+    assert [goal["objective"] for goal in response.json()] == [goal.objective]
+
+
+def test_the_schema_still_answers_yaml_when_asked_and_json_otherwise(anon_client):
+    yaml_answer = anon_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi")
+    assert yaml_answer["Content-Type"].startswith("application/vnd.oai.openapi")
+    assert yaml.safe_load(yaml_answer.content)["openapi"]
+    assert anon_client.get("/api/schema/", HTTP_ACCEPT="text/html")["Content-Type"].startswith(
+        "application/vnd.oai.openapi+json"
+    )
+    assert anon_client.get("/api/schema/?format=nope").status_code == 404
