@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django.db.models import Subquery
 from django.utils.timezone import now
 
@@ -44,6 +45,7 @@ class LeaseKeeper:
         """Keep renewing this row's lease until `release()`."""
         with self._lock:
             self._held.add(row_id)
+            # (not alive: ended some other way, or left behind by a fork)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._renew_forever, name=f"{self.name}-leases", daemon=True
@@ -70,17 +72,33 @@ class LeaseKeeper:
                 lease_expires_at=self.lease_deadline()
             )
 
+    @property
+    def renewing(self) -> bool:
+        """Whether a heartbeat thread runs (it stops at the first beat that finds nothing held,
+        and `hold()` starts another)."""
+        with self._lock:
+            return self._thread is not None
+
     def _renew_forever(self) -> None:
-        stop = threading.Event()
-        while not stop.wait(getattr(settings, self._heartbeat_setting)):
+        heartbeat = getattr(settings, self._heartbeat_setting)
+        while True:
+            time.sleep(heartbeat)
             with self._lock:
                 ids = list(self._held)
+                if not ids:  # decided under the lock `hold()` takes: no row is left unrenewed
+                    self._thread = None
             if not ids:
-                continue
-            model = self._model()
+                connections.close_all()  # this thread's own, not left to the garbage collector
+                return
+            # Nothing a beat raises may end the thread: rows held now would lose their leases,
+            # and the sweep would hand work still running here to another worker.
             try:
-                self._renew(model, ids)
+                self._beat(ids)
             except Exception:  # the next beat tries again; a lapsed lease means a sweep
                 logger.warning("could not renew %d %s leases", len(ids), self.name, exc_info=True)
-            finally:
-                close_old_connections()
+
+    def _beat(self, ids: list[str]) -> None:
+        try:
+            self._renew(self._model(), ids)
+        finally:
+            close_old_connections()
