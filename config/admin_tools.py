@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.apps import apps
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.db import models
@@ -25,8 +25,6 @@ from config.errors import DomainError
 from config.markdown import render_markdown
 
 if TYPE_CHECKING:
-    from django.contrib import admin
-
     # The mixins below are only ever combined with `admin.ModelAdmin`; telling the type checker
     # so lets it check their `super()` calls and the admin attributes they use.
     _ModelAdminBase = admin.ModelAdmin[Any]
@@ -224,7 +222,8 @@ class ReadOnlyAdminMixin:
 class OwnedAdminMixin(_ModelAdminBase):
     """Admin for a model with an `owner` (config/access.py): the same visibility rule as every
     other surface (admin users are staff, so they see all), the owner as a column, a filter and
-    a field, and the signed-in user as the owner of rows added here."""
+    a field (searched, as the user admin searches users), and the signed-in user as the owner
+    of rows added here."""
 
     def get_queryset(self, request):
         return visible_to(super().get_queryset(request), request.user).select_related("owner")
@@ -235,7 +234,16 @@ class OwnedAdminMixin(_ModelAdminBase):
 
     def get_list_filter(self, request):
         filters = tuple(super().get_list_filter(request))
-        return filters if OWNER_FIELD in filters else (*filters, OWNER_FIELD)
+        named = {entry[0] if isinstance(entry, tuple) else entry for entry in filters}
+        if OWNER_FIELD in named:
+            return filters
+        # Only the users who own rows here, not every account.
+        return (*filters, (OWNER_FIELD, admin.RelatedOnlyFieldListFilter))
+
+    def get_autocomplete_fields(self, request):
+        # A search box rather than a select that lists every user on every change page.
+        fields = tuple(super().get_autocomplete_fields(request))
+        return fields if OWNER_FIELD in fields else (*fields, OWNER_FIELD)
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = list(super().get_fieldsets(request, obj))

@@ -91,6 +91,40 @@ def test_the_change_form_lets_staff_reassign_the_owner(root):
     assert "owner" in form.fields
 
 
+def test_the_owner_is_searched_for_not_picked_from_every_user(root):
+    UserFactory.create_batch(30)
+    carol = UserFactory(username="carol")
+    goal = GoalFactory()
+    page = root.get(f"/admin/goals/goal/{goal.id}/change/").content.decode()
+    # Only the current owner is rendered as an option; the others come from the search.
+    assert 'class="admin-autocomplete' in page and "<option" in page
+    assert "carol" not in page
+
+    found = root.get(
+        "/admin/autocomplete/",
+        {"term": "car", "app_label": "goals", "model_name": "goal", "field_name": "owner"},
+    )
+    assert found.status_code == 200
+    assert [r["text"] for r in found.json()["results"]] == ["carol"]
+
+    response = root.post(
+        f"/admin/goals/goal/{goal.id}/change/",
+        {
+            "objective": goal.objective,
+            "params": "{}",
+            "webhook_url": "",
+            "agent": "",
+            "owner": str(carol.pk),
+            "schedules-TOTAL_FORMS": "0",
+            "schedules-INITIAL_FORMS": "0",
+            "memories-TOTAL_FORMS": "0",
+            "memories-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Goal.objects.get(pk=goal.pk).owner == carol
+
+
 # --- login rate limit -------------------------------------------------------------------------
 def attempt(client: Client, password: str, username: str = "admin"):
     return client.post(LOGIN, {"username": username, "password": password})
