@@ -11,6 +11,7 @@ from django.db.models import F
 
 from config.claims import claim, claim_one
 from dags.models import DagExecution, SubStep
+from runs import leases
 from runs.models import Run
 from runs.services import run_claim
 from tests.factories import GoalFactory, SubStepFactory
@@ -79,9 +80,12 @@ def test_fields_not_returned_are_deferred():
 def test_goal_runs_and_nodes_claim_the_same_way(user):
     run = Run.objects.create(goal=GoalFactory(owner=user), owner=user, step_budget=3)
 
-    claimed = run_claim(run_id=run.id)
-    assert claimed is not None and claimed.status == "running" and claimed.attempts == 1
-    assert run_claim(run_id=run.id) is None  # a duplicate delivery takes nothing
+    try:
+        claimed = run_claim(run_id=run.id)
+        assert claimed is not None and claimed.status == "running" and claimed.attempts == 1
+        assert run_claim(run_id=run.id) is None  # a duplicate delivery takes nothing
+    finally:
+        leases.release(run.id)  # as the run's end does: its heartbeat stops with the test
 
 
 def test_a_sliced_queryset_cannot_be_claimed():

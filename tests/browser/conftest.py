@@ -109,6 +109,17 @@ def ui_user(transactional_db):
 
 
 @pytest.fixture
+def operator(transactional_db):
+    """A superuser who signs in to the Django admin."""
+    from tests.factories import UserFactory
+
+    user = UserFactory(username="operator", is_staff=True, is_superuser=True)
+    user.set_password(PASSWORD)
+    user.save()
+    return user
+
+
+@pytest.fixture
 def browser_events() -> BrowserEvents:
     return BrowserEvents()
 

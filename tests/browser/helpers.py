@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import axe_playwright_python
+from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var" / "screenshots"
@@ -61,6 +62,16 @@ def log_in(page, username: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(re.compile(r"^(?!.*/login).*$"))
+
+
+def admin_log_in(page, username: str, password: str) -> None:
+    """Through the Django admin's own login form, as an operator reaches it."""
+    page.goto("/admin/")
+    expect(page).to_have_url(re.compile(r"/admin/login/\?next=/admin/$"))
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(r"/admin/$"))
 
 
 def screenshot(page, name: str, *, full_page: bool = True) -> Path:

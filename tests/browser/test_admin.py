@@ -17,32 +17,15 @@ from playwright.sync_api import expect
 from dags.models import DagExecution
 from goals.models import Goal
 from tests.browser.conftest import PASSWORD
-from tests.browser.helpers import assert_accessible, log_in, screenshot
-from tests.factories import DagExecutionFactory, DagFactory, GoalFactory, UserFactory
+from tests.browser.helpers import admin_log_in, assert_accessible, log_in, screenshot
+from tests.factories import DagExecutionFactory, DagFactory, GoalFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def operator(transactional_db):
-    user = UserFactory(username="operator", is_staff=True, is_superuser=True)
-    user.set_password(PASSWORD)
-    user.save()
-    return user
 
 
 def checked(page, name: str) -> None:
     assert_accessible(page, name)
     screenshot(page, name)
-
-
-def admin_log_in(page, username: str) -> None:
-    page.goto("/admin/")
-    expect(page).to_have_url(re.compile(r"/admin/login/\?next=/admin/$"))
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(re.compile(r"/admin/$"))
 
 
 def shown_field(page, name: str):
@@ -62,7 +45,7 @@ def test_operator_finds_a_dag_and_a_goal_and_acts_on_them(page, browser_events, 
     goal = GoalFactory(objective="Track the price of lighthouse lenses every morning")
     other_goal = GoalFactory(objective="Summarise the harbour news")
 
-    admin_log_in(page, operator.username)
+    admin_log_in(page, operator.username, PASSWORD)
     # The project's dashboard on top of the admin index, counting the rows made above.
     dashboard = page.locator("#admin-dashboard")
     expect(dashboard).to_be_visible()

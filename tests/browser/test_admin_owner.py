@@ -15,19 +15,10 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import PASSWORD
-from tests.browser.helpers import assert_accessible, screenshot
-from tests.browser.test_admin import admin_log_in
+from tests.browser.helpers import admin_log_in, assert_accessible, screenshot
 from tests.factories import GoalFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def operator(transactional_db):
-    user = UserFactory(username="operator", is_staff=True, is_superuser=True)
-    user.set_password(PASSWORD)
-    user.save()
-    return user
 
 
 def test_operator_hands_a_goal_to_another_user_found_by_search(page, browser_events, operator):
@@ -35,7 +26,7 @@ def test_operator_hands_a_goal_to_another_user_found_by_search(page, browser_eve
     carol = UserFactory(username="carol")
     goal = GoalFactory(objective="Watch the tide tables", owner=operator)
 
-    admin_log_in(page, operator.username)
+    admin_log_in(page, operator.username, PASSWORD)
     page.goto(f"/admin/goals/goal/{goal.id}/change/")
     owner = page.get_by_role("combobox", name=re.compile(r"^Owner"))
     expect(owner).to_contain_text("operator")
