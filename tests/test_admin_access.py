@@ -64,21 +64,23 @@ def test_every_owned_changelist_has_the_owner_column(root, path, factory):
     assert "alice" in page
 
 
+def goal_form(objective: str, owner: str = "") -> dict[str, str]:
+    """The admin's goal form as a browser posts it, with no schedules or memories."""
+    return {
+        "objective": objective,
+        "params": "{}",
+        "webhook_url": "",
+        "agent": "",
+        "owner": owner,
+        "schedules-TOTAL_FORMS": "0",
+        "schedules-INITIAL_FORMS": "0",
+        "memories-TOTAL_FORMS": "0",
+        "memories-INITIAL_FORMS": "0",
+    }
+
+
 def test_a_goal_added_in_the_admin_belongs_to_the_admin(root):
-    response = root.post(
-        "/admin/goals/goal/add/",
-        {
-            "objective": "Made in the admin",
-            "params": "{}",
-            "webhook_url": "",
-            "agent": "",
-            "owner": "",
-            "schedules-TOTAL_FORMS": "0",
-            "schedules-INITIAL_FORMS": "0",
-            "memories-TOTAL_FORMS": "0",
-            "memories-INITIAL_FORMS": "0",
-        },
-    )
+    response = root.post("/admin/goals/goal/add/", goal_form("Made in the admin"))
     assert response.status_code == 302, response.content.decode()[:2000]
     goal = Goal.objects.get(objective="Made in the admin")
     assert goal.owner.username == "root"
@@ -108,18 +110,7 @@ def test_the_owner_is_searched_for_not_picked_from_every_user(root):
     assert [r["text"] for r in found.json()["results"]] == ["carol"]
 
     response = root.post(
-        f"/admin/goals/goal/{goal.id}/change/",
-        {
-            "objective": goal.objective,
-            "params": "{}",
-            "webhook_url": "",
-            "agent": "",
-            "owner": str(carol.pk),
-            "schedules-TOTAL_FORMS": "0",
-            "schedules-INITIAL_FORMS": "0",
-            "memories-TOTAL_FORMS": "0",
-            "memories-INITIAL_FORMS": "0",
-        },
+        f"/admin/goals/goal/{goal.id}/change/", goal_form(goal.objective, owner=str(carol.pk))
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert Goal.objects.get(pk=goal.pk).owner == carol

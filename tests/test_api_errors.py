@@ -185,7 +185,7 @@ def test_an_accept_header_no_renderer_satisfies_still_gets_json(api, user, accep
     response = api.get("/api/v1/goals", HTTP_ACCEPT=accept)
     assert response.status_code == 200, response.content
     assert response["Content-Type"].startswith("application/json")
-    assert [goal["objective"] for goal in response.json()] == [goal.objective]
+    assert [listed["objective"] for listed in response.json()] == [goal.objective]
 
 
 def test_the_schema_still_answers_yaml_when_asked_and_json_otherwise(anon_client):
