@@ -8,7 +8,9 @@ import http.client
 import json
 import re
 import shutil
+import socket
 import statistics
+import struct
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -94,6 +96,90 @@ def stream_request(execution_id: str, token: str) -> bytes:
     ).encode()
 
 
+# Linux: the kernel stamps each received segment with the (real-time) clock when it reached the
+# socket; asked for per connection with SO_TIMESTAMPNS and read back with recvmsg.
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_STAMP_SPACE = socket.CMSG_SPACE(16)
+
+
+def kernel_arrival(ancillary: list[tuple[int, int, bytes]], read: float, read_real: float) -> float:
+    """When the bytes of one `recvmsg` reached the socket, on the `time.monotonic()` clock: the
+    kernel's receive stamp (real-time clock, that of the last segment read) moved onto the
+    monotonic clock by the two clocks' difference at `read`. Without a stamp, `read` itself."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+            seconds, nanoseconds = struct.unpack("qq", data[:16])
+            return min(read, read - (read_real - (seconds + nanoseconds / 1e9)))
+    return read
+
+
+class _SseConnection:
+    """One SSE connection read by callbacks from the loop's selector (no task woken per read):
+    a single process can follow hundreds of streams and still say when each frame arrived."""
+
+    def __init__(self, stream: Stream, until_terminal: bool, on_frame) -> None:
+        self.stream = stream
+        self.until_terminal = until_terminal
+        self.on_frame = on_frame
+        self.buffer = b""
+        self.head_done = False
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def finish(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+    def readable(self, sock: socket.socket) -> None:
+        try:
+            data, ancillary, _flags, _address = sock.recvmsg(1 << 16, _STAMP_SPACE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as error:
+            self.stream.error = self.stream.error or str(error)
+            data, ancillary = b"", []
+        read, read_real = time.monotonic(), time.time()
+        if not data:
+            self.stream.ended_at = read
+            self.finish()
+            return
+        self.received(data, kernel_arrival(ancillary, read, read_real), read)
+
+    def received(self, data: bytes, arrived: float, read: float) -> None:
+        stream = self.stream
+        self.buffer += data
+        if not self.head_done:
+            if b"\r\n\r\n" not in self.buffer:
+                return
+            head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+            self.head_done = True
+            status_line = head.split(b"\r\n", 1)[0]
+            if b" 200 " not in status_line:
+                stream.error = status_line.decode(errors="replace")
+                self.finish()
+                return
+        while b"\n\n" in self.buffer and not self.done.done():
+            frame, self.buffer = self.buffer.split(b"\n\n", 1)
+            seq: int | None = None
+            kind = ""
+            for line in frame.split(b"\n"):
+                if line.startswith(b"id: "):
+                    seq = int(line[4:])
+                elif line.startswith(b"event: "):
+                    kind = line[7:].decode()
+            if not kind:
+                continue  # a heartbeat comment
+            if seq is None:
+                stream.snapshot_at = stream.snapshot_at or arrived
+            else:
+                stream.events.append((seq, kind, arrived))
+            if self.on_frame is not None:
+                self.on_frame(stream, seq, kind, arrived, read)
+            if kind in TERMINAL_EVENTS and stream.terminal is None:
+                stream.terminal, stream.terminal_at = kind, arrived
+                if self.until_terminal:
+                    self.finish()
+
+
 async def follow_sse(
     port: int,
     token: str,
@@ -105,48 +191,27 @@ async def follow_sse(
 ) -> Stream:
     """Read the execution's event stream until a terminal event (or the server ends it).
 
-    HTTP/1.0, so the body is the raw event stream. Arrival times are `time.monotonic()` at the
-    moment the bytes were read, before parsing."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 22)
+    HTTP/1.0, so the body is the raw event stream. A frame's time is when its bytes reached
+    this client's socket (the kernel's receive stamp, see `kernel_arrival`), so a harness
+    following many streams at once does not add its own backlog of reading to what it
+    measures; `on_frame(stream, seq, kind, arrived, read)` also gets the moment this process
+    read it."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    connection = _SseConnection(stream, until_terminal, on_frame)
     try:
-        writer.write(stream_request(execution_id, token))
-        await writer.drain()
-        head = await reader.readuntil(b"\r\n\r\n")
-        status_line = head.split(b"\r\n", 1)[0]
-        if b" 200 " not in status_line:
-            stream.error = status_line.decode(errors="replace")
-            return stream
-        buffer = b""
-        while True:
-            chunk = await reader.read(1 << 16)
-            now = time.monotonic()
-            if not chunk:
-                stream.ended_at = now
-                return stream
-            buffer += chunk
-            while b"\n\n" in buffer:
-                frame, buffer = buffer.split(b"\n\n", 1)
-                seq: int | None = None
-                kind = ""
-                for line in frame.split(b"\n"):
-                    if line.startswith(b"id: "):
-                        seq = int(line[4:])
-                    elif line.startswith(b"event: "):
-                        kind = line[7:].decode()
-                if not kind:
-                    continue  # a heartbeat comment
-                if seq is None:
-                    stream.snapshot_at = stream.snapshot_at or now
-                else:
-                    stream.events.append((seq, kind, now))
-                if on_frame is not None:
-                    on_frame(stream, seq, kind, now)
-                if kind in TERMINAL_EVENTS and stream.terminal is None:
-                    stream.terminal, stream.terminal_at = kind, now
-                    if until_terminal:
-                        return stream
+        await loop.sock_connect(sock, ("127.0.0.1", port))
+        await loop.sock_sendall(sock, stream_request(execution_id, token))
+        loop.add_reader(sock.fileno(), connection.readable, sock)
+        try:
+            await connection.done
+        finally:
+            loop.remove_reader(sock.fileno())
     finally:
-        writer.close()
+        sock.close()
+    return stream
 
 
 # --- load ----------------------------------------------------------------------------------------

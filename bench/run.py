@@ -478,14 +478,17 @@ class Bench:
             measures=f"{clients} SSE clients on one running execution; a helper process of the "
             "bench (bench/emitter.py, the worker's environment) stores tool.progress events "
             "through dags.events.emit_execution_event, one at a time; latency = commit done -> "
-            "frame read by a client, both CLOCK_MONOTONIC; every delivery counted. "
-            "one_client_alone: the same with one client connected, before the others",
+            "the frame's bytes in the client's socket (the kernel's receive stamp, as 200 "
+            "separate clients would each see it: the harness reads the 200 sockets one after "
+            "another, and read_by_harness_median_ms says when it got to them); every delivery "
+            "counted. one_client_alone: the same with one client connected, before the others",
             clients=clients,
             events_per_round=events,
             lost=lost,
             duplicated=sum(r["duplicated"] for r in results),
             out_of_order=sum(r["out_of_order"] for r in results),
             p95_ms=med([r["p95_ms"] for r in results]),
+            read_by_harness_median_ms=med([r["read_by_harness"].get("median_ms") for r in results]),
             first_client_median_ms=med([r["first_client_median_ms"] for r in results]),
             last_client_median_ms=med([r["last_client_median_ms"] for r in results]),
             one_client_alone_median_ms=med(
@@ -506,6 +509,7 @@ class Bench:
         dag_id = self.dag(f"sse{number}", [node("001", [], ms=hold)])
         execution_id, _sent, _ = await asyncio.to_thread(self.execute, dag_id)
         arrivals: dict[int, dict[int, float]] = {c: {} for c in range(clients)}
+        reads: dict[int, dict[int, float]] = {c: {} for c in range(clients)}
         orders: dict[int, list[int]] = {c: [] for c in range(clients)}
         waiting: dict[int, tuple[int, asyncio.Event]] = {}  # seq -> (clients needed, done)
         counts: dict[int, int] = {}
@@ -514,13 +518,16 @@ class Bench:
         changed = asyncio.Event()
 
         def on_frame(client: int):
-            def record(stream: Stream, seq: int | None, kind: str, now: float) -> None:
+            def record(
+                stream: Stream, seq: int | None, kind: str, arrived: float, read: float
+            ) -> None:
                 connected.add(client)  # the first frame (the snapshot) says it is in
                 changed.set()
                 if seq is None:
                     return
                 orders[client].append(seq)
-                arrivals[client].setdefault(seq, now)
+                arrivals[client].setdefault(seq, arrived)
+                reads[client].setdefault(seq, read)
                 if kind == "substep.started":
                     node_started.set()
                 counts[seq] = counts.get(seq, 0) + 1
@@ -602,6 +609,9 @@ class Bench:
             return [arrivals[c][seq] - committed[seq] for c in everyone if seq in arrivals[c]]
 
         deliveries = [latency for seq in shared for latency in reached(seq)]
+        read_after = [
+            reads[c][seq] - committed[seq] for seq in shared for c in everyone if seq in reads[c]
+        ]
         first = [min(reached(seq)) for seq in shared if reached(seq)]
         last = [max(reached(seq)) for seq in shared if reached(seq)]
         single = [arrivals[0][seq] - committed[seq] for seq in solo if seq in arrivals[0]]
@@ -620,6 +630,7 @@ class Bench:
             "median_ms": summary.get("median_ms"),
             "p95_ms": summary.get("p95_ms"),
             "max_ms": summary.get("max_ms"),
+            "read_by_harness": summary_ms(read_after),
             "first_client_median_ms": summary_ms(first).get("median_ms"),
             "last_client_median_ms": summary_ms(last).get("median_ms"),
             "one_client_alone": summary_ms(single),
