@@ -13,7 +13,7 @@ from django.conf import settings
 
 import config.live_events as live_events
 from config.live_events import RESYNC, StoredEvent, Subscription, publisher
-from config.live_events.hub import follower_count
+from config.live_events.hub import WRITES_PER_LOOP_PASS, follower_count
 from dags.events import EXECUTION_EVENTS
 from tests.factories import DagExecutionFactory
 from tests.sse_client import run_in_server_loop, subscribed_processes, wait_until
@@ -126,6 +126,67 @@ def test_lent_writers_get_events_directly_and_a_failed_write_wakes_the_follower(
     assert good == [1] and bad == [1]
     assert woken == [RESYNC]
     assert quiet  # the working follower's inbox (and task) was never involved
+
+
+def test_the_loop_runs_a_pass_between_batches_of_direct_writes():
+    """With many writers the hub lets the event loop run a pass every WRITES_PER_LOOP_PASS
+    writes (so a server that sends on its next pass sends the first clients' bytes early); a
+    follower that takes its writer back during such a pass gets the event in its inbox
+    instead, and no follower misses it or gets it twice."""
+    group = "pub.batches"
+    followers = 2 * WRITES_PER_LOOP_PASS + 8
+
+    async def scenario() -> tuple[dict[int, list[int]], dict[int, list[object]]]:
+        loop = asyncio.get_running_loop()
+        subscriptions = [Subscription(group) for _ in range(followers)]
+        assert all(await asyncio.gather(*(s.open() for s in subscriptions)))
+        written: dict[int, list[int]] = {}
+
+        async def nothing_to_wait_for() -> None:
+            return None
+
+        class Recording:
+            def __init__(self, index: int) -> None:
+                self.index = index
+
+            def offer(self, event: StoredEvent):
+                if not written:
+                    # Whoever is not written before the loop's next pass takes its writer
+                    # back in that pass, as a follower woken by something else would.
+                    for other in subscriptions:
+                        loop.call_soon(other.take_back)
+                written.setdefault(self.index, []).append(event.seq)
+                return nothing_to_wait_for()
+
+        for index, subscription in enumerate(subscriptions):
+            assert subscription.lend(Recording(index))
+        await asyncio.to_thread(
+            lambda: (
+                live_events.publish(group, {"seq": 1, "event": "x", "data": {}}),
+                live_events.flush_published(10),
+            )
+        )
+
+        def reached() -> int:
+            return sum(map(len, written.values())) + sum(s.inbox.qsize() for s in subscriptions)
+
+        async with asyncio.timeout(10):
+            while reached() < followers:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # anything more (a duplicate) would have arrived by now
+        queued = {
+            index: [s.inbox.get_nowait() for _ in range(s.inbox.qsize())]
+            for index, s in enumerate(subscriptions)
+            if s.inbox.qsize()
+        }
+        await asyncio.gather(*(s.close() for s in subscriptions))
+        return written, queued
+
+    written, queued = run_in_server_loop(scenario())
+    assert len(written) == WRITES_PER_LOOP_PASS  # the first batch, before the loop's pass
+    assert all(seqs == [1] for seqs in written.values())
+    assert set(queued) == set(range(followers)) - set(written)
+    assert all(items == [StoredEvent(1, "x", {})] for items in queued.values())
 
 
 def test_a_malformed_message_is_ignored():
