@@ -489,6 +489,10 @@ class Bench:
             out_of_order=sum(r["out_of_order"] for r in results),
             p95_ms=med([r["p95_ms"] for r in results]),
             read_by_harness_median_ms=med([r["read_by_harness"].get("median_ms") for r in results]),
+            web_cpu_us_per_delivery=med([r["cpu_us_per_delivery"].get("web") for r in results], 1),
+            harness_cpu_us_per_delivery=med(
+                [r["cpu_us_per_delivery"].get("harness") for r in results], 1
+            ),
             first_client_median_ms=med([r["first_client_median_ms"] for r in results]),
             last_client_median_ms=med([r["last_client_median_ms"] for r in results]),
             one_client_alone_median_ms=med(
@@ -594,7 +598,8 @@ class Bench:
             solo = [await emit(index, 1) for index in range(alone)]
             connect(range(1, clients))
             await asyncio.wait_for(all_in(clients), 120)
-            shared = [await emit(alone + index, clients) for index in range(events)]
+            with Cpu(self.system) as live:
+                shared = [await emit(alone + index, clients) for index in range(events)]
             await asyncio.to_thread(self.fake, f"/bench/release/{hold}", {})
             await asyncio.wait_for(asyncio.gather(*readers, return_exceptions=True), 120)
         finally:
@@ -631,6 +636,12 @@ class Bench:
             "p95_ms": summary.get("p95_ms"),
             "max_ms": summary.get("max_ms"),
             "read_by_harness": summary_ms(read_after),
+            # CPU per delivery while only the live events flow (no stream opening in it).
+            "cpu_us_per_delivery": {
+                role: round(seconds * 1e6 / max(1, len(deliveries)), 1)
+                for role, seconds in live.seconds.items()
+                if role in ("web", "harness")
+            },
             "first_client_median_ms": summary_ms(first).get("median_ms"),
             "last_client_median_ms": summary_ms(last).get("median_ms"),
             "one_client_alone": summary_ms(single),
