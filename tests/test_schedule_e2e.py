@@ -1,5 +1,6 @@
 """Real `celery beat` (DatabaseScheduler) and a real worker fire `* * * * *` schedules: a DAG gets
-a new execution and a goal a new run within about a minute; after pausing, nothing more fires.
+a new execution and a goal a new run within about a minute, next to a row beat cannot schedule;
+after pausing, nothing more fires.
 
 Slow by nature (cron has minute granularity): up to about two minutes.
 """
@@ -34,7 +35,13 @@ def start(fake_llm, tmp_path: Path, *arguments: str) -> subprocess.Popen:
     return celery_process(fake_llm, *arguments, output=log)
 
 
-def test_beat_and_a_worker_fire_schedules_and_pausing_stops_them(api, fake_llm, tmp_path):
+def test_beat_fires_schedules_next_to_a_row_it_cannot_schedule_and_pausing_stops_them(
+    api, fake_llm, tmp_path
+):
+    """A DAG cron and a goal cron fire on the minute and their work finishes. Next to them, a
+    cron no date matches, written straight into the database (around every check): beat
+    disables it, says why on the goal schedule, and keeps ticking. After pausing, nothing more
+    fires. (One beat for all of it: each minute boundary waited for costs up to a minute.)"""
     AgentFactory(name="InferenceAgent", active=True)
     AgentFactory(name="defaultAgent", active=True, prompt_template="Pursue {{objective}}")
     dag = DagFactory(result=decomposer_job(1))
@@ -54,64 +61,6 @@ def test_beat_and_a_worker_fire_schedules_and_pausing_stops_them(api, fake_llm, 
         },
         format="json",
     ).json()["id"]
-
-    worker = start(
-        fake_llm, tmp_path, "worker", "--pool", "threads", "--concurrency", "4",
-        "-n", f"sched-{uuid.uuid4().hex[:8]}@%h",
-    )  # fmt: skip
-    beat = start(
-        fake_llm, tmp_path, "beat", "--pidfile=", "--schedule", str(tmp_path / "beat-schedule")
-    )
-    try:
-        wait_for(
-            lambda: (
-                DagExecution.objects.filter(dag=dag).exists()
-                and Run.objects.filter(goal_id=goal_id, trigger="schedule").exists()
-            ),
-            timeout=90,
-            message="a scheduled execution and a scheduled run",
-        )
-        wait_for(
-            lambda: (
-                DagExecution.objects.filter(dag=dag, status="completed").exists()
-                and Run.objects.filter(goal_id=goal_id, status="completed").exists()
-            ),
-            timeout=30,
-            message="both finishing",
-        )
-        dag.refresh_from_db()
-        assert dag.last_run_at is not None
-        assert ScheduleTick.objects.filter(dag=dag, outcome="started").exists()
-
-        api.patch(f"/api/v1/dags/{dag.id}", {"scheduleActive": False}, format="json")
-        api.post(f"/api/v1/goals/{goal_id}/pause")
-        executions = DagExecution.objects.filter(dag=dag).count()
-        runs = Run.objects.filter(goal_id=goal_id).count()
-        # Past the next minute boundary (plus beat's 5 s loop): nothing new may start.
-        seconds_to_boundary = 60 - now().second
-        time.sleep(seconds_to_boundary + 10)
-        assert DagExecution.objects.filter(dag=dag).count() == executions
-        assert Run.objects.filter(goal_id=goal_id).count() == runs
-    finally:
-        for process in (beat, worker):
-            if process.poll() is None:
-                process.terminate()
-                process.wait(timeout=20)
-
-
-def test_a_row_beat_cannot_schedule_is_disabled_and_the_others_still_fire(api, fake_llm, tmp_path):
-    """A cron no date matches, written straight into the database (around every check): beat
-    disables it, says why on the goal schedule, keeps ticking, and the DAG's cron fires."""
-    AgentFactory(name="InferenceAgent", active=True)
-    dag = DagFactory(result=decomposer_job(1))
-    assert (
-        api.patch(
-            f"/api/v1/dags/{dag.id}",
-            {"cronSchedule": "* * * * *", "scheduleActive": True},
-            format="json",
-        ).status_code
-        == 200
-    )
     # Every hour, so that beat (which only loads crons due within a few hours) reads it now.
     bad = ScheduleFactory(cron_expr="0 * 30 2 *")
     never = CrontabSchedule.objects.create(
@@ -146,13 +95,37 @@ def test_a_row_beat_cannot_schedule_is_disabled_and_the_others_still_fire(api, f
         assert schedule["errorAt"] is not None
 
         wait_for(
-            lambda: DagExecution.objects.filter(dag=dag).exists(),
+            lambda: (
+                DagExecution.objects.filter(dag=dag).exists()
+                and Run.objects.filter(goal_id=goal_id, trigger="schedule").exists()
+            ),
             timeout=90,
-            message="the DAG's cron firing next to the bad row",
+            message="a scheduled execution and a scheduled run, next to the bad row",
         )
         assert beat.poll() is None, "beat died"
         heartbeat = SchedulerHeartbeat.objects.get(name="beat")
         assert (now() - heartbeat.ticked_at).total_seconds() < 30
+        wait_for(
+            lambda: (
+                DagExecution.objects.filter(dag=dag, status="completed").exists()
+                and Run.objects.filter(goal_id=goal_id, status="completed").exists()
+            ),
+            timeout=30,
+            message="both finishing",
+        )
+        dag.refresh_from_db()
+        assert dag.last_run_at is not None
+        assert ScheduleTick.objects.filter(dag=dag, outcome="started").exists()
+
+        api.patch(f"/api/v1/dags/{dag.id}", {"scheduleActive": False}, format="json")
+        api.post(f"/api/v1/goals/{goal_id}/pause")
+        executions = DagExecution.objects.filter(dag=dag).count()
+        runs = Run.objects.filter(goal_id=goal_id).count()
+        # Past the next minute boundary (plus beat's 5 s loop): nothing new may start.
+        seconds_to_boundary = 60 - now().second
+        time.sleep(seconds_to_boundary + 10)
+        assert DagExecution.objects.filter(dag=dag).count() == executions
+        assert Run.objects.filter(goal_id=goal_id).count() == runs
     finally:
         for process in (beat, worker):
             if process.poll() is None:
