@@ -25,7 +25,6 @@ from tests.factories import AgentFactory, DagFactory, ScheduleFactory, decompose
 from tests.processes import celery_process
 from tests.waiting import wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
 # How often celery beat's database scheduler looks for changed schedules, at most.
 BEAT_LOOP_SECONDS = 5
 
@@ -102,8 +101,11 @@ def test_beat_fires_schedules_next_to_a_row_it_cannot_schedule_and_pausing_stops
         assert "unable to rollover" in schedule["error"]
         assert schedule["errorAt"] is not None
 
-        api.patch(f"/api/v1/dags/{paused_dag.id}", {"scheduleActive": False}, format="json")
-        api.post(f"/api/v1/goals/{paused_goal_id}/pause")
+        paused = api.patch(
+            f"/api/v1/dags/{paused_dag.id}", {"scheduleActive": False}, format="json"
+        )
+        assert paused.status_code == 200
+        assert api.post(f"/api/v1/goals/{paused_goal_id}/pause").status_code == 200
         # Beat looks for changed schedules at least every 5 s: from then on, a boundary that
         # fires the others must leave the paused ones alone.
         seen_by = now() + timedelta(seconds=BEAT_LOOP_SECONDS + 1)
