@@ -348,6 +348,7 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.api.schema.mark_blank_query_parameters",
         "config.api.schema.add_streaming_endpoints",
         "config.api.schema.add_error_responses",
         "config.api.schema.add_request_examples",

@@ -65,3 +65,23 @@ def test_schema_generates_without_warnings():
     from django.core.management import call_command
 
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
+
+
+def test_a_blank_query_parameter_is_documented_as_allowed_and_read_as_absent(api):
+    """Clients send empty filters (`?status=&limit=`): the schema says a blank value may be
+    sent for every query parameter, and the API answers it with the default."""
+    schema = yaml.safe_load(api.get("/api/schema/").content)
+    query = [
+        (path, parameter)
+        for path, operations in schema["paths"].items()
+        if not path.endswith("/events")  # the streams read their own parameters
+        for operation in operations.values()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "query"
+    ]
+    assert {"/api/v1/runs", "/api/v1/goals"} <= {path for path, _parameter in query}
+    assert all(parameter.get("allowEmptyValue") is True for _path, parameter in query)
+
+    response = api.get("/api/v1/runs?goalId=&status=&offset=&limit=")
+    assert response.status_code == 200
+    assert response["X-Limit"] == "50" and response["X-Offset"] == "0"

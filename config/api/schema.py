@@ -73,6 +73,20 @@ def add_streaming_endpoints(result: dict[str, Any], generator, request, public) 
     return result
 
 
+def mark_blank_query_parameters(
+    result: dict[str, Any], generator, request, public
+) -> dict[str, Any]:
+    """Say that a query parameter may be sent blank (`?limit=`): the API reads a blank one as
+    absent (`config.api.validation.validated_query`), because existing clients send empty
+    filters. Runs before the stream endpoints are added, which read their own parameters."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                if parameter.get("in") == "query":
+                    parameter["allowEmptyValue"] = True
+    return result
+
+
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": (
