@@ -116,14 +116,36 @@ def compare(key: str, ours: float | None, **extra: Any) -> dict[str, Any]:
     return row
 
 
-def fan_out_timeline(arrivals: dict[str, Any], sent: float) -> dict[str, float]:
-    """When the LLM server saw a fan-out's calls, in ms after the request was sent."""
+def fan_out_timeline(
+    arrivals: dict[str, Any], sent: float, stream: Stream, answered: float
+) -> dict[str, float]:
+    """Where a fan-out's time went, in ms after the request was sent: when the answer was read,
+    when the scripted LLM server received the first and the last node's call and the synthesis
+    call, and when the SSE client received the nodes' first and last `substep.started` (their
+    claims committed) and `substep.completed` (their results recorded) events, the synthesis's
+    `substep.started` (it was claimed: the last node's result was recorded) and the completion."""
     nodes = sorted(at for kind, at in arrivals["arrivals"] if kind == "node")
     synthesis = min(at for kind, at in arrivals["arrivals"] if kind == "synthesis")
+    started = sorted(at for _seq, kind, at in stream.events if kind == "substep.started")
+    completed = sorted(at for _seq, kind, at in stream.events if kind == "substep.completed")
+    # The synthesis starts only once every node has completed: the last `started` is its own.
+    *node_starts, synthesis_start = started
+    assert stream.terminal_at is not None
+
+    def ms(at: float) -> float:
+        return (at - sent) * 1000
+
     return {
-        "first_node_call": (nodes[0] - sent) * 1000,
-        "last_node_call": (nodes[-1] - sent) * 1000,
-        "synthesis_call": (synthesis - sent) * 1000,
+        "answer_read": answered * 1000,
+        "first_node_started_event": ms(node_starts[0]),
+        "first_node_call": ms(nodes[0]),
+        "last_node_started_event": ms(node_starts[-1]),
+        "last_node_call": ms(nodes[-1]),
+        "first_node_completed_event": ms(completed[0]),
+        "last_node_completed_event": ms(completed[len(node_starts) - 1]),
+        "synthesis_started_event": ms(synthesis_start),
+        "synthesis_call": ms(synthesis),
+        "completed_event": ms(stream.terminal_at),
     }
 
 
@@ -387,11 +409,13 @@ class Bench:
         with Cpu(self.system) as cpu:
             for _ in range(self.rounds):
                 self.fake("/bench/arrivals")
-                execution_id, sent, _ = self.execute(dag_id)
+                execution_id, sent, answered = self.execute(dag_id)
                 stream = self.wait_terminal(execution_id)
                 assert stream.terminal_at is not None
                 walls.append(stream.terminal_at - sent)
-                timelines.append(fan_out_timeline(self.fake("/bench/arrivals"), sent))
+                timelines.append(
+                    fan_out_timeline(self.fake("/bench/arrivals"), sent, stream, answered)
+                )
         return compare(
             "fanout20_200ms",
             med(walls),
@@ -402,8 +426,11 @@ class Bench:
             timeline_ms={
                 key: round(statistics.median(t[key] for t in timelines), 1) for key in timelines[0]
             },
-            timeline_is="medians, ms after POST execute-dag was sent, of when the scripted LLM "
-            "server received the first and the last node's call and the synthesis call",
+            timeline_is="medians, ms after POST execute-dag was sent: the answer read; the first "
+            "and the last node's call and the synthesis call as the scripted LLM server received "
+            "them; the nodes' first and last substep.started (claim committed) and "
+            "substep.completed (result recorded) events, the synthesis's substep.started and "
+            "execution.completed as the SSE client received them (see fan_out_timeline)",
         )
 
     def chain50_instant(self) -> dict[str, Any]:
