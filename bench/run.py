@@ -128,8 +128,10 @@ def fan_out_timeline(
     synthesis = min(at for kind, at in arrivals["arrivals"] if kind == "synthesis")
     started = sorted(at for _seq, kind, at in stream.events if kind == "substep.started")
     completed = sorted(at for _seq, kind, at in stream.events if kind == "substep.completed")
-    # The synthesis starts only once every node has completed: the last `started` is its own.
+    # The synthesis starts only once every node has completed: the last `started` is its own,
+    # and the last `completed` too.
     *node_starts, synthesis_start = started
+    node_completions = completed[: len(node_starts)]
     assert stream.terminal_at is not None
 
     def ms(at: float) -> float:
@@ -141,8 +143,8 @@ def fan_out_timeline(
         "first_node_call": ms(nodes[0]),
         "last_node_started_event": ms(node_starts[-1]),
         "last_node_call": ms(nodes[-1]),
-        "first_node_completed_event": ms(completed[0]),
-        "last_node_completed_event": ms(completed[len(node_starts) - 1]),
+        "first_node_completed_event": ms(node_completions[0]),
+        "last_node_completed_event": ms(node_completions[-1]),
         "synthesis_started_event": ms(synthesis_start),
         "synthesis_call": ms(synthesis),
         "completed_event": ms(stream.terminal_at),
