@@ -3,6 +3,7 @@
     uv run --frozen python bench/run.py [--rounds 3]
                                         [--variant default|scale-out|two-workers-sqlite|all]
                                         [--only ROW,ROW] [--out FILE]
+                                        [--external-url URL --external-pid PID --fake-url URL]
 
 The default variant starts `python manage.py start_all` exactly as `./scripts/start` does (web:
 WEB_PROCESSES daphne processes, one Celery worker at its default concurrency, beat, the embedded
@@ -12,7 +13,10 @@ free port, SECRET_KEY, ASYNC_AGENT_SKIP_DOTENV=1, the OpenAI provider pointed at
 chat server (bench/fake_llm.py) with a dummy key, and API_THROTTLE_RATE (the one deviation: the
 default would answer the goals load with 429s). The scale-out variant runs the same system on
 PostgreSQL and adds a second worker process started as start_all starts its own; the tuned
-two-workers-sqlite variant does the same on the default deployment's SQLite.
+two-workers-sqlite variant does the same on the default deployment's SQLite. With
+--external-url, another server of the same API, started by hand with its LLM at --fake-url, is
+measured in the same run on the rows that need only the API, and `side_by_side` sets the two
+against each other.
 
 docs/benchmarks.md says what each row measures.
 """
@@ -40,9 +44,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import psutil
 from client import Api, Stream, follow_sse, load, percentile, summary_ms
-from system import PYTHON, ROOT, PgCluster, System, git_commit, wait_for
+from system import PYTHON, ROOT, ExternalServer, PgCluster, System, git_commit, wait_for
 
 THROTTLE_RATE = "100000000/min"
+# The synthesis call's length in the rows that wait for every execution's end (see
+# chain50_instant).
+SETTLE_MS = 50
 PLANNER = "DecomposerV8"  # the planner the README uses; seeded by start_all
 NODE_AGENT = "InferenceAgent"  # seeded by start_all
 
@@ -58,6 +65,24 @@ ROWS = (
     "goals_list",
 )
 SCALE_OUT_ROWS = ("fanout20_200ms", "chain50_instant", "concurrent100x10", "dag1000")
+# What a server started by hand (--external-url) is measured on: the rows that need nothing but
+# the API. event_to_sse stores events through our own services; the two heavy rows are ours only.
+EXTERNAL_ROWS = (
+    "chain20_200ms",
+    "fanout20_200ms",
+    "chain50_instant",
+    "execute_dag_answer",
+    "create_dag_answer",
+    "goals_list",
+)
+# The agents the rows name, created on a server that does not seed them (--external-url): a
+# planner whose prompt mentions `sub_tasks` (the scripted LLM server answers such a call with
+# the plan asked for), the agent of the nodes, and the title agent create-dag calls.
+EXTERNAL_AGENTS = {
+    PLANNER: "Break the request into sub_tasks and answer with the plan as JSON. {{tools}}",
+    NODE_AGENT: "Carry out the task and answer briefly.",
+    "TitleMaster": "Give the request a short title.",
+}
 
 # The original server's figures on this machine (one Node process), and our targets.
 ORIGINAL: dict[str, dict[str, Any]] = {
@@ -255,7 +280,7 @@ class Cpu:
     """CPU seconds (user + system) used by each role's processes over a block of work: a
     figure that survives a busy machine better than wall-clock time."""
 
-    def __init__(self, system: System) -> None:
+    def __init__(self, system: System | ExternalServer) -> None:
         self.system = system
         self.before = self._now()
         self.seconds: dict[str, float] = {}
@@ -306,8 +331,11 @@ async def http_post(port: int, token: str, path: str, body: Any) -> tuple[int, A
 
 
 class Bench:
-    def __init__(self, system: System, fake_url: str, rounds: int, heavy_rounds: int) -> None:
+    def __init__(
+        self, system: System | ExternalServer, fake_url: str, rounds: int, heavy_rounds: int
+    ) -> None:
         self.system = system
+        self.external = isinstance(system, ExternalServer)
         self.fake_url = fake_url
         self.rounds = rounds
         self.heavy_rounds = heavy_rounds
@@ -329,6 +357,36 @@ class Bench:
 
     def workers(self) -> list[psutil.Process]:
         return self.system.children()["worker"]
+
+    def work_cpu(self, cpu: Cpu) -> float:
+        """CPU seconds of the processes that run nodes: our workers, or a server started by
+        hand as a whole (it serves requests and runs nodes in one process)."""
+        return cpu.seconds.get("server" if self.external else "worker", 0.0)
+
+    def web_cpu(self, cpu: Cpu) -> float:
+        return cpu.seconds.get("server" if self.external else "web", 0.0)
+
+    def prepare_external(self) -> None:
+        """The agents the rows use, on a server that does not seed them: created and activated
+        through the API, unless an active one of the name is there."""
+        for name, template in EXTERNAL_AGENTS.items():
+            found = self.api.json("GET", f"/api/v1/agents?name={name}")
+            found = found if isinstance(found, list) else found.get("agents", [])
+            if any(agent.get("name") == name and agent.get("active") for agent in found):
+                continue
+            agent = self.api.json(
+                "POST",
+                "/api/v1/agents",
+                {
+                    "name": name,
+                    "version": "1.0.0",
+                    "promptTemplate": template,
+                    "provider": "openai",
+                    "model": "gpt-4o-mini",
+                },
+                expect=(200, 201),
+            )
+            self.api.json("POST", f"/api/v1/agents/{agent['id']}/activate", {})
 
     def create_dag(self, key: str, plan: dict[str, Any]) -> tuple[str, float]:
         """POST create-dag with the planner scripted to answer `plan`; (dag id, answer time)."""
@@ -415,9 +473,14 @@ class Bench:
                 stream = self.wait_terminal(execution_id)
                 assert stream.terminal_at is not None
                 walls.append(stream.terminal_at - sent)
-                timelines.append(
-                    fan_out_timeline(self.fake("/bench/arrivals"), sent, stream, answered)
-                )
+                if not self.external:  # its events carry no numbers and are not replayed
+                    timelines.append(
+                        fan_out_timeline(self.fake("/bench/arrivals"), sent, stream, answered)
+                    )
+        timeline = {
+            key: round(statistics.median(t[key] for t in timelines), 1)
+            for key in (timelines[0] if timelines else ())
+        }
         return compare(
             "fanout20_200ms",
             med(walls),
@@ -425,9 +488,7 @@ class Bench:
             measures="POST execute-dag sent -> execution.completed read over SSE; 20 independent "
             "inference nodes, then the synthesis call, each LLM call 200 ms",
             cpu_seconds=cpu.seconds,
-            timeline_ms={
-                key: round(statistics.median(t[key] for t in timelines), 1) for key in timelines[0]
-            },
+            timeline_ms=timeline or None,
             timeline_is="medians, ms after POST execute-dag was sent: the answer read; the first "
             "and the last node's call and the synthesis call as the scripted LLM server received "
             "them; the nodes' first and last substep.started (claim committed) and "
@@ -436,8 +497,10 @@ class Bench:
         )
 
     def chain50_instant(self) -> dict[str, Any]:
-        one = self.dag("chain1", chain(1, 0))
-        fifty = self.dag("chain50", chain(50, 0))
+        # The synthesis takes a moment in both: a server that does not replay events must not
+        # finish the 1-node chain before the client is listening. It cancels out.
+        one = self.dag("chain1", chain(1, 0), synthesis_ms=SETTLE_MS)
+        fifty = self.dag("chain50", chain(50, 0), synthesis_ms=SETTLE_MS)
         per_node, totals, singles = [], [], []
         with Cpu(self.system) as cpu:
             for _ in range(self.rounds):
@@ -446,14 +509,14 @@ class Bench:
                 singles.append(t1)
                 totals.append(t50)
                 per_node.append((t50 - t1) / 49 * 1000)
-        worker_cpu = cpu.seconds.get("worker", 0.0)
+        worker_cpu = self.work_cpu(cpu)
         return compare(
             "chain50_instant",
             med(per_node),
             definition="per-node overhead = (T50 - T1) / 49, where Tn is the time from sending "
             "POST execute-dag to reading execution.completed over SSE for an n-node chain of "
-            "inference nodes with instant LLM replies (synthesis included in both, so launch, "
-            "synthesis and delivery cancel out)",
+            f"inference nodes with instant LLM replies and a {SETTLE_MS} ms synthesis call "
+            "(included in both, so launch, synthesis and delivery cancel out)",
             chain50_total_ms=med([t * 1000 for t in totals], 1),
             chain1_total_ms=med([t * 1000 for t in singles], 1),
             rounds_ms_per_node=[round(v, 3) for v in per_node],
@@ -463,7 +526,7 @@ class Bench:
         )
 
     def execute_dag_answer(self, samples: int = 10) -> dict[str, Any]:
-        dag_id = self.dag("answer3", two_levels(3, 0))
+        dag_id = self.dag("answer3", two_levels(3, 0), synthesis_ms=SETTLE_MS)
         times = []
         for _ in range(self.rounds * samples):
             execution_id, _sent, seconds = self.execute(dag_id)
@@ -850,7 +913,7 @@ class Bench:
                     connections=connections,
                 )
             result["web_cpu_ms_per_request"] = (
-                round(cpu.seconds.get("web", 0) * 1000 / result["requests"], 3)
+                round(self.web_cpu(cpu) * 1000 / result["requests"], 3)
                 if result["requests"]
                 else None
             )
@@ -876,6 +939,8 @@ class Bench:
             rounds=rounds,
         )
         row["target_met"] = bool(row["target_met"]) and bool(row["p50"]["target_met"])
+        if self.external:
+            return row
         self.seed_goals(100, 2000)
         count2000, size2000 = self.goals_in("/api/v1/goals")
         big = load(
@@ -1054,6 +1119,63 @@ def one_then_two_workers(
     }
 
 
+def run_external(fake_url: str, args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
+    log(f"external server: {args.external_label} at {args.external_url}")
+    server = ExternalServer(args.external_url, args.external_pid)
+    stack.callback(server.close)
+    bench = Bench(server, fake_url, args.rounds, args.heavy_rounds)
+    calls = bench.fake("/bench/stats")
+    bench.prepare_external()
+    log("warming up")
+    bench.warm_up()
+    rows = [r for r in EXTERNAL_ROWS if not args.only or r in args.only]
+    results = run_rows(bench, rows, args.seconds)
+    info = {
+        "label": args.external_label,
+        "url": args.external_url,
+        "processes": server.describe(),
+        "how": "started by hand before this run, its LLM pointed at --fake-url; the agents the "
+        f"rows name ({', '.join(EXTERNAL_AGENTS)}) created through its API if missing",
+        "llm_calls": calls_since(bench, calls),
+    }
+    return {"deployment": info, "rows": results}
+
+
+# The most each row may take against the other server's figure: the fan-out's goal allows 10 %.
+TARGET_RATIO = {"fanout20_200ms": 1.1}
+
+
+def side_by_side(report: dict[str, Any]) -> dict[str, Any]:
+    """Our default deployment against the server started by hand, row by row, from one run on
+    one machine: each figure, ours / theirs, and whether ours meets the goal against theirs."""
+    ours = report["variants"].get("default", {}).get("rows", {})
+    theirs = report["variants"].get("external", {}).get("rows", {})
+    out: dict[str, Any] = {}
+    for row in EXTERNAL_ROWS:
+        mine, other = ours.get(row, {}).get("ours"), theirs.get(row, {}).get("ours")
+        if mine is None or other is None:
+            continue
+        lower = ORIGINAL[row]["better"] == "lower"
+        ratio = mine / other
+        limit = TARGET_RATIO.get(row, 1.0)
+        entry: dict[str, Any] = {
+            "ours": mine,
+            "theirs": other,
+            "unit": ORIGINAL[row]["unit"],
+            "ratio": round(ratio, 3),
+            "target": f"ours / theirs {'<=' if lower else '>='} {limit:g}",
+            "target_met": ratio <= limit if lower else ratio >= limit,
+        }
+        if row == "goals_list":
+            p50_mine = ours[row].get("p50", {}).get("ours")
+            p50_other = theirs[row].get("p50", {}).get("ours")
+            entry["p50_ms"] = {"ours": p50_mine, "theirs": p50_other}
+            if p50_mine is not None and p50_other is not None:
+                entry["target_met"] = entry["target_met"] and p50_mine <= p50_other
+        out[row] = entry
+    return out
+
+
 def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -1068,6 +1190,8 @@ def summary(report: dict[str, Any]) -> list[dict[str, Any]]:
     """One line per row and variant: ours, original, ratio, target met."""
     lines = []
     for variant, result in report["variants"].items():
+        if variant == "external":  # its figures are in side_by_side
+            continue
         for part in ("rows", "rows_1_worker", "rows_2_workers"):
             for row, data in result.get(part, {}).items():
                 label = variant if part == "rows" else f"{variant} ({part[5:].replace('_', ' ')})"
@@ -1141,9 +1265,24 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="GET /goals load per round")
     parser.add_argument(
         "--variant",
-        choices=("default", "scale-out", "two-workers-sqlite", "all"),
+        choices=("default", "scale-out", "two-workers-sqlite", "all", "external"),
         default="all",
-        help="all: default and scale-out; two-workers-sqlite (tuned) only when asked for",
+        help="all: default and scale-out; two-workers-sqlite (tuned) only when asked for; "
+        "external: only the server of --external-url",
+    )
+    parser.add_argument(
+        "--external-url",
+        help="also measure this server of the same API (http://127.0.0.1:PORT), started by "
+        "hand with its LLM at --fake-url, on the rows that need only the API",
+    )
+    parser.add_argument("--external-pid", type=int, help="its process, for its CPU figures")
+    parser.add_argument(
+        "--external-label", default="external server", help="what it is, for the report"
+    )
+    parser.add_argument(
+        "--fake-url",
+        help="a scripted LLM server already running (bench/fake_llm.py) instead of starting one: "
+        "the one the --external-url server was started with",
     )
     parser.add_argument("--only", type=lambda text: text.split(","), default=None)
     parser.add_argument("--out", help="also write the JSON to this file")
@@ -1151,6 +1290,12 @@ def main() -> None:
         "--pg-bin", default="/usr/local/bin", help="where initdb and postgres are (scale-out)"
     )
     args = parser.parse_args()
+    if (args.external_url is None) != (args.external_pid is None):
+        parser.error("--external-url and --external-pid go together")
+    if args.external_url and not args.fake_url:
+        parser.error("--external-url needs --fake-url, the LLM server it was started with")
+    if args.variant == "external" and not args.external_url:
+        parser.error("--variant external needs --external-url")
 
     def interrupted(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
@@ -1175,7 +1320,9 @@ def main() -> None:
         "variants": {},
     }
     with contextlib.ExitStack() as stack:
-        fake_url = start_fake(stack)
+        fake_url = args.fake_url.rstrip("/") if args.fake_url else start_fake(stack)
+        if args.external_url:
+            report["variants"]["external"] = run_external(fake_url, args, stack)
         if args.variant in ("default", "all"):
             report["variants"]["default"] = run_default(fake_url, args, stack)
         if args.variant in ("scale-out", "all"):
@@ -1185,6 +1332,14 @@ def main() -> None:
     report["summary"] = summary(report)
     for line in summary_lines(report["summary"]):
         log(line)
+    if args.external_url:
+        report["side_by_side"] = {
+            "theirs": args.external_label,
+            "ours": "default deployment",
+            "rows": side_by_side(report),
+        }
+        for row, entry in report["side_by_side"]["rows"].items():
+            log(f"side by side {row:<20} {json.dumps(entry)}")
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     report["total_seconds"] = round(time.monotonic() - began, 1)
     text = json.dumps(report, indent=2)

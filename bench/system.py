@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -379,3 +380,37 @@ class System:
         for worker in self.extra_workers:
             _stop_tree(worker, signal.SIGTERM, 15)
         self.extra_workers = []
+
+
+class ExternalServer:
+    """A server of the same API that was started by hand, to be measured beside ours in the same
+    run (the original TypeScript server, say): only its address and its process are known.
+    Nothing is started or stopped here; the rows that need our internals are not run on it."""
+
+    def __init__(self, url: str, pid: int) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.hostname not in ("127.0.0.1", "localhost") or parts.port is None:
+            raise ValueError(f"--external-url must be http://127.0.0.1:<port>, not {url!r}")
+        self.port = parts.port
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process = psutil.Process(pid)
+        # Sent with every request like our token; a server without authentication ignores it.
+        self.token = "bench"
+        self.folder = Path(tempfile.mkdtemp(prefix="bench-external-"))
+
+    def children(self) -> dict[str, list[psutil.Process]]:
+        """The one role, "server": the process and its children (web and work alike)."""
+        try:
+            return {"server": [self.process, *self.process.children(recursive=True)]}
+        except psutil.NoSuchProcess:
+            return {"server": []}
+
+    def describe(self) -> list[dict[str, Any]]:
+        rows = []
+        for process in self.children()["server"]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                rows.append({"role": "server", "pid": process.pid, "cmdline": process.cmdline()})
+        return rows
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
