@@ -1,5 +1,6 @@
 # Shared by scripts/start, scripts/test and .ci/run (sourced, not run).
 # ensure_uv: put `uv` on PATH, installing it with pip when it is missing.
+# use_system_python: have uv build `.venv` on the operating system's optimised CPython 3.11.
 
 ensure_uv() {
     if command -v uv >/dev/null 2>&1; then
@@ -37,4 +38,20 @@ ensure_uv() {
         echo "error: uv was installed but is not on PATH." >&2
         return 1
     }
+}
+
+# use_system_python: build `.venv` on the operating system's own CPython 3.11 when there is one
+# and UV_PYTHON does not name another interpreter. Debian and Ubuntu compile theirs with
+# profile-guided and link-time optimisation; a CPython built from source with its defaults (as
+# pyenv and asdf build it) has neither, and the whole system then spends 10-15 % more CPU on
+# every DAG node and request (docs/operations.md, "Interpreter"). uv rebuilds an existing
+# `.venv` made with another interpreter.
+use_system_python() {
+    if [ -n "${UV_PYTHON:-}" ]; then
+        return 0
+    fi
+    local system_python=/usr/bin/python3.11
+    if [ -x "$system_python" ] && "$system_python" -c 'import ctypes, sqlite3, ssl' >/dev/null 2>&1; then
+        export UV_PYTHON="$system_python"
+    fi
 }
