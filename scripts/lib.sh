@@ -45,12 +45,12 @@ ensure_uv() {
 # profile-guided and link-time optimisation; a CPython built from source with its defaults (as
 # pyenv and asdf build it) has neither, and the whole system then spends 10-15 % more CPU on
 # every DAG node and request (docs/operations.md, "Interpreter"). uv rebuilds an existing
-# `.venv` made with another interpreter.
+# `.venv` made with another interpreter. SYSTEM_PYTHON names the candidate (for tests).
 use_system_python() {
     if [ -n "${UV_PYTHON:-}" ]; then
         return 0
     fi
-    local system_python=/usr/bin/python3.11
+    local system_python="${SYSTEM_PYTHON:-/usr/bin/python3.11}"
     if [ -x "$system_python" ] && "$system_python" -c 'import ctypes, sqlite3, ssl' >/dev/null 2>&1; then
         export UV_PYTHON="$system_python"
     fi
