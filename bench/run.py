@@ -1313,6 +1313,8 @@ def main() -> None:
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
+            # Which build runs every process (scripts/lib.sh, use_system_python).
+            "python_executable": os.path.realpath(sys.executable),
             "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         },
         "rounds": args.rounds,
