@@ -73,16 +73,30 @@ def add_streaming_endpoints(result: dict[str, Any], generator, request, public) 
     return result
 
 
+# What makes a string schema refuse the empty string.
+_STRING_RULES = ("enum", "const", "minLength", "pattern", "format")
+
+
+def refuses_blank(schema: Any) -> bool:
+    """Whether a value of `schema` cannot be the empty string: anything but a plain string."""
+    if not isinstance(schema, dict) or schema.get("type") != "string":
+        return True
+    return any(rule in schema for rule in _STRING_RULES)
+
+
 def mark_blank_query_parameters(
     result: dict[str, Any], generator, request, public
 ) -> dict[str, Any]:
-    """Say that a query parameter may be sent blank (`?limit=`): the API reads a blank one as
-    absent (`config.api.validation.validated_query`), because existing clients send empty
-    filters. Runs before the stream endpoints are added, which read their own parameters."""
+    """Say that a query parameter may be sent blank (`?limit=`) where its schema alone would
+    refuse that: the API reads a blank one as absent (`config.api.validation.validated_query`),
+    because existing clients send empty filters. A plain string parameter accepts "" as it is,
+    and saying so again would make it look narrower than it is to tools that read the flag as
+    "any value or a blank one". Runs before the stream endpoints are added, which read their own
+    parameters."""
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
             for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
-                if parameter.get("in") == "query":
+                if parameter.get("in") == "query" and refuses_blank(parameter.get("schema")):
                     parameter["allowEmptyValue"] = True
     return result
 
