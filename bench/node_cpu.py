@@ -32,7 +32,6 @@ from _support import ROOT, isolated_environment, setup_django
 
 # As the worker's thread pool: threads (and their database connections) outlive a node.
 POOL = ThreadPoolExecutor(max_workers=int(os.environ.get("BENCH_THREADS", "32")))
-CPU_CLOCK = False  # set by --profile-clock cpu
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
 
 
@@ -72,7 +71,11 @@ def plan(tasks: int, chain: bool) -> dict:
 
 
 def run_round(
-    dag, roots_in_threads: bool, profiles: list[cProfile.Profile] | None = None, count: bool = False
+    dag,
+    roots_in_threads: bool,
+    profiles: list[cProfile.Profile] | None = None,
+    count: bool = False,
+    cpu_clock: bool = False,
 ) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -102,7 +105,7 @@ def run_round(
         if profiles is not None:
             # The thread's own CPU time, so that waits on the LLM, Redis and SQLite's lock do
             # not count (cProfile's default clock is wall time).
-            profile = cProfile.Profile(time.thread_time) if CPU_CLOCK else cProfile.Profile()
+            profile = cProfile.Profile(time.thread_time) if cpu_clock else cProfile.Profile()
             profiles.append(profile)
             profile.enable()
         if count:
@@ -168,8 +171,6 @@ def main() -> None:
         help="what the profile times: wall time (cProfile's default) or the thread's CPU time",
     )
     args = parser.parse_args()
-    global CPU_CLOCK
-    CPU_CLOCK = args.profile_clock == "cpu"
 
     _env, processes = isolated_environment()
     server, port = start_llm()
@@ -204,7 +205,7 @@ def main() -> None:
             profiles: list[cProfile.Profile] = []
             dag = fanout_dag if args.profile_fanout else chain_dag
             for _ in range(args.rounds):
-                run_round(dag, args.profile_fanout, profiles)
+                run_round(dag, args.profile_fanout, profiles, cpu_clock=args.profile_clock == "cpu")
             stats = pstats.Stats(profiles[0])
             for profile in profiles[1:]:
                 stats.add(profile)

@@ -372,7 +372,6 @@ class Bench:
         through the API, unless an active one of the name is there."""
         for name, template in EXTERNAL_AGENTS.items():
             found = self.api.json("GET", f"/api/v1/agents?name={name}")
-            found = found if isinstance(found, list) else found.get("agents", [])
             if any(agent.get("name") == name and agent.get("active") for agent in found):
                 continue
             agent = self.api.json(
@@ -1120,10 +1119,9 @@ def one_then_two_workers(
     }
 
 
-def run_external(fake_url: str, args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
+def run_external(fake_url: str, args: argparse.Namespace) -> dict:
     log(f"external server: {args.external_label} at {args.external_url}")
     server = ExternalServer(args.external_url, args.external_pid)
-    stack.callback(server.close)
     bench = Bench(server, fake_url, args.rounds, args.heavy_rounds)
     calls = bench.fake("/bench/stats")
     bench.prepare_external()
@@ -1325,7 +1323,7 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         fake_url = args.fake_url.rstrip("/") if args.fake_url else start_fake(stack)
         if args.external_url:
-            report["variants"]["external"] = run_external(fake_url, args, stack)
+            report["variants"]["external"] = run_external(fake_url, args)
         if args.variant in ("default", "all"):
             report["variants"]["default"] = run_default(fake_url, args, stack)
         if args.variant in ("scale-out", "all"):

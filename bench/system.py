@@ -392,11 +392,9 @@ class ExternalServer:
         if parts.hostname not in ("127.0.0.1", "localhost") or parts.port is None:
             raise ValueError(f"--external-url must be http://127.0.0.1:<port>, not {url!r}")
         self.port = parts.port
-        self.base = f"http://127.0.0.1:{self.port}"
         self.process = psutil.Process(pid)
         # Sent with every request like our token; a server without authentication ignores it.
         self.token = "bench"
-        self.folder = Path(tempfile.mkdtemp(prefix="bench-external-"))
 
     def children(self) -> dict[str, list[psutil.Process]]:
         """The one role, "server": the process and its children (web and work alike)."""
@@ -411,6 +409,3 @@ class ExternalServer:
             with contextlib.suppress(psutil.NoSuchProcess):
                 rows.append({"role": "server", "pid": process.pid, "cmdline": process.cmdline()})
         return rows
-
-    def close(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
